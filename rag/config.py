@@ -1,0 +1,43 @@
+"""Settings: every knob of forum-qa in one pydantic-settings class (env prefix ``FORUMQA_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration read from the environment (``FORUMQA_*``) or passed in code."""
+
+    model_config = SettingsConfigDict(env_prefix="FORUMQA_", extra="ignore")
+
+    # Where things live.
+    corpus_dir: Path = Field(Path("corpus"), description="Folder of source documents (.txt, .md, .html).")
+    index_dir: Path = Field(Path("index"), description="Folder of built index artifacts.")
+
+    # Embedding models, by registry name (see rag.embedding.EMBEDDERS). The first is the English
+    # model; the others are fused in, or routed to for non-Latin questions.
+    embedders: list[str] = Field(default_factory=lambda: ["minilm", "e5"])
+
+    # Chunking: windows of sentences inside one section.
+    chunk_sentences: int = Field(3, ge=1, le=20)
+    chunk_overlap: int = Field(1, ge=0, le=19)
+
+    # Retrieval and answers.
+    candidates: int = Field(20, ge=1, le=200, description="Chunks each retriever contributes to fusion.")
+    rrf_k: int = Field(60, ge=1)
+    answer_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Confidence below which we say 'no'.")
+    cache_size: int = Field(1024, ge=0, description="LRU entries for answers and query embeddings.")
+
+    # Serving.
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    max_question_chars: int = Field(1000, ge=1)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    api_key: str | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+    rate_limit_per_minute: int = Field(0, ge=0, description="Requests per client per minute; 0 = off.")
+    threads: int = Field(0, ge=0, description="Torch/FAISS threads; 0 = leave the libraries' default.")

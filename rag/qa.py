@@ -1,0 +1,133 @@
+"""The question-answering service: one object that owns the loaded index and answers questions.
+
+``ForumQA.open(settings)`` loads (building when missing or stale) the index and warms the models;
+``answer`` and ``search`` are safe to call from many threads; ``reload`` swaps in a newer build
+atomically, so requests in flight finish on the index they started with.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+
+
+from rag.answering import compose, score_sentences, support_for
+from rag.config import Settings
+from rag.embedding import Embedder, get_embedder
+from rag.followup import standalone_question
+from rag.indexing import SearchIndex, current_build_dir, ensure_index, load_index
+from rag.retrieval import Retriever, dense_models_for, script_of
+from rag.types import Answer, Citation, Document, Turn
+
+log = logging.getLogger(__name__)
+
+NOT_COVERED = "The report does not say. The nearest passages are listed below, but none of them answers this."
+
+
+class _State:
+    """An index and the retriever over it; replaced as a whole on reload."""
+
+    def __init__(self, index: SearchIndex, embedders: dict[str, Embedder], settings: Settings) -> None:
+        self.index = index
+        self.retriever = Retriever(index, embedders, settings.rrf_k)
+        self.vocabulary = index.sentence_lexicon.vocabulary()
+
+
+class ForumQA:
+    """Answers questions about the documents of one index."""
+
+    def __init__(self, settings: Settings, index: SearchIndex) -> None:
+        self.settings = settings
+        self.embedders = {name: get_embedder(name) for name in index.embedder_names}
+        self._state = _State(index, self.embedders, settings)
+        self._reload_lock = threading.Lock()
+        self._cache: OrderedDict[tuple[str, tuple[tuple[str, str], ...], int, str], Answer] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, progress: bool = True) -> ForumQA:
+        settings = settings or Settings()
+        qa = cls(settings, ensure_index(settings, progress=progress))
+        qa.warm_up()
+        return qa
+
+    @property
+    def index(self) -> SearchIndex:
+        return self._state.index
+
+    @property
+    def documents(self) -> list[Document]:
+        return list(self._state.index.documents.values())
+
+    def document(self, doc_id: str) -> Document | None:
+        return self._state.index.documents.get(doc_id)
+
+    def warm_up(self) -> None:
+        for embedder in self.embedders.values():
+            embedder.encode_queries(["warm up"])
+
+    def reload(self) -> bool:
+        """Switch to the newest complete build if it differs from the one serving. True if swapped."""
+        with self._reload_lock:
+            build_dir = current_build_dir(self.settings.index_dir)
+            if build_dir is None or build_dir == self._state.index.path:
+                return False
+            index = load_index(self.settings.index_dir, build_dir)  # fully loaded before the swap
+            missing = [n for n in index.embedder_names if n not in self.embedders]
+            for name in missing:
+                self.embedders[name] = get_embedder(name)
+            self._state = _State(index, self.embedders, self.settings)
+            with self._cache_lock:
+                self._cache.clear()
+            log.info("now serving index %s", index.build_id)
+            return True
+
+    def search(self, query: str, top_k: int = 5) -> list[Citation]:
+        """Ranked passages for ``query`` (no answer composed)."""
+        return self._run(query, None, top_k).citations
+
+    def answer(self, question: str, history: Sequence[Turn] | None = None, top_k: int = 5) -> Answer:
+        """The cited answer to ``question``, given the earlier turns of the chat."""
+        return self._run(question, history, top_k)
+
+    def _run(self, question: str, history: Sequence[Turn] | None, top_k: int) -> Answer:
+        started = time.perf_counter()
+        state = self._state  # one consistent index for the whole request, even across a reload
+        history_key = tuple((t.role, t.content) for t in history or ())
+        key = (question, history_key, top_k, state.index.build_id)
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+        if cached is not None:
+            took = (time.perf_counter() - started) * 1000
+            return Answer(cached.question, cached.answer, cached.answerable, cached.confidence,
+                          cached.citations, took)
+
+        query = standalone_question(question, history)
+        vectors = state.retriever.query_vectors(query)
+        hits = state.retriever.retrieve(query, max(top_k, self.settings.candidates), vectors)
+        pool = hits[: max(top_k, 5)]
+        sentences = score_sentences(state.index, query, vectors, pool)
+        text, citations = compose(state.index, pool, sentences, top_k)
+        models = dense_models_for(script_of(query), state.index.embedder_names)
+        support = support_for(state.index, question, sentences[0] if sentences else None, models,
+                              state.vocabulary)
+        answerable = bool(citations) and support.confidence >= self.settings.answer_threshold
+        if not answerable:
+            text = NOT_COVERED
+        log.debug("q=%r dense=%.3f coverage=%.2f numbers=%d conf=%.2f", question, support.dense,
+                  support.coverage, support.unknown_numbers, support.confidence)
+        answer = Answer(question, text, answerable, support.confidence, citations,
+                        (time.perf_counter() - started) * 1000)
+        if self.settings.cache_size:
+            with self._cache_lock:
+                self._cache[key] = answer
+                while len(self._cache) > self.settings.cache_size:
+                    self._cache.popitem(last=False)
+        return answer
+
+

@@ -1,0 +1,127 @@
+"""Domain types shared by every stage of the pipeline: documents, chunks, passages, answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A titled stretch of a document; ``text[start:end]`` covers its heading and body."""
+
+    title: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A source document after cleaning. Every offset in the system indexes ``text``."""
+
+    id: str
+    title: str
+    text: str
+    sections: tuple[Section, ...]
+    source: str = ""
+    path: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def section_at(self, offset: int) -> Section:
+        for section in self.sections:
+            if section.start <= offset < section.end:
+                return section
+        return self.sections[-1]
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "source": self.source, "metadata": self.metadata}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.summary(),
+            "text": self.text,
+            "sections": [asdict(s) for s in self.sections],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A sentence: ``document.text[start:end]``."""
+
+    doc_id: str
+    section: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A retrieval unit: a window of consecutive sentences of one section."""
+
+    id: int
+    doc_id: str
+    section: str
+    start: int
+    end: int
+    text: str
+    sentence_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One earlier message of a chat."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+@dataclass(slots=True)
+class Citation:
+    """A cited passage with the sentence that supports the answer highlighted."""
+
+    n: int
+    doc_id: str
+    title: str
+    section: str
+    start: int
+    end: int
+    text: str
+    highlight_start: int
+    highlight_end: int
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "section": self.section,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "highlight": {"start": self.highlight_start, "end": self.highlight_end},
+            "score": round(self.score, 6),
+        }
+
+
+@dataclass(slots=True)
+class Answer:
+    """The answer object returned by the CLI (``--json``) and the HTTP API."""
+
+    question: str
+    answer: str
+    answerable: bool
+    confidence: float
+    citations: list[Citation]
+    took_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "answerable": self.answerable,
+            "confidence": round(self.confidence, 4),
+            "citations": [c.to_dict() for c in self.citations],
+            "took_ms": round(self.took_ms, 3),
+        }
