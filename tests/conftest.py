@@ -1,0 +1,42 @@
+"""Shared fixtures: the real corpus, a real index built once per session, the real models."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from rag.config import Settings  # noqa: E402
+from rag.qa import ForumQA  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("index")
+
+
+@pytest.fixture(scope="session")
+def settings(index_dir: Path) -> Settings:
+    """Settings for the repository's corpus and a session-wide index in a temporary folder."""
+    return Settings(corpus_dir=CORPUS, index_dir=index_dir)
+
+
+@pytest.fixture(scope="session")
+def qa(settings: Settings) -> Iterator[ForumQA]:
+    """The real service over the real report (index built once per test session)."""
+    yield ForumQA.open(settings, progress=False)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
