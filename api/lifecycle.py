@@ -1,0 +1,87 @@
+"""Hooks for ``forumqa reload``: this process's pid in ``index_dir/server.pid``, and SIGHUP → reload.
+
+``forumqa reload`` rebuilds the index, then signals every pid in the file; each uvicorn worker lists
+itself, so every worker swaps index. Writers take an exclusive lock because workers start together.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PID_FILE = "server.pid"
+
+
+def pid_file(index_dir: Path) -> Path:
+    return index_dir / PID_FILE
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _rewrite(path: Path, change: Callable[[list[int]], list[int]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        pids = [int(p) for p in fh.read().split() if p.isdigit()]
+        new = change(pids)
+        fh.seek(0)
+        fh.truncate()
+        fh.write("".join(f"{p}\n" for p in new))
+        fh.flush()
+    if not new:
+        path.unlink(missing_ok=True)  # no file = no running server, which `forumqa reload` reports
+
+
+def register_pid(index_dir: Path, pid: int | None = None) -> None:
+    """Append ``pid`` (default: this process), dropping pids of servers that died without cleaning up."""
+    pid = pid or os.getpid()
+    _rewrite(pid_file(index_dir), lambda pids: [p for p in pids if p != pid and _alive(p)] + [pid])
+
+
+def unregister_pid(index_dir: Path, pid: int | None = None) -> None:
+    pid = pid or os.getpid()
+    _rewrite(pid_file(index_dir), lambda pids: [p for p in pids if p != pid])
+
+
+def install_reload_on_sighup(reload: Callable[[], object]) -> Callable[[], None]:
+    """Run ``reload`` in a thread on SIGHUP; returns the function that restores the previous handler.
+
+    Signal handlers can only be set from the main thread, so in-thread servers (tests) get none.
+    """
+    if not hasattr(signal, "SIGHUP") or threading.current_thread() is not threading.main_thread():
+        log.info("not in the main thread: SIGHUP reload is not installed")
+        return lambda: None
+
+    def run() -> None:
+        try:
+            swapped = reload()
+            log.info("SIGHUP: %s", "swapped to the newest index" if swapped else "index already current")
+        except Exception:  # a broken new build must not take the serving one down
+            log.exception("SIGHUP: reload failed; still serving the previous index")
+
+    def on_sighup(signum: int, frame: object) -> None:
+        # Loading an index takes a while: keep the handler (and the event loop it interrupts) quick.
+        threading.Thread(target=run, name="forumqa-reload", daemon=True).start()
+
+    previous = signal.signal(signal.SIGHUP, on_sighup)
+
+    def restore() -> None:
+        signal.signal(signal.SIGHUP, previous)
+
+    return restore

@@ -1,0 +1,91 @@
+"""The app factory: assembles routes, error handlers, middleware, static files and the lifespan.
+
+``forumqa serve`` runs ``uvicorn api.main:create_app --factory``; tests call ``create_app(settings, qa)``
+with a ForumQA they already loaded, so the models load once per test session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api import lifecycle
+from api.errors import install_error_handlers
+from api.routes import answers, documents, health, openai, pages
+from api.routes.pages import STATIC_DIR
+from api.service import Loader, Service, open_quietly
+from rag.config import Settings
+from rag.qa import ForumQA
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Cited answers from the report of the Third Korea-Russia Forum, computed offline.
+
+* `POST /api/answer` answers a question (with the chat history for follow-ups) and cites passages;
+  every offset indexes the text returned by `GET /api/documents/{doc_id}`.
+* `POST /v1/chat/completions` is the same as an OpenAI-compatible chat model named `forum-qa`.
+* Every error is JSON: `{"error": {"type": ..., "message": ...}}`.
+"""
+
+TAGS = [
+    {"name": "answers", "description": "Questions and passage search."},
+    {"name": "documents", "description": "The report's documents, to show citations in context."},
+    {"name": "openai", "description": "OpenAI-compatible chat completions (model `forum-qa`)."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
+
+
+def create_app(
+    settings: Settings | None = None, qa: ForumQA | None = None, *, loader: Loader = open_quietly
+) -> FastAPI:
+    """The forum-qa app. Without ``qa`` the index is loaded by ``loader`` in the background at startup."""
+    settings = settings or (qa.settings if qa is not None else Settings())
+    service = Service(settings, qa)
+    app = FastAPI(
+        title="forum-qa",
+        version="0.1.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=_lifespan(service, loader),
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    install_middleware(app, settings)
+    for module in (answers, documents, openai, health, pages):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Where middleware is installed. api/security.py (owned by the security work) hooks in here:
+    API key, CORS (``settings.cors_origins``), rate limit and body-size checks."""
+    # --- security middleware goes here, e.g. `security.install(app, settings)` ---
+
+
+def _lifespan(service: Service, loader: Loader) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        index_dir = service.settings.index_dir
+        try:
+            lifecycle.register_pid(index_dir)
+        except OSError as exc:  # a read-only index folder must not stop serving; only reload is lost
+            log.warning("cannot write %s (forumqa reload will not reach this process): %s",
+                        lifecycle.pid_file(index_dir), exc)
+        restore_sighup = lifecycle.install_reload_on_sighup(service.reload)
+        service.start_loading(loader)  # no-op when the app was given a loaded ForumQA
+        try:
+            yield
+        finally:
+            restore_sighup()
+            try:
+                lifecycle.unregister_pid(index_dir)
+            except OSError as exc:
+                log.warning("cannot update %s: %s", lifecycle.pid_file(index_dir), exc)
+
+    return lifespan

@@ -1,0 +1,103 @@
+"""Translation between OpenAI's chat completion format and forum-qa's answers.
+
+Messages in: the last user message is the question, earlier user/assistant messages are the history
+(system prompts cannot steer an extractive answerer, so they are ignored). Answer out: the cited
+answer followed by its sources, as one assistant message or as ``chat.completion.chunk`` SSE events.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from api.deps import checked_text
+from api.errors import ApiError, invalid
+from api.schemas import ChatCompletionRequest
+from rag.config import Settings
+from rag.qa import ForumQA
+from rag.types import Answer, Turn
+
+MODEL_ID = "forum-qa"
+OWNED_BY = "forum-qa"
+CREATED = 1_700_000_000  # a fixed "created" for the model card; the model is the index, not a release
+_WORDS_PER_CHUNK = 4
+
+
+def check_model(model: str) -> None:
+    if model != MODEL_ID:
+        raise ApiError(404, "model_not_found", f"the model {model!r} does not exist; use {MODEL_ID!r}")
+
+
+def question_and_history(request: ChatCompletionRequest, settings: Settings) -> tuple[str, list[Turn]]:
+    """The question (last message, which must be the user's) and the earlier turns."""
+    *earlier, last = request.messages
+    if last.role != "user":
+        raise invalid(f"the last message must have role 'user' (the question), not {last.role!r}")
+    question = checked_text(last.text(), "the last user message", settings)
+    history = []
+    for message in earlier:
+        if (message.role == "user" or message.role == "assistant") and message.text().strip():
+            history.append(Turn(message.role, message.text()))
+    return question, history
+
+
+def reply_text(answer: Answer, qa: ForumQA) -> str:
+    """The answer, then one line per citation: ``[n] Title — Section (chars a-b): sentence``."""
+    heading = "Sources:" if answer.answerable else "Nearest passages (none of them answers this):"
+    lines = []
+    for c in answer.citations:
+        document = qa.document(c.doc_id)
+        sentence = document.text[c.highlight_start : c.highlight_end] if document else c.text
+        sentence = " ".join(sentence.split())  # sentences may wrap across lines in the source
+        lines.append(f"[{c.n}] {c.title} — {c.section} (chars {c.start}-{c.end}): {sentence}")
+    return answer.answer + (f"\n\n{heading}\n" + "\n".join(lines) if lines else "")
+
+
+def completion(answer: Answer, content: str) -> dict[str, Any]:
+    return {
+        "id": _completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": MODEL_ID,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        ],
+        "forum_qa": answer.to_dict(),
+    }
+
+
+def _completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def _pieces(content: str) -> list[str]:
+    # A few words per event, each keeping the whitespace before it, so joined deltas equal the content.
+    words = re.findall(r"\s*\S+", content) or [content]
+    trailing = content[len("".join(words)) :]
+    pieces = ["".join(words[i : i + _WORDS_PER_CHUNK]) for i in range(0, len(words), _WORDS_PER_CHUNK)]
+    pieces[-1] += trailing
+    return pieces
+
+
+async def sse_events(answer: Answer, content: str) -> AsyncIterator[str]:
+    """``chat.completion.chunk`` events: the role, the content in pieces, the stop, then ``[DONE]``."""
+    base = {"id": _completion_id(), "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": MODEL_ID}
+
+    def event(delta: dict[str, str], finish: str | None = None, **extra: Any) -> str:
+        chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+
+    yield event({"role": "assistant", "content": ""})
+    for piece in _pieces(content):
+        yield event({"content": piece})
+    yield event({}, "stop", forum_qa=answer.to_dict())
+    yield "data: [DONE]\n\n"
+
+
+def model_card() -> dict[str, Any]:
+    return {"id": MODEL_ID, "object": "model", "created": CREATED, "owned_by": OWNED_BY}

@@ -1,0 +1,1 @@
+"""The HTTP routes, one module per resource; each route is a thin call into :mod:`rag`."""

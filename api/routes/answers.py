@@ -1,0 +1,36 @@
+"""Routes /api/answer and /api/search: questions in, cited answers or ranked passages out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import QA, ValidAnswerRequest, ValidSearchRequest
+from api.schemas import AnswerResponse, ErrorResponse, SearchResponse
+from rag.types import Turn
+
+router = APIRouter(prefix="/api", tags=["answers"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The body is not valid JSON."},
+    422: {"model": ErrorResponse, "description": "Blank or too long question, top_k not in 1..20, …"},
+    503: {"model": ErrorResponse, "description": "The index is still loading."},
+}
+
+
+# Plain ``def`` routes: answering embeds the question and searches (CPU-bound, tens of ms), so
+# FastAPI runs them in its threadpool and the event loop keeps serving other requests meanwhile.
+
+
+@router.post("/answer", response_model=AnswerResponse, responses=ERRORS, summary="Answer with citations")
+def answer(request: ValidAnswerRequest, qa: QA) -> dict[str, Any]:
+    """The cited answer to ``question``; ``history`` lets follow-ups refer to earlier turns."""
+    history = [Turn(t.role, t.content) for t in request.history]
+    return qa.answer(request.question, history, request.top_k).to_dict()
+
+
+@router.post("/search", response_model=SearchResponse, responses=ERRORS, summary="Search passages")
+def search(request: ValidSearchRequest, qa: QA) -> dict[str, Any]:
+    """The ``top_k`` passages that best match ``query``, best first, with their supporting sentence."""
+    return {"results": [c.to_dict() for c in qa.search(request.query, request.top_k)]}

@@ -1,0 +1,63 @@
+"""Routes /v1/models and /v1/chat/completions: forum-qa as an OpenAI-compatible chat model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from api import openai_compat
+from api.deps import QA, SettingsDep
+from api.schemas import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelCard, ModelList
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse, "description": "Unknown model."}}
+
+
+@router.get("/models", response_model=ModelList, summary="List models (just forum-qa)")
+async def list_models() -> dict[str, Any]:
+    return {"object": "list", "data": [openai_compat.model_card()]}
+
+
+@router.get("/models/{model_id}", response_model=ModelCard, responses=_NOT_FOUND, summary="Describe a model")
+async def get_model(model_id: str) -> dict[str, Any]:
+    openai_compat.check_model(model_id)
+    return openai_compat.model_card()
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "With stream=true: chat.completion.chunk events, then `data: [DONE]`.",
+        },
+        **_NOT_FOUND,
+        400: {"model": ErrorResponse, "description": "The body is not valid JSON."},
+        422: {"model": ErrorResponse, "description": "No user question last, blank or too long, bad field."},
+        503: {"model": ErrorResponse, "description": "The index is still loading."},
+    },
+    summary="Chat completion (OpenAI format)",
+)
+def chat_completions(
+    request: ChatCompletionRequest, qa: QA, settings: SettingsDep
+) -> dict[str, Any] | StreamingResponse:
+    """Answers the last user message; the reply is the cited answer followed by its sources.
+
+    A plain ``def`` so the answering runs in the threadpool. The answer is complete before the first
+    byte is sent, so errors are still proper JSON responses even when ``stream`` is true.
+    """
+    openai_compat.check_model(request.model)
+    question, history = openai_compat.question_and_history(request, settings)
+    answer = qa.answer(question, history, request.top_k)
+    content = openai_compat.reply_text(answer, qa)
+    if request.stream:
+        return StreamingResponse(
+            openai_compat.sse_events(answer, content),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    return openai_compat.completion(answer, content)

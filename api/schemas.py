@@ -1,0 +1,294 @@
+"""The JSON shapes of the API: request and response models, with the examples shown at /docs.
+
+The response models mirror ``rag.types`` ``to_dict()`` output field for field, so routes return those
+dicts and FastAPI validates them against the documented schema. Limits that depend on settings (the
+question length) are checked in :mod:`api.deps`, because a pydantic model cannot see the settings.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TOP_K_MIN = 1
+TOP_K_MAX = 20
+MAX_HISTORY_TURNS = 50
+MAX_TURN_CHARS = 20_000  # an assistant turn carries its sources, so allow far more than a question
+
+EXAMPLE_QUESTION = "When did the Third Korea-Russia Forum take place?"
+EXAMPLE_SENTENCE = (
+    "The Korea Foundation cosponsored the Third Korea-Russia Forum on September 27-28 with the "
+    "Diplomatic Academy of Russia to explore ways of strengthening relations between the two countries."
+)
+EXAMPLE_CITATION: dict[str, Any] = {
+    "n": 1,
+    "doc_id": "third-korea-russia-forum",
+    "title": "Third Korea-Russia Forum",
+    "section": "Third Korea-Russia Forum",
+    "start": 26,
+    "end": 523,
+    "text": EXAMPLE_SENTENCE + " Attending the two-day event in Moscow were about 70 prominent individuals…",
+    "highlight": {"start": 26, "end": 214},
+    "score": 1.1615,
+}
+
+
+# ------------------------------------------------------------------------------------- requests
+
+
+class TurnIn(BaseModel):
+    """One earlier message of the conversation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_TURN_CHARS)
+
+
+class AnswerRequest(BaseModel):
+    """A question, optionally following earlier turns of a chat."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"question": EXAMPLE_QUESTION, "top_k": 5, "history": []},
+                {
+                    "question": "Who headed it?",
+                    "top_k": 3,
+                    "history": [
+                        {"role": "user", "content": "How many members did the Korean delegation have?"},
+                        {"role": "assistant", "content": "Twenty members of the Korean delegation… [1]"},
+                    ],
+                },
+            ]
+        },
+    )
+
+    question: str = Field(description="The question; not blank, at most FORUMQA_MAX_QUESTION_CHARS (1000).")
+    top_k: int = Field(5, ge=TOP_K_MIN, le=TOP_K_MAX, description="How many citations to return.")
+    history: list[TurnIn] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY_TURNS,
+        description="Earlier turns, oldest first; follow-ups like 'who headed it?' are resolved with them.",
+    )
+
+
+class SearchRequest(BaseModel):
+    """A search over the report's passages (no answer is composed)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"query": "fight against terrorism", "top_k": 5}]}
+    )
+
+    query: str = Field(description="What to look for; not blank, at most FORUMQA_MAX_QUESTION_CHARS.")
+    top_k: int = Field(5, ge=TOP_K_MIN, le=TOP_K_MAX, description="How many passages to return.")
+
+
+# ------------------------------------------------------------------------------------ responses
+
+
+class Highlight(BaseModel):
+    """The supporting sentence: ``document.text[start:end]``."""
+
+    start: int
+    end: int
+
+
+class Passage(BaseModel):
+    """A cited passage; every offset indexes the full text of document ``doc_id``."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_CITATION]})
+
+    n: int = Field(description="The number used by the [n] markers of the answer.")
+    doc_id: str
+    title: str = Field(description="Title of the document.")
+    section: str = Field(description="Title of the section the passage is in.")
+    start: int = Field(description="Offset of the passage in the document text.")
+    end: int
+    text: str = Field(description="The passage: document text[start:end].")
+    highlight: Highlight = Field(description="The sentence that supports the answer.")
+    score: float
+
+
+class AnswerResponse(BaseModel):
+    """A cited answer, or (``answerable`` false) the statement that the report does not cover it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "question": EXAMPLE_QUESTION,
+                    "answer": EXAMPLE_SENTENCE + " [1]",
+                    "answerable": True,
+                    "confidence": 0.9924,
+                    "citations": [EXAMPLE_CITATION],
+                    "took_ms": 84.2,
+                }
+            ]
+        }
+    )
+
+    question: str
+    answer: str = Field(description="The answer: sentences quoted from the report with [n] markers.")
+    answerable: bool = Field(description="False when the report does not answer the question.")
+    confidence: float = Field(ge=0, le=1)
+    citations: list[Passage] = Field(description="Best first; the nearest passages when not answerable.")
+    took_ms: float
+
+
+class SearchResponse(BaseModel):
+    """Ranked passages."""
+
+    results: list[Passage]
+
+
+class SectionOut(BaseModel):
+    """A titled part of a document: ``text[start:end]`` covers its heading and body."""
+
+    title: str
+    start: int
+    end: int
+
+
+class DocumentOut(BaseModel):
+    """A document of the report with its full text; citation offsets index ``text``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "third-korea-russia-forum",
+                    "title": "Third Korea-Russia Forum",
+                    "source": "Korea Foundation",
+                    "metadata": {"place": "Moscow", "event_dates": "September 27-28"},
+                    "text": "Third Korea-Russia Forum\n\nThe Korea Foundation cosponsored…",
+                    "sections": [{"title": "Third Korea-Russia Forum", "start": 0, "end": 1282}],
+                }
+            ]
+        }
+    )
+
+    id: str
+    title: str
+    source: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    text: str
+    sections: list[SectionOut]
+
+
+class DocumentList(BaseModel):
+    """Every document the index serves."""
+
+    documents: list[DocumentOut]
+
+
+class Health(BaseModel):
+    """Liveness or readiness."""
+
+    status: Literal["ok", "loading", "failed"]
+    detail: str | None = None
+    build_id: str | None = Field(default=None, description="The index build being served, once ready.")
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(description="A stable machine-readable kind, e.g. invalid_request, not_found.")
+    message: str = Field(description="What went wrong, for people.")
+    details: list[dict[str, Any]] | None = Field(default=None, description="Per-field problems (validation).")
+
+
+class ErrorResponse(BaseModel):
+    """Every error, 4xx or 5xx, has this body (also on the OpenAI-compatible routes)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"error": {"type": "invalid_request", "message": "question must not be empty"}}]
+        }
+    )
+
+    error: ErrorDetail
+
+
+# ------------------------------------------------------------------------ OpenAI-compatible API
+
+
+class ContentPart(BaseModel):
+    """A part of a multi-part message; only text parts carry anything we can use."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")  # name, tool_calls… are accepted and ignored
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "\n".join(p.text for p in self.content if p.type == "text" and p.text)
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    """The subset of OpenAI's chat completion request that forum-qa uses; other fields are ignored."""
+
+    model_config = ConfigDict(
+        extra="allow",  # temperature, max_tokens, … mean nothing to an extractive answerer
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "forum-qa",
+                    "messages": [{"role": "user", "content": EXAMPLE_QUESTION}],
+                    "stream": False,
+                }
+            ]
+        },
+    )
+
+    model: str = Field(description='Must be "forum-qa" (see GET /v1/models).')
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        max_length=MAX_HISTORY_TURNS + 1,
+        description="The last message is the user's question; earlier user/assistant ones are the history.",
+    )
+    stream: bool = False
+    top_k: int = Field(5, ge=TOP_K_MIN, le=TOP_K_MAX, description="forum-qa extension: citations to use.")
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class ChatCompletion(BaseModel):
+    """OpenAI's ``chat.completion`` object; ``forum_qa`` adds the structured answer for clients."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    forum_qa: AnswerResponse = Field(description="forum-qa extension: the answer object with its citations.")

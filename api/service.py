@@ -1,0 +1,66 @@
+"""The ForumQA an app serves, loaded in a background thread so the server answers /healthz meanwhile.
+
+Loading (index build or load, model warm-up) takes tens of seconds; doing it in the lifespan before
+``yield`` would keep the port closed and make a slow start look like a dead process to orchestrators.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from rag.config import Settings
+from rag.qa import ForumQA
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[[Settings], ForumQA]
+
+
+def open_quietly(settings: Settings) -> ForumQA:
+    """The default loader: no progress bars in server logs."""
+    return ForumQA.open(settings, progress=False)
+
+
+class Service:
+    """Holds the ForumQA once loaded, or why it failed to load."""
+
+    def __init__(self, settings: Settings, qa: ForumQA | None = None) -> None:
+        self.settings = settings
+        self._qa = qa
+        self.error: str | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def qa(self) -> ForumQA | None:
+        return self._qa
+
+    @property
+    def loading(self) -> bool:
+        return self._qa is None and self.error is None
+
+    def start_loading(self, loader: Loader) -> None:
+        """Load in a daemon thread (a daemon, so shutting down never waits for a half-done load)."""
+        if self._qa is not None or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._load, args=(loader,), name="forumqa-load", daemon=True)
+        self._thread.start()
+
+    def _load(self, loader: Loader) -> None:
+        try:
+            qa = loader(self.settings)
+        except Exception as exc:  # reported by /readyz and by every route that needs the index
+            log.exception("loading the index failed")
+            self.error = f"{type(exc).__name__}: {exc}"
+            return
+        self._qa = qa
+        log.info("ready: serving index %s", qa.index.build_id)
+
+    def reload(self) -> bool:
+        """Swap to a newer index build, if loaded and there is one; True if swapped."""
+        qa = self._qa
+        if qa is None:
+            log.info("reload requested while the index is still loading; the load picks up the newest build")
+            return False
+        return qa.reload()
