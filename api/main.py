@@ -17,6 +17,7 @@ from api import lifecycle
 from api.errors import install_error_handlers
 from api.routes import answers, documents, health, openai, pages
 from api.routes.pages import STATIC_DIR
+from api.security import install_security
 from api.service import Loader, Service, open_quietly
 from rag.config import Settings
 from rag.qa import ForumQA
@@ -63,9 +64,9 @@ def create_app(
 
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Where middleware is installed. api/security.py (owned by the security work) hooks in here:
-    API key, CORS (``settings.cors_origins``), rate limit and body-size checks."""
-    # --- security middleware goes here, e.g. `security.install(app, settings)` ---
+    """Where middleware is installed: api/security.py wraps the whole app in the security headers,
+    CORS (``settings.cors_origins``), the rate limit, the API key and the body-size cap."""
+    install_security(app, settings)
 
 
 def _lifespan(service: Service, loader: Loader) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:

@@ -1,0 +1,149 @@
+"""Security: response headers, the optional API key, CORS, and the one call that installs it all.
+
+Each protection is a small pure ASGI middleware with one job. :func:`install_security` wraps them
+around the whole application, outside Starlette's error middleware, so even a 500 carries the
+security headers. Order, outermost first::
+
+    SecurityHeaders -> CORS (only with an allow-list) -> RateLimit (only when set)
+        -> ApiKey (only when set) -> BodyLimit -> the FastAPI app
+
+Rate limiting comes before the key check so that guessing keys costs budget too; CORS comes before
+both so a browser can read their 401 and 429 answers.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+
+from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.limits import BodyLimitMiddleware, RateLimitMiddleware, error_response, route_path, under
+from rag.config import Settings
+
+#: The policy of every page and API answer: nothing from elsewhere, no inline script, no framing.
+CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+#: The policy of FastAPI's interactive docs (/docs, /redoc) only. Their pages load Swagger UI and ReDoc
+#: from cdn.jsdelivr.net and start them with an inline script, so these pages need the network and
+#: a looser script policy; they show no user content.
+DOCS_CSP = (
+    "default-src 'self'; "
+    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src 'self' https://fonts.gstatic.com; "
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    "worker-src 'self' blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+
+#: Path prefixes that need the API key when one is configured. Health checks, the chat page, its
+#: static files and the OpenAPI schema stay open.
+PROTECTED_PREFIXES = ("/api", "/v1")
+
+
+class SecurityHeadersMiddleware:
+    """Add the CSP, ``nosniff``, ``no-referrer`` and ``DENY`` framing headers to every HTTP response.
+
+    A header the app already set is left alone. Paths in ``docs_paths`` get :data:`DOCS_CSP`.
+    """
+
+    def __init__(self, app: ASGIApp, csp: str = CSP, docs_paths: Iterable[str] = (),
+                 docs_csp: str = DOCS_CSP) -> None:
+        self.app = app
+        self.csp = csp.encode()
+        self.docs_csp = docs_csp.encode()
+        self.docs_paths = frozenset(docs_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = self.docs_csp if route_path(scope) in self.docs_paths else self.csp
+        extra = ((b"content-security-policy", csp), *SECURITY_HEADERS)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend((name, value) for name, value in extra if name not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class ApiKeyMiddleware:
+    """Require ``Authorization: Bearer <key>`` on the paths under ``prefixes``; 401 JSON otherwise.
+
+    The key is compared in constant time (:func:`hmac.compare_digest`).
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str, prefixes: Iterable[str] = PROTECTED_PREFIXES) -> None:
+        if not api_key:
+            raise ValueError("the API key must not be empty")
+        self.app = app
+        self.expected = api_key.encode("utf-8")
+        self.prefixes = tuple(prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not under(route_path(scope), self.prefixes):
+            await self.app(scope, receive, send)
+            return
+        given = next((value for name, value in scope.get("headers", ()) if name == b"authorization"), b"")
+        scheme, _, token = given.strip().partition(b" ")
+        if scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.expected):
+            await self.app(scope, receive, send)
+            return
+        message = "an API key is required: send 'Authorization: Bearer <key>'" if not given else \
+            "the API key is not valid"
+        response = error_response(
+            401, "unauthorized", message, {"WWW-Authenticate": 'Bearer realm="forum-qa"'},
+        )
+        await response(scope, receive, send)
+
+
+def secure(app: ASGIApp, settings: Settings, docs_paths: Iterable[str] = ()) -> ASGIApp:
+    """``app`` wrapped in every protection ``settings`` asks for (see the module docstring for the order)."""
+    wrapped: ASGIApp = BodyLimitMiddleware(app, settings.max_body_bytes)
+    if settings.api_key:
+        wrapped = ApiKeyMiddleware(wrapped, settings.api_key)
+    if settings.rate_limit_per_minute:
+        wrapped = RateLimitMiddleware(wrapped, settings.rate_limit_per_minute, PROTECTED_PREFIXES)
+    if settings.cors_origins:
+        wrapped = CORSMiddleware(
+            wrapped,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            allow_credentials=False,
+            max_age=600,
+        )
+    return SecurityHeadersMiddleware(wrapped, docs_paths=docs_paths)
+
+
+def install_security(app: Starlette, settings: Settings) -> None:
+    """Wrap ``app``'s middleware stack, when it is first built, in :func:`secure`.
+
+    Starlette's own ``add_middleware`` places middleware inside its ``ServerErrorMiddleware``, whose
+    500 answers would then miss the security headers; wrapping the built stack puts the protections
+    outermost. Call before the app serves its first request (``create_app`` does).
+    """
+    if app.middleware_stack is not None:
+        raise RuntimeError("install_security must be called before the app handles requests")
+    docs_paths = [p for p in (getattr(app, "docs_url", None), getattr(app, "redoc_url", None),
+                              getattr(app, "swagger_ui_oauth2_redirect_url", None)) if p]
+    build = app.build_middleware_stack
+
+    def build_secured() -> ASGIApp:
+        return secure(build(), settings, docs_paths)
+
+    app.build_middleware_stack = build_secured  # type: ignore[method-assign]

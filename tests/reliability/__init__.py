@@ -1,0 +1,1 @@
+"""Reliability and security: bad input, load, faults, hostile documents."""
