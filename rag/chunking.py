@@ -16,8 +16,45 @@ from rag.types import Chunk, Document, Section, Span
 # then white space. Initials ("A.P.") and common abbreviations do not end a sentence.
 _BOUNDARY = re.compile(r"[.!?。！？][\"'”’)\]]*(?=\s+)")
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof st jr sr vs etc e.g i.e no gen col lt sgt gov sen rep pres jan feb mar apr jun jul aug"
-    " sep sept oct nov dec inc ltd co corp".split()
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "st",
+        "jr",
+        "sr",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "no",
+        "gen",
+        "col",
+        "lt",
+        "sgt",
+        "gov",
+        "sen",
+        "rep",
+        "pres",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+    ]
 )
 _INITIALS = re.compile(r"(?:\b[A-Z]\.)+$")
 

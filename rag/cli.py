@@ -51,8 +51,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
     print(answer.answer)
-    print(f"\n(answerable: {'yes' if answer.answerable else 'no'}, confidence {answer.confidence:.2f}, "
-          f"{answer.took_ms:.1f} ms)")
+    print(
+        f"\n(answerable: {'yes' if answer.answerable else 'no'}, confidence {answer.confidence:.2f}, "
+        f"{answer.took_ms:.1f} ms)"
+    )
     for c in answer.citations:
         sentence = qa.document(c.doc_id).text[c.highlight_start : c.highlight_end]  # type: ignore[union-attr]
         print(f"\n[{c.n}] {c.title} — {c.section}  (chars {c.start}-{c.end}, score {c.score:.3f})")
@@ -69,8 +71,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     results = evaluate(qa, items, top_k=args.top_k)
     if args.verbose:
         for r in results:
-            mark = "ok " if (r.answer.answerable == r.item.answerable and
-                             (not r.item.answerable or r.answer_has_evidence)) else "BAD"
+            mark = (
+                "ok "
+                if (
+                    r.answer.answerable == r.item.answerable
+                    and (not r.item.answerable or r.answer_has_evidence)
+                )
+                else "BAD"
+            )
             print(f"{mark} {r.item.id:>5} rank={r.rank} conf={r.answer.confidence:.2f} {r.item.question}")
     print(report(results))
     return 0
@@ -84,8 +92,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from rag.indexing import ensure_index
 
     ensure_index(settings)
-    os.environ.update({f"FORUMQA_{k.upper()}": str(v) for k, v in
-                       {"corpus_dir": settings.corpus_dir, "index_dir": settings.index_dir}.items()})
+    os.environ.update(
+        {
+            f"FORUMQA_{k.upper()}": str(v)
+            for k, v in {"corpus_dir": settings.corpus_dir, "index_dir": settings.index_dir}.items()
+        }
+    )
     uvicorn.run(
         "api.main:create_app",
         factory=True,
@@ -126,48 +138,83 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (INFO level)")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--corpus-dir", dest="corpus_dir", type=Path, help="folder of documents (default corpus/)")
-    common.add_argument("--index-dir", dest="index_dir", type=Path, help="folder of the built index (default index/)")
+    common.add_argument(
+        "--corpus-dir", dest="corpus_dir", type=Path, help="folder of documents (default corpus/)"
+    )
+    common.add_argument(
+        "--index-dir", dest="index_dir", type=Path, help="folder of the built index (default index/)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("build", parents=[common], help="build the index (skips work when nothing changed)",
-                       description="Load, chunk and embed the corpus into index/. An unchanged corpus is not "
-                       "re-embedded; the new build replaces the old one atomically.")
+    p = sub.add_parser(
+        "build",
+        parents=[common],
+        help="build the index (skips work when nothing changed)",
+        description="Load, chunk and embed the corpus into index/. An unchanged corpus is not "
+        "re-embedded; the new build replaces the old one atomically.",
+    )
     p.add_argument("--force", action="store_true", help="rebuild even if the index is up to date")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("ask", parents=[common], help="answer one question with citations",
-                       description="Answer a question from the report, printing the answer and each citation "
-                       "with its section and character offsets. Builds the index first if needed.")
+    p = sub.add_parser(
+        "ask",
+        parents=[common],
+        help="answer one question with citations",
+        description="Answer a question from the report, printing the answer and each citation "
+        "with its section and character offsets. Builds the index first if needed.",
+    )
     p.add_argument("question", nargs="+", help="the question (quote it or not)")
-    p.add_argument("--after", action="append", default=[], metavar="QUESTION",
-                   help="an earlier question of the conversation, for follow-ups (repeatable)")
-    p.add_argument("--top-k", type=int, default=5, choices=range(1, 21), metavar="1..20",
-                   help="citations to return (default 5)")
+    p.add_argument(
+        "--after",
+        action="append",
+        default=[],
+        metavar="QUESTION",
+        help="an earlier question of the conversation, for follow-ups (repeatable)",
+    )
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=5,
+        choices=range(1, 21),
+        metavar="1..20",
+        help="citations to return (default 5)",
+    )
     p.add_argument("--json", action="store_true", help="print the answer object the API returns")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("eval", parents=[common], help="score a question set (JSONL)",
-                       description="Run a JSONL question set (id, question, evidence, answerable, lang, history) "
-                       "and print hit@1, hit@3, MRR, answer accuracy, kept-answerable, no-answer precision and "
-                       "recall, and p50/p95 latency, per language and overall.")
+    p = sub.add_parser(
+        "eval",
+        parents=[common],
+        help="score a question set (JSONL)",
+        description="Run a JSONL question set (id, question, evidence, answerable, lang, history) "
+        "and print hit@1, hit@3, MRR, answer accuracy, kept-answerable, no-answer precision and "
+        "recall, and p50/p95 latency, per language and overall.",
+    )
     p.add_argument("file", help="e.g. ../shared/eval/dev.jsonl")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--verbose", action="store_true", help="one line per question")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("serve", parents=[common], help="run the HTTP API and chat page",
-                       description="Serve the API and the web chat page with uvicorn (building the index first "
-                       "if it is missing or stale).")
+    p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="run the HTTP API and chat page",
+        description="Serve the API and the web chat page with uvicorn (building the index first "
+        "if it is missing or stale).",
+    )
     p.add_argument("--host", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8000)")
     p.add_argument("--workers", type=int, help="worker processes sharing one on-disk index (default 1)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("reload", parents=[common], help="rebuild if needed and make running servers swap index",
-                       description="Build the index if the corpus changed, then send SIGHUP to the running "
-                       "server processes listed in index/server.pid so they swap to it atomically.")
+    p = sub.add_parser(
+        "reload",
+        parents=[common],
+        help="rebuild if needed and make running servers swap index",
+        description="Build the index if the corpus changed, then send SIGHUP to the running "
+        "server processes listed in index/server.pid so they swap to it atomically.",
+    )
     p.set_defaults(func=cmd_reload)
     return parser
 
@@ -176,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose or args.command in ("build", "serve", "reload") else logging.WARNING,
+        level=logging.INFO
+        if args.verbose or args.command in ("build", "serve", "reload")
+        else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     for noisy in ("faiss.loader", "bm25s", "sentence_transformers", "httpx"):

@@ -17,9 +17,9 @@ class Settings(BaseSettings):
     corpus_dir: Path = Field(Path("corpus"), description="Folder of source documents (.txt, .md, .html).")
     index_dir: Path = Field(Path("index"), description="Folder of built index artifacts.")
 
-    # Embedding models, by registry name (see rag.embedding.EMBEDDERS). The first is the English
-    # model; the others are fused in, or routed to for non-Latin questions.
-    embedders: list[str] = Field(default_factory=lambda: ["minilm", "e5"])
+    # Embedding models, by registry name (see rag.embedding.EMBEDDERS). Questions in Latin script
+    # go to the English model(s); Korean, Russian and other scripts to the multilingual ones, fused.
+    embedders: list[str] = Field(default_factory=lambda: ["minilm", "e5", "use"])
 
     # Chunking: windows of sentences inside one section.
     chunk_sentences: int = Field(3, ge=1, le=20)

@@ -68,9 +68,11 @@ def evaluate(qa: ForumQA, items: list[EvalItem], top_k: int = 5) -> list[EvalRes
     results = []
     for item in items:
         answer = qa.answer(item.question, item.history, top_k=top_k)
-        rank = next(
-            (c.n for c in answer.citations if contains_evidence(c.text, item.evidence)), None
-        ) if item.evidence else None
+        rank = (
+            next((c.n for c in answer.citations if contains_evidence(c.text, item.evidence)), None)
+            if item.evidence
+            else None
+        )
         results.append(EvalResult(item, answer, rank, contains_evidence(answer.answer, item.evidence)))
     return results
 
@@ -111,6 +113,8 @@ def report(results: list[EvalResult]) -> str:
         cells = []
         for c in COLUMNS:
             value = m.get(c)
-            cells.append(f"{'-':>10}" if value is None else f"{int(value):>10}" if c == "n" else f"{value:>10.3f}")
+            cells.append(
+                f"{'-':>10}" if value is None else f"{int(value):>10}" if c == "n" else f"{value:>10.3f}"
+            )
         lines.append(f"{lang:<5} " + " ".join(cells))
     return "\n".join(lines)

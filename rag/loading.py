@@ -25,7 +25,7 @@ MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 _NAVIGATION = re.compile(
     r"바로가기|메인메뉴|본문으로|skip to|main menu|jump to|navigation|перейти к|главное меню", re.IGNORECASE
 )
-_SENTENCE_END = tuple('.!?;:,"\'”’)…')
+_SENTENCE_END = tuple(".!?;:,\"'”’)…")
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 
@@ -216,7 +216,28 @@ class _TextExtractor(HTMLParser):
     """HTML to text: block elements become line breaks, headings are remembered, scripts dropped."""
 
     _BLOCKS = frozenset(
-        "p div br li ul ol tr table section article header footer h1 h2 h3 h4 h5 h6 blockquote pre".split()
+        [
+            "p",
+            "div",
+            "br",
+            "li",
+            "ul",
+            "ol",
+            "tr",
+            "table",
+            "section",
+            "article",
+            "header",
+            "footer",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "blockquote",
+            "pre",
+        ]
     )
     _SKIP = frozenset(["script", "style", "nav", "noscript", "template", "head"])
 

@@ -13,13 +13,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
-
 from rag.answering import compose, score_sentences, support_for
 from rag.config import Settings
 from rag.embedding import Embedder, get_embedder
 from rag.followup import standalone_question
 from rag.indexing import SearchIndex, current_build_dir, ensure_index, load_index
-from rag.retrieval import Retriever, dense_models_for, script_of
+from rag.retrieval import Retriever
 from rag.types import Answer, Citation, Document, Turn
 
 log = logging.getLogger(__name__)
@@ -104,30 +103,35 @@ class ForumQA:
                 self._cache.move_to_end(key)
         if cached is not None:
             took = (time.perf_counter() - started) * 1000
-            return Answer(cached.question, cached.answer, cached.answerable, cached.confidence,
-                          cached.citations, took)
+            return Answer(
+                cached.question, cached.answer, cached.answerable, cached.confidence, cached.citations, took
+            )
 
         query = standalone_question(question, history)
         vectors = state.retriever.query_vectors(query)
         hits = state.retriever.retrieve(query, max(top_k, self.settings.candidates), vectors)
         pool = hits[: max(top_k, 5)]
-        sentences = score_sentences(state.index, query, vectors, pool)
+        own_vectors = state.retriever.query_vectors(question) if query != question else None
+        sentences = score_sentences(state.index, query, vectors, pool, question_vectors=own_vectors)
         text, citations = compose(state.index, pool, sentences, top_k)
-        models = dense_models_for(script_of(query), state.index.embedder_names)
-        support = support_for(state.index, question, sentences[0] if sentences else None, models,
-                              state.vocabulary)
+        support = support_for(state.index, query, sentences[0] if sentences else None, state.vocabulary)
         answerable = bool(citations) and support.confidence >= self.settings.answer_threshold
         if not answerable:
             text = NOT_COVERED
-        log.debug("q=%r dense=%.3f coverage=%.2f numbers=%d conf=%.2f", question, support.dense,
-                  support.coverage, support.unknown_numbers, support.confidence)
-        answer = Answer(question, text, answerable, support.confidence, citations,
-                        (time.perf_counter() - started) * 1000)
+        log.debug(
+            "q=%r z=%.2f coverage=%.2f numbers=%d conf=%.2f",
+            question,
+            support.dense_z,
+            support.coverage,
+            support.unknown_numbers,
+            support.confidence,
+        )
+        answer = Answer(
+            question, text, answerable, support.confidence, citations, (time.perf_counter() - started) * 1000
+        )
         if self.settings.cache_size:
             with self._cache_lock:
                 self._cache[key] = answer
                 while len(self._cache) > self.settings.cache_size:
                     self._cache.popitem(last=False)
         return answer
-
-
