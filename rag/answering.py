@@ -17,6 +17,7 @@ import difflib
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -147,9 +148,13 @@ def _covered(term: str, vocabulary: frozenset[str]) -> bool:
         return True
     if len(term) < 6:
         return False
-    return bool(
-        difflib.get_close_matches(term, [v for v in vocabulary if v[:1] == term[:1]], n=1, cutoff=0.85)
-    )
+    return bool(difflib.get_close_matches(term, _same_initial(vocabulary, term[0]), n=1, cutoff=0.85))
+
+
+@lru_cache(maxsize=256)
+def _same_initial(vocabulary: frozenset[str], initial: str) -> list[str]:
+    # frozenset caches its hash, so this lookup stays cheap for a large vocabulary.
+    return [v for v in vocabulary if v[:1] == initial]
 
 
 def _in_corpus(index: SearchIndex, number: str) -> bool:

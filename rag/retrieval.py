@@ -68,10 +68,11 @@ class Retriever:
     def retrieve(self, query: str, k: int, vectors: dict[str, np.ndarray] | None = None) -> list[Hit]:
         vectors = vectors if vectors is not None else self.query_vectors(query)
         n = len(self.index.chunks)
+        depth = min(n, max(k, 50))  # fusion only needs the head of each ranking
         fused = np.zeros(n, dtype=np.float64)
         dense_best = np.full(n, -1.0, dtype=np.float64)
         for name, vector in vectors.items():
-            scores, ids = search(self.index.chunk_vectors[name], vector[None, :], n)
+            scores, ids = search(self.index.chunk_vectors[name], vector[None, :], depth)
             for rank, (cid, score) in enumerate(zip(ids[0], scores[0], strict=True)):
                 if cid < 0:
                     continue
@@ -79,7 +80,7 @@ class Retriever:
                 dense_best[cid] = max(dense_best[cid], float(score))
         lexical = self.index.chunk_lexicon.scores(query)
         if lexical.any():
-            order = np.argsort(-lexical, kind="stable")
+            order = np.argsort(-lexical, kind="stable")[:depth]
             for rank, cid in enumerate(order):
                 if lexical[cid] <= 0:
                     break
