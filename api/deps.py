@@ -47,9 +47,18 @@ async def get_qa(service: ServiceDep) -> ForumQA:
 QA = Annotated[ForumQA, Depends(get_qa)]
 
 
+def unicode_text(text: str, field: str) -> str:
+    """``text``, or a 422 if it holds a lone surrogate (JSON allows ``"\\ud800"``; no tokenizer does)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise invalid(f"{field} is not valid Unicode: a lone surrogate at character {exc.start}") from None
+    return text
+
+
 def checked_text(text: str, field: str, settings: Settings) -> str:
-    """``text`` stripped, or a 422 if it is blank or longer than ``settings.max_question_chars``."""
-    stripped = text.strip()
+    """``text`` stripped; a 422 if it is not Unicode, blank or longer than ``settings.max_question_chars``."""
+    stripped = unicode_text(text, field).strip()
     if not stripped:
         raise invalid(f"{field} must not be empty")
     if len(stripped) > settings.max_question_chars:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from api.deps import checked_text
+from api.deps import checked_text, unicode_text
 from api.errors import ApiError, invalid
 from api.schemas import ChatCompletionRequest
 from rag.config import Settings
@@ -39,9 +39,9 @@ def question_and_history(request: ChatCompletionRequest, settings: Settings) -> 
         raise invalid(f"the last message must have role 'user' (the question), not {last.role!r}")
     question = checked_text(last.text(), "the last user message", settings)
     history = []
-    for message in earlier:
+    for i, message in enumerate(earlier):
         if (message.role == "user" or message.role == "assistant") and message.text().strip():
-            history.append(Turn(message.role, message.text()))
+            history.append(Turn(message.role, unicode_text(message.text(), f"messages[{i}]")))
     return question, history
 
 
