@@ -1,0 +1,378 @@
+// The chat page: asks /api/answer, shows cited answers, opens citations in the report beside the chat.
+//
+// Every piece of text that comes from the server (answers, passages, the report itself) is put into
+// the page as text nodes (textContent / createTextNode), never parsed as HTML: a report or a question
+// containing markup must show up as characters, not run.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const thread = $("thread");
+  const scroller = $("scroller");
+  const welcome = $("welcome");
+  const form = $("composer");
+  const input = $("question");
+  const send = $("send");
+  const report = $("report");
+  const reportTitle = $("report-title");
+  const reportMeta = $("report-meta");
+  const reportEyebrow = $("report-eyebrow");
+  const reportBody = $("report-body");
+  const announcer = $("announcer");
+
+  const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
+  const documents = new Map(); // doc_id -> Promise of the document, fetched once
+  let history = []; // earlier {role, content} turns, sent with each question for follow-ups
+  let busy = false;
+  let openedBy = null; // the chip that opened the report, to return focus to on close
+
+  // ------------------------------------------------------------------------------ DOM helpers
+
+  // el("p", {class: "x"}, "text", childNode): attributes by setAttribute, children as nodes or text.
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === false || value === null || value === undefined) continue;
+      node.setAttribute(name, value === true ? "" : String(value));
+    }
+    for (const child of children) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(typeof child === "string" ? document.createTextNode(child) : child);
+    }
+    return node;
+  }
+
+  function announce(message) {
+    // Cleared first so that the same message twice is announced twice.
+    announcer.textContent = "";
+    window.setTimeout(() => { announcer.textContent = message; }, 50);
+  }
+
+  function scrollThreadToEnd() {
+    scroller.scrollTo({ top: scroller.scrollHeight, behavior: reducedMotion.matches ? "auto" : "smooth" });
+  }
+
+  // -------------------------------------------------------------------------------------- API
+
+  class ApiError extends Error {}
+
+  async function api(path, body) {
+    let response;
+    try {
+      response = await fetch(path, body === undefined ? { headers: { Accept: "application/json" } } : {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new ApiError("The server could not be reached. Check that it is running and try again.");
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (err) {
+      data = null;
+    }
+    if (!response.ok) {
+      const message = data && data.error && data.error.message;
+      throw new ApiError(message || `The server answered ${response.status} ${response.statusText}.`);
+    }
+    return data;
+  }
+
+  function loadDocument(docId) {
+    if (!documents.has(docId)) {
+      const pending = api(`/api/documents/${encodeURIComponent(docId)}`);
+      pending.catch(() => documents.delete(docId)); // let a later click retry
+      documents.set(docId, pending);
+    }
+    return documents.get(docId);
+  }
+
+  // ----------------------------------------------------------------------------- the thread
+
+  function addUserMessage(question) {
+    const item = el("li", { class: "message user" },
+      el("div", { class: "bubble" },
+        el("h3", { class: "visually-hidden" }, "You asked"),
+        el("p", { class: "text" }, question)));
+    thread.append(item);
+    return item;
+  }
+
+  function addPendingMessage() {
+    const item = el("li", { class: "message assistant pending" },
+      el("div", { class: "avatar", "aria-hidden": "true" }, "FQ"),
+      el("div", { class: "bubble" },
+        el("p", { class: "text" },
+          el("span", { class: "dots", "aria-hidden": "true" }, el("span"), el("span"), el("span")),
+          " Searching the report…")));
+    thread.append(item);
+    return item;
+  }
+
+  // The supporting sentence of a citation, cut from its passage (highlight offsets index the document).
+  function sentenceOf(citation) {
+    const from = citation.highlight.start - citation.start;
+    const to = citation.highlight.end - citation.start;
+    if (from < 0 || to > citation.text.length || from >= to) return citation.text;
+    return citation.text.slice(from, to);
+  }
+
+  function citationChip(citation, answerable) {
+    const sentence = sentenceOf(citation);
+    const chip = el("button", {
+      type: "button",
+      class: "chip" + (answerable ? "" : " muted"),
+      "data-n": citation.n,
+      "data-doc": citation.doc_id,
+      title: sentence,
+      "aria-label": `Citation ${citation.n}: ${citation.section}. Open it in the report.`,
+    },
+    el("span", { class: "chip-n", "aria-hidden": "true" }, String(citation.n)),
+    el("span", { class: "chip-label", "aria-hidden": "true" }, citation.section));
+    chip.addEventListener("click", () => openCitation(citation, chip));
+    return chip;
+  }
+
+  // Answer text with its "[n]" markers turned into small buttons that open citation n.
+  function answerParagraph(text, chips) {
+    const paragraph = el("p", { class: "text" });
+    const marker = /\[(\d+)\]/g;
+    let last = 0;
+    for (const match of text.matchAll(marker)) {
+      paragraph.append(document.createTextNode(text.slice(last, match.index)));
+      const chip = chips.get(Number(match[1]));
+      if (chip) {
+        const ref = el("button", {
+          type: "button", class: "cite-ref", "aria-label": `Open citation ${match[1]}`,
+        }, match[1]);
+        ref.addEventListener("click", () => chip.click());
+        paragraph.append(ref);
+      } else {
+        paragraph.append(document.createTextNode(match[0]));
+      }
+      last = match.index + match[0].length;
+    }
+    paragraph.append(document.createTextNode(text.slice(last)));
+    return paragraph;
+  }
+
+  function answerMessage(answer) {
+    const chips = new Map(answer.citations.map((c) => [c.n, citationChip(c, answer.answerable)]));
+    const bubble = el("article", { class: "bubble", "aria-label": "Answer" });
+    if (!answer.answerable) {
+      bubble.append(el("p", { class: "badge" },
+        el("span", { class: "badge-icon", "aria-hidden": "true" }, "?"), "Not covered by the report"));
+    }
+    bubble.append(answerParagraph(answer.answer, chips));
+    if (chips.size) {
+      const titleId = `sources-${Math.random().toString(36).slice(2)}`;
+      bubble.append(el("div", { class: "sources" },
+        el("h3", { class: "sources-title", id: titleId },
+          answer.answerable ? "Sources" : "Nearest passages — none of them answers this"),
+        el("ul", { class: "chips", "aria-labelledby": titleId },
+          ...[...chips.values()].map((chip) => el("li", {}, chip)))));
+    }
+    const percent = Math.round(answer.confidence * 100);
+    const took = answer.took_ms < 1 ? "under 1 ms" : `${Math.round(answer.took_ms)} ms`;
+    bubble.append(el("p", { class: "meta" }, `Confidence ${percent}% · answered in ${took}`));
+    return el("li", { class: "message assistant" + (answer.answerable ? "" : " not-covered") },
+      el("div", { class: "avatar", "aria-hidden": "true" }, "FQ"), bubble);
+  }
+
+  function errorMessage(message, retry) {
+    const again = el("button", { type: "button", class: "button small" }, "Try again");
+    again.addEventListener("click", retry);
+    return el("li", { class: "message assistant error" },
+      el("div", { class: "avatar", "aria-hidden": "true" }, "!"),
+      el("div", { class: "bubble", role: "alert" },
+        el("p", { class: "error-title" }, "No answer this time"),
+        el("p", { class: "text" }, message),
+        again));
+  }
+
+  // ------------------------------------------------------------------------------- asking
+
+  function setBusy(value) {
+    busy = value;
+    form.setAttribute("aria-busy", String(value));
+    send.disabled = value;
+    send.querySelector(".send-label").textContent = value ? "Asking…" : "Send";
+  }
+
+  async function ask(question) {
+    if (busy) return;
+    question = question.trim();
+    if (!question) {
+      input.focus();
+      return;
+    }
+    welcome.hidden = true;
+    setBusy(true);
+    addUserMessage(question);
+    const pending = addPendingMessage();
+    scrollThreadToEnd();
+    announce("Searching the report…");
+    const turns = history.slice();
+    try {
+      const answer = await api("/api/answer", { question, history: turns, top_k: 5 });
+      pending.replaceWith(answerMessage(answer));
+      history = turns.concat([{ role: "user", content: question }, { role: "assistant", content: answer.answer }]);
+      announce(answer.answerable ? "Answer received." : "The report does not cover this question.");
+    } catch (err) {
+      const message = err instanceof ApiError ? err.message : "Something went wrong in the page.";
+      pending.replaceWith(errorMessage(message, (event) => {
+        event.currentTarget.closest(".message").remove();
+        const asked = thread.lastElementChild;
+        if (asked && asked.classList.contains("user")) asked.remove();
+        ask(question);
+      }));
+    } finally {
+      setBusy(false);
+      scrollThreadToEnd();
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const question = input.value;
+    if (busy || !question.trim()) return;
+    input.value = "";
+    autoGrow();
+    ask(question);
+  });
+
+  input.addEventListener("keydown", (event) => {
+    // isComposing: Enter that confirms a Korean (IME) syllable must not send the question.
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  function autoGrow() {
+    input.style.height = "auto";
+    input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
+  }
+  input.addEventListener("input", autoGrow);
+
+  for (const button of document.querySelectorAll(".suggestion")) {
+    button.addEventListener("click", () => {
+      ask(button.textContent);
+      input.focus();
+    });
+  }
+
+  $("new-chat").addEventListener("click", () => {
+    if (busy) return;
+    history = [];
+    thread.replaceChildren();
+    welcome.hidden = false;
+    closeReport(false);
+    input.value = "";
+    autoGrow();
+    input.focus();
+    announce("New chat started.");
+  });
+
+  // ------------------------------------------------------------------------------ the report
+
+  // Appends document text[from:to] to `parent`, wrapping the part inside the passage in
+  // <mark class="passage"> and the part inside the sentence in <mark class="sentence"> within it.
+  function appendMarked(parent, text, from, to, passage, sentence) {
+    const cuts = [from, to, passage.start, passage.end, sentence.start, sentence.end]
+      .filter((x) => x >= from && x <= to);
+    const points = [...new Set(cuts)].sort((a, b) => a - b);
+    let passageMark = null;
+    for (let i = 0; i + 1 < points.length; i += 1) {
+      const [a, b] = [points[i], points[i + 1]];
+      const piece = text.slice(a, b);
+      const inPassage = a >= passage.start && b <= passage.end;
+      const inSentence = a >= sentence.start && b <= sentence.end;
+      if (!inPassage && !inSentence) {
+        passageMark = null;
+        parent.append(document.createTextNode(piece));
+        continue;
+      }
+      if (!passageMark) {
+        passageMark = el("mark", { class: "passage" });
+        parent.append(passageMark);
+      }
+      passageMark.append(inSentence ? el("mark", { class: "sentence" }, piece) : document.createTextNode(piece));
+    }
+  }
+
+  function renderDocument(doc, citation) {
+    const passage = { start: citation.start, end: citation.end };
+    const sentence = { start: citation.highlight.start, end: citation.highlight.end };
+    const nodes = [];
+    for (const section of doc.sections) {
+      let bodyStart = section.start;
+      // The section's heading line is shown as a heading, not repeated in the body.
+      if (doc.text.startsWith(section.title, section.start)) bodyStart += section.title.length;
+      while (bodyStart < section.end && /\s/.test(doc.text[bodyStart])) bodyStart += 1;
+      const body = el("div", { class: "section-text" });
+      appendMarked(body, doc.text, bodyStart, section.end, passage, sentence);
+      const current = citation.start >= section.start && citation.start < section.end;
+      nodes.push(el("section", { class: "doc-section" + (current ? " current" : "") },
+        el("h3", {}, section.title), body));
+    }
+    if (!doc.sections.length) {
+      const body = el("div", { class: "section-text" });
+      appendMarked(body, doc.text, 0, doc.text.length, passage, sentence);
+      nodes.push(body);
+    }
+    reportBody.replaceChildren(...nodes);
+  }
+
+  function setActiveChip(chip) {
+    for (const other of document.querySelectorAll(".chip[aria-current]")) other.removeAttribute("aria-current");
+    if (chip) chip.setAttribute("aria-current", "true");
+  }
+
+  async function openCitation(citation, chip) {
+    openedBy = chip;
+    setActiveChip(chip);
+    report.hidden = false;
+    document.body.classList.add("report-open");
+    reportEyebrow.textContent = `Citation ${citation.n}`;
+    reportTitle.textContent = citation.title;
+    reportMeta.textContent = `${citation.section} · characters ${citation.start}–${citation.end}`;
+    reportBody.setAttribute("aria-busy", "true");
+    reportBody.replaceChildren(el("p", { class: "report-status" }, "Loading the report…"));
+    reportTitle.focus({ preventScroll: true });
+    try {
+      const doc = await loadDocument(citation.doc_id);
+      if (openedBy !== chip) return; // another citation was opened meanwhile
+      reportTitle.textContent = doc.title;
+      if (doc.source) reportMeta.textContent = `${doc.source} · ${citation.section}`;
+      renderDocument(doc, citation);
+      const mark = reportBody.querySelector("mark.sentence") || reportBody.querySelector("mark.passage");
+      if (mark) mark.scrollIntoView({ block: "center", behavior: reducedMotion.matches ? "auto" : "smooth" });
+      announce(`Showing citation ${citation.n}, in ${citation.section}, with the supporting sentence highlighted.`);
+    } catch (err) {
+      if (openedBy !== chip) return;
+      const message = err instanceof ApiError ? err.message : "The report could not be shown.";
+      reportBody.replaceChildren(el("p", { class: "report-status error", role: "alert" }, message));
+    } finally {
+      reportBody.setAttribute("aria-busy", "false");
+    }
+  }
+
+  function closeReport(restoreFocus = true) {
+    if (report.hidden) return;
+    report.hidden = true;
+    document.body.classList.remove("report-open");
+    setActiveChip(null);
+    if (restoreFocus && openedBy && openedBy.isConnected) openedBy.focus();
+    openedBy = null;
+  }
+
+  $("report-close").addEventListener("click", () => closeReport());
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !report.hidden) closeReport();
+  });
+
+  input.focus();
+})();
