@@ -7,6 +7,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.main import create_app
+from rag.config import Settings
+from rag.qa import ForumQA
+
 LIMIT = 1000  # Settings.max_question_chars, the default the session settings use
 
 
@@ -95,3 +99,19 @@ def test_validation_errors_list_each_field(client: TestClient) -> None:
     response = client.post("/api/answer", json={"question": 1, "top_k": 0})
     error = assert_error(response, 422, "invalid_request")
     assert {d["loc"] for d in error["details"]} == {"question", "top_k"}
+
+
+def test_an_unexpected_failure_is_a_logged_json_500(
+    settings: Settings, qa: ForumQA, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(settings, qa)
+
+    def broken() -> None:
+        raise RuntimeError("secret internal detail")
+
+    app.add_api_route("/api/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/api/broken")
+    error = assert_error(response, 500, "internal_error")
+    assert "secret" not in error["message"]  # nothing internal leaks to the client
+    assert any("secret internal detail" in str(r.exc_info) for r in caplog.records if r.exc_info)

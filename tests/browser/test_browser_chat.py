@@ -131,6 +131,18 @@ def test_loading_state_then_the_api_error_message(page: Page) -> None:
     expect(error.get_by_role("button", name="Try again")).to_be_visible()
 
 
+def test_a_failed_request_can_be_tried_again(page: Page) -> None:
+    page.route("**/api/answer", lambda route: route.abort("connectionrefused"))
+    ask(page, "Who led the Russian delegation?")
+    error = last_answer(page)
+    expect(error.locator("[role=alert]")).to_contain_text("could not be reached")
+    page.unroute("**/api/answer")
+    error.get_by_role("button", name="Try again").click()
+    expect(page.locator("#thread > .message.error")).to_have_count(0)
+    expect(last_answer(page).locator(".chip").first).to_be_visible()
+    expect(page.locator("#thread > .message.user")).to_have_count(1)  # the retry replaced the failed turn
+
+
 def test_keyboard_use(page: Page) -> None:
     question = page.locator("#question")
     question.press_sequentially("line one")
