@@ -40,7 +40,7 @@ EXAMPLE_CITATION: dict[str, Any] = {
 class TurnIn(BaseModel):
     """One earlier message of the conversation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     role: Literal["user", "assistant"]
     content: str = Field(max_length=MAX_TURN_CHARS)
@@ -51,6 +51,7 @@ class AnswerRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,  # the types the schema documents: "5" is not a top_k
         json_schema_extra={
             "examples": [
                 {"question": EXAMPLE_QUESTION, "top_k": 5, "history": []},
@@ -79,7 +80,8 @@ class SearchRequest(BaseModel):
     """A search over the report's passages (no answer is composed)."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"query": "fight against terrorism", "top_k": 5}]}
+        extra="forbid", strict=True,
+        json_schema_extra={"examples": [{"query": "fight against terrorism", "top_k": 5}]},
     )
 
     query: str = Field(description="What to look for; not blank, at most FORUMQA_MAX_QUESTION_CHARS.")
@@ -216,14 +218,14 @@ class ErrorResponse(BaseModel):
 class ContentPart(BaseModel):
     """A part of a multi-part message; only text parts carry anything we can use."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     type: str
     text: str | None = None
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")  # name, tool_calls… are accepted and ignored
+    model_config = ConfigDict(extra="allow", strict=True)  # name, tool_calls… are accepted and ignored
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
@@ -239,6 +241,7 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="allow",  # temperature, max_tokens, … mean nothing to an extractive answerer
+        strict=True,  # but the fields we use have OpenAI's types: "stream": 0 is not a boolean
         json_schema_extra={
             "examples": [
                 {
