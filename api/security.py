@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
@@ -130,6 +131,46 @@ def secure(app: ASGIApp, settings: Settings, docs_paths: Iterable[str] = ()) -> 
     return SecurityHeadersMiddleware(wrapped, docs_paths=docs_paths)
 
 
+def _error_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The API's error body in ``schema``: its ``ErrorResponse`` component if it has one."""
+    if "ErrorResponse" in schema.get("components", {}).get("schemas", {}):
+        return {"$ref": "#/components/schemas/ErrorResponse"}
+    message = {"type": "object", "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+               "required": ["type", "message"]}
+    return {"type": "object", "properties": {"error": message}, "required": ["error"]}
+
+
+def document_security(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Add to an OpenAPI ``schema`` the answers the middleware may give instead of the route.
+
+    Every operation with a body may answer 413; with an API key, the protected operations require
+    the bearer scheme and may answer 401; with a rate limit, they may answer 429 with Retry-After.
+    """
+    error = {"application/json": {"schema": _error_schema(schema)}}
+    retry_after = {"Retry-After": {"description": "Seconds to wait before retrying.",
+                                   "schema": {"type": "integer"}}}
+    if settings.api_key:
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes["apiKey"] = {"type": "http", "scheme": "bearer",
+                             "description": "FORUMQA_API_KEY, sent as 'Authorization: Bearer <key>'."}
+    for path, operations in schema.get("paths", {}).items():
+        protected = under(path, PROTECTED_PREFIXES)
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                responses.setdefault("413", {"description": f"The body is larger than "
+                                             f"FORUMQA_MAX_BODY_BYTES ({settings.max_body_bytes}).",
+                                             "content": error})
+            if protected and settings.api_key:
+                operation["security"] = [{"apiKey": []}]
+                responses.setdefault("401", {"description": "The API key is missing or wrong.",
+                                             "content": error})
+            if protected and settings.rate_limit_per_minute:
+                responses.setdefault("429", {"description": "Too many requests from this client.",
+                                             "headers": retry_after, "content": error})
+    return schema
+
+
 def install_security(app: Starlette, settings: Settings) -> None:
     """Wrap ``app``'s middleware stack, when it is first built, in :func:`secure`.
 
@@ -147,3 +188,13 @@ def install_security(app: Starlette, settings: Settings) -> None:
         return secure(build(), settings, docs_paths)
 
     app.build_middleware_stack = build_secured  # type: ignore[method-assign]
+
+    openapi = getattr(app, "openapi", None)
+    if openapi is not None:  # a FastAPI app: its schema documents the middleware's answers too
+
+        def openapi_with_security() -> dict[str, Any]:
+            fresh = getattr(app, "openapi_schema", None) is None
+            schema: dict[str, Any] = openapi()
+            return document_security(schema, settings) if fresh else schema
+
+        app.openapi = openapi_with_security  # type: ignore[attr-defined]

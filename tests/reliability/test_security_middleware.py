@@ -270,3 +270,23 @@ def test_cors_allow_list() -> None:
     assert allowed.status_code == 401  # the browser can read the 401 ...
     assert allowed.headers["access-control-allow-origin"] == "https://chat.example"
     assert "access-control-allow-credentials" not in allowed.headers
+
+
+# ---------------------------------------------------------------------------------------- OpenAPI
+
+
+def test_openapi_documents_the_middleware_answers() -> None:
+    plain = client().get("/openapi.json").json()
+    echo = plain["paths"]["/api/echo"]["post"]
+    assert "413" in echo["responses"]
+    assert "401" not in echo["responses"] and "429" not in echo["responses"]
+    assert "securitySchemes" not in plain.get("components", {})
+    assert "413" not in plain["paths"]["/v1/models"]["get"]["responses"]  # no body, no 413
+
+    guarded = client(api_key=KEY, rate_limit_per_minute=10).get("/openapi.json").json()
+    models = guarded["paths"]["/v1/models"]["get"]
+    assert {"401", "429"} <= set(models["responses"])
+    assert models["security"] == [{"apiKey": []}]
+    assert guarded["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    assert "security" not in guarded["paths"]["/healthz"]["get"]
+    assert "401" not in guarded["paths"]["/healthz"]["get"]["responses"]
