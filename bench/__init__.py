@@ -1,0 +1,1 @@
+"""Speed and scale benchmarks of forum-qa: ``python -m bench`` (``make bench``); see bench/__main__.py."""

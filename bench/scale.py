@@ -1,0 +1,352 @@
+"""Scale: the vector index of rag/vectors.py on synthetic corpora of 10k, 100k and 1M passages.
+
+The passages are 384-dim unit vectors from a seeded two-level Gaussian mixture (topics, then subtopics
+of ~100 passages each, then passages), so neighbourhoods look like sentence embeddings' (nearest
+cosine ~0.55) and nothing is downloaded. For each size: build time, bytes per vector, resident memory,
+single-query search p50/p95 and recall@10 against exact search (``IndexFlatIP``, also timed as the
+baseline). At 100k the index is built twice, with different thread counts, and must come out the same.
+Targets at 1M: p50 <= 5 ms, recall@10 >= 0.95, index <= 1 GiB in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import ROOT, Check, Context, Latency, Report, log, mb, ms
+
+DIM = 384
+K = 10
+PASSAGES_PER_SUBTOPIC = 100
+TOPICS = 100
+TARGET_P50_S = 0.005
+TARGET_RECALL = 0.95
+TARGET_INDEX_BYTES = 2**30
+
+
+# ---------------------------------------------------------------------------------------- data
+
+
+def synthetic_vectors(
+    n: int, seed: int = 0, queries: int = 0, dim: int = DIM
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` passages and ``queries`` queries: unit vectors from one seeded two-level Gaussian mixture.
+
+    Topic centres are random unit vectors; each topic has subtopic centres scattered around it, each
+    subtopic ~100 passages scattered around it. Queries are drawn like passages (same centres) from a
+    separate random stream, so they are not copies of passages. Same arguments, same arrays.
+    """
+    rng = np.random.default_rng(seed)
+    subtopics_per_topic = max(1, n // PASSAGES_PER_SUBTOPIC // TOPICS)
+    topics = _unit(rng.standard_normal((TOPICS, dim), dtype=np.float32))
+    subtopics = np.repeat(topics, subtopics_per_topic, axis=0)
+    subtopics = _unit(subtopics + rng.standard_normal(subtopics.shape, dtype=np.float32) / np.sqrt(dim))
+    passages = _draw(np.random.default_rng([seed, 1]), subtopics, n)
+    asked = _draw(np.random.default_rng([seed, 2]), subtopics, queries)
+    return passages, asked
+
+
+def _draw(rng: np.random.Generator, centres: np.ndarray, count: int, block: int = 100_000) -> np.ndarray:
+    out = np.empty((count, centres.shape[1]), dtype=np.float32)
+    for start in range(0, count, block):
+        size = min(block, count - start)
+        labels = rng.integers(0, len(centres), size)
+        noise = rng.standard_normal((size, centres.shape[1]), dtype=np.float32) / np.sqrt(centres.shape[1])
+        out[start : start + size] = _unit(centres[labels] + noise)
+    return out
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+# ---------------------------------------------------------------------------------------- measures
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int = K) -> float:
+    """Mean over queries of |found top-k ∩ true top-k| / k (ids of -1, "no result", never match)."""
+    if found.shape[0] != truth.shape[0]:
+        raise ValueError("found and truth must have one row per query")
+    hits = 0
+    for got, want in zip(found[:, :k], truth[:, :k], strict=True):
+        hits += len({int(i) for i in got if i >= 0} & {int(i) for i in want})
+    return hits / (k * len(truth))
+
+
+def exact_index(passages: np.ndarray) -> Any:
+    """The exact baseline: ``IndexFlatIP`` over ``passages``."""
+    import faiss
+
+    index = faiss.IndexFlatIP(passages.shape[1])
+    index.add(passages)
+    return index
+
+
+def search_latency(index: Any, queries: np.ndarray, repeats: int, k: int = K) -> Latency:
+    """Single-query search latency: each query alone, as a request would; median over ``repeats`` runs."""
+    search = index.search
+    runs = []
+    for _ in range(repeats):
+        times = []
+        for i in range(len(queries)):
+            one = queries[i : i + 1]
+            started = time.perf_counter()
+            search(one, k)
+            times.append(time.perf_counter() - started)
+        runs.append(Latency.of(times))
+    return Latency.median_of(runs)
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def probe_memory(path: str, queries_path: str) -> None:
+    """Run in a fresh process: print JSON of the RSS growth from loading ``path`` (copy, then mmap)."""
+    import psutil
+
+    from rag.vectors import load_vector_index
+
+    queries = np.load(queries_path)
+    proc = psutil.Process()
+    out: dict[str, dict[str, int]] = {}
+    for mode, mmap in (("mmap", True), ("copy", False)):
+        before = proc.memory_info().rss
+        index = load_vector_index(Path(path), mmap=mmap)
+        loaded = proc.memory_info().rss
+        index.search(queries, K)
+        out[mode] = {"load": loaded - before, "after_search": proc.memory_info().rss - before}
+        del index
+    print(json.dumps(out))
+
+
+def memory_probe(path: Path, queries: np.ndarray) -> dict[str, Any]:
+    """RSS figures of loading ``path`` in a fresh process (so nothing else is on its heap)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        qpath = Path(tmp) / "q.npy"
+        np.save(qpath, queries)
+        code = f"from bench.scale import probe_memory; probe_memory({str(path)!r}, {str(qpath)!r})"
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600, check=True
+        )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+# ---------------------------------------------------------------------------------------- one size
+
+
+@dataclass
+class SizeResult:
+    """The measures of one corpus size."""
+
+    n: int
+    index_type: str
+    generate_s: float
+    build_s: float
+    file_bytes: int
+    mmap_rss: int
+    copy_rss: int
+    latency_1: Latency
+    latency_default: Latency
+    exact: Latency
+    recall: float
+    params: str
+
+
+def describe(index: Any) -> tuple[str, str]:
+    """(type name, its search parameters) of a FAISS index."""
+    import faiss
+
+    concrete: Any = faiss.downcast_index(index)
+    name = type(concrete).__name__
+    if hasattr(concrete, "nlist"):
+        return name, f"nlist={concrete.nlist} nprobe={concrete.nprobe}"
+    return name, "exact"
+
+
+def measure_size(n: int, n_queries: int, repeats: int, workdir: Path) -> SizeResult:
+    """Generate, build, save, probe and search one corpus of ``n`` passages."""
+    import faiss
+
+    from rag.vectors import build_vector_index, load_vector_index, save_vector_index
+
+    log(f"scale {n:,}: generating")
+    started = time.perf_counter()
+    passages, queries = synthetic_vectors(n, queries=n_queries)
+    generate_s = time.perf_counter() - started
+    log(f"scale {n:,}: building")
+    started = time.perf_counter()
+    built = build_vector_index(passages)
+    build_s = time.perf_counter() - started
+    path = workdir / f"scale-{n}.faiss"
+    save_vector_index(built, path)
+    del built
+    index = load_vector_index(path)
+    index_type, params = describe(index)
+    log(f"scale {n:,}: exact baseline and search")
+    exact = exact_index(passages)
+    _, truth = exact.search(queries, K)
+    default_threads = faiss.omp_get_max_threads()
+    try:
+        faiss.omp_set_num_threads(1)
+        exact_latency = search_latency(exact, queries[: max(20, n_queries // 4)], 1)
+        latency_1 = search_latency(index, queries, repeats)
+        faiss.omp_set_num_threads(default_threads)
+        latency_default = search_latency(index, queries, repeats)
+    finally:
+        faiss.omp_set_num_threads(default_threads)
+    del exact, passages
+    _, found = index.search(queries, K)
+    recall = recall_at_k(found, truth)
+    del index
+    memory = memory_probe(path, queries)
+    result = SizeResult(
+        n,
+        index_type,
+        generate_s,
+        build_s,
+        path.stat().st_size,
+        int(memory["mmap"]["after_search"]),
+        int(memory["copy"]["after_search"]),
+        latency_1,
+        latency_default,
+        exact_latency,
+        recall,
+        params,
+    )
+    path.unlink()
+    return result
+
+
+def reproducibility(n: int, workdir: Path) -> tuple[bool, bool, float]:
+    """Build the index of ``n`` passages twice (1 thread, then the default) and compare.
+
+    Returns (files byte-identical, search results identical, seconds of the second build).
+    """
+    import faiss
+
+    from rag.vectors import build_vector_index, load_vector_index, save_vector_index
+
+    passages, queries = synthetic_vectors(n, queries=200)
+    default_threads = faiss.omp_get_max_threads()
+    digests: list[str] = []
+    results: list[tuple[np.ndarray, np.ndarray]] = []
+    seconds = 0.0
+    for threads in (1, default_threads):
+        faiss.omp_set_num_threads(threads)
+        started = time.perf_counter()
+        index = build_vector_index(passages)
+        seconds = time.perf_counter() - started
+        path = workdir / f"repro-{threads}.faiss"
+        save_vector_index(index, path)
+        digests.append(file_digest(path))
+        results.append(load_vector_index(path).search(queries, K))
+        path.unlink()
+    faiss.omp_set_num_threads(default_threads)
+    same_results = all(np.array_equal(a, b) for a, b in zip(results[0], results[1], strict=True))
+    return digests[0] == digests[1], same_results, seconds
+
+
+# ---------------------------------------------------------------------------------------- section
+
+
+def run(ctx: Context, sizes: Sequence[int] | None = None, n_queries: int | None = None) -> Report:
+    """Measure every size, check reproducibility at 100k (or the largest size below it), print tables."""
+    import faiss
+
+    report = Report("scale")
+    sizes = list(sizes or ([10_000, 100_000] if ctx.quick else [10_000, 100_000, 1_000_000]))
+    n_queries = n_queries or (100 if ctx.quick else 200)
+    repeats = ctx.repeats(3)
+    workdir = ctx.scratch("scale")
+    results = [measure_size(n, n_queries, repeats, workdir) for n in sizes]
+    threads = faiss.omp_get_max_threads()
+    report.table(
+        f"vector index by corpus size ({n_queries} single queries, k={K}, ms; median of {repeats} runs)",
+        [
+            "passages",
+            "index",
+            "params",
+            "build s",
+            "bytes/vec",
+            "file MiB",
+            "RSS mmap",
+            "RSS copy",
+            "p50 1thr",
+            "p95 1thr",
+            f"p50 {threads}thr",
+            f"p95 {threads}thr",
+            "exact p50",
+            "recall@10",
+        ],
+        [
+            [
+                f"{r.n:,}",
+                r.index_type,
+                r.params,
+                f"{r.build_s:.1f}",
+                f"{r.file_bytes / r.n:.0f}",
+                mb(r.file_bytes),
+                mb(r.mmap_rss),
+                mb(r.copy_rss),
+                ms(r.latency_1.p50),
+                ms(r.latency_1.p95),
+                ms(r.latency_default.p50),
+                ms(r.latency_default.p95),
+                ms(r.exact.p50),
+                f"{r.recall:.3f}",
+            ]
+            for r in results
+        ],
+    )
+    report.table(
+        "synthetic data generation (not part of the build)",
+        ["passages", "seconds"],
+        [[f"{r.n:,}", f"{r.generate_s:.1f}"] for r in results],
+    )
+    repro_n = max([n for n in sizes if n <= 100_000] or [min(sizes)])
+    log(f"scale: reproducibility at {repro_n:,}")
+    same_bytes, same_results, seconds = reproducibility(repro_n, workdir)
+    report.table(
+        f"reproducibility: the index of {repro_n:,} passages built with 1 and {threads} threads",
+        ["passages", "identical files", "identical search results", "build s"],
+        [[f"{repro_n:,}", same_bytes, same_results, f"{seconds:.1f}"]],
+    )
+    largest = results[-1]
+    label = f"{largest.n:,}"
+    best = min(largest.latency_1.p50, largest.latency_default.p50)
+    report.check(
+        Check(f"search p50 at {label} (best thread setting)", best * 1000, TARGET_P50_S * 1000, unit=" ms")
+    )
+    report.check(Check(f"recall@10 at {label}", largest.recall, TARGET_RECALL, higher_is_better=True))
+    report.check(
+        Check(f"index size at {label}", largest.file_bytes / 2**20, TARGET_INDEX_BYTES / 2**20, unit=" MiB")
+    )
+    report.check(
+        Check(
+            f"build reproducible at {repro_n:,}",
+            float(same_bytes and same_results),
+            1.0,
+            higher_is_better=True,
+        )
+    )
+    report.print_checks()
+    os.rmdir(workdir)
+    return report
