@@ -75,14 +75,14 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     """Sentence spans of ``text[start:end]`` as absolute ``(start, end)`` offsets, white space trimmed."""
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
-    for line_start, line_end in _lines(text, start, end):
-        cursor = line_start
-        for match in _BOUNDARY.finditer(text, line_start, line_end):
+    for para_start, para_end in _paragraphs(text, start, end):
+        cursor = para_start
+        for match in _BOUNDARY.finditer(text, para_start, para_end):
             if _is_abbreviation(text, cursor, match.start()):
                 continue
             spans.append((cursor, match.end()))
             cursor = match.end()
-        spans.append((cursor, line_end))
+        spans.append((cursor, para_end))
     return [t for t in (_trim(text, s, e) for s, e in spans) if t is not None]
 
 
@@ -131,14 +131,17 @@ def chunk_documents(
     return chunks, sentences
 
 
-def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+
+
+def _paragraphs(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Paragraph spans: a sentence may wrap over lines, but never runs across a blank line."""
     out = []
     pos = start
-    while pos < end:
-        nl = text.find("\n", pos, end)
-        line_end = end if nl < 0 else nl
-        out.append((pos, line_end))
-        pos = line_end + 1
+    for match in _PARAGRAPH_BREAK.finditer(text, start, end):
+        out.append((pos, match.start()))
+        pos = match.end()
+    out.append((pos, end))
     return out
 
 

@@ -105,8 +105,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers,
         log_level="info",
+        log_config=_log_config(),  # worker processes configure logging from this, not from main()
     )
     return 0
+
+
+def _log_config() -> dict[str, object]:
+    """uvicorn's logging setup plus a root handler, so rag/api logs reach stderr in every worker."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = {**LOGGING_CONFIG}
+    config["formatters"] = {
+        **LOGGING_CONFIG["formatters"],
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    }
+    config["handlers"] = {
+        **LOGGING_CONFIG["handlers"],
+        "plain": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"},
+    }
+    config["root"] = {"handlers": ["plain"], "level": "INFO"}
+    config["loggers"] = {
+        **LOGGING_CONFIG["loggers"],
+        **{
+            name: {"level": "WARNING"} for name in ("faiss.loader", "bm25s", "sentence_transformers", "httpx")
+        },
+    }
+    return config
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
@@ -122,12 +146,23 @@ def cmd_reload(args: argparse.Namespace) -> int:
         print("index is built; no running server found (start one with `forumqa serve`)")
         return 0
     for pid in pids:
-        try:
-            os.kill(pid, signal.SIGHUP)
-            print(f"asked server process {pid} to reload")
-        except ProcessLookupError:
-            pass
+        if not _is_forumqa_server(pid):
+            # A stale pid may now belong to another program, which SIGHUP would terminate.
+            print(f"skipping pid {pid}: not a running forum-qa server")
+            continue
+        os.kill(pid, signal.SIGHUP)
+        print(f"asked server process {pid} to reload")
     return 0
+
+
+def _is_forumqa_server(pid: int) -> bool:
+    import psutil
+
+    try:
+        cmdline = " ".join(psutil.Process(pid).cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return any(marker in cmdline for marker in ("forumqa", "api.main", "uvicorn", "multiprocessing"))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -247,6 +247,19 @@ EMBEDDERS: dict[str, type[Embedder]] = {
     OnnxMiniLMEmbedder.name: OnnxMiniLMEmbedder,
 }
 
+
+def configure_threads(threads: int) -> None:
+    """Cap the threads torch and FAISS use (0 leaves their defaults)."""
+    if threads <= 0:
+        return
+    import faiss
+    import torch
+
+    torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
+    log.info("torch and FAISS use %d thread(s)", threads)
+
+
 _loaded: dict[str, Embedder] = {}
 _loaded_lock = threading.Lock()
 

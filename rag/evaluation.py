@@ -61,6 +61,8 @@ def load_questions(path: Path) -> list[EvalItem]:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{n}: not a question record: {exc}") from exc
+    if not items:
+        raise ValueError(f"{path}: no questions in the file")
     return items
 
 
@@ -94,6 +96,8 @@ def metrics(results: list[EvalResult]) -> dict[str, float]:
     if unanswerable:
         out["noans_r"] = float(np.mean([not r.answer.answerable for r in unanswerable]))
     latencies = [r.answer.took_ms for r in results]
+    if not latencies:
+        return out
     out["p50_ms"] = float(np.percentile(latencies, 50))
     out["p95_ms"] = float(np.percentile(latencies, 95))
     return out

@@ -14,10 +14,16 @@ from rag.lexical import terms
 from rag.types import Turn
 
 _REFERRING = re.compile(
+    # English pronouns and words that point back.
     r"\b(it|its|they|them|their|theirs|this|that|these|those|he|him|his|she|her|there|then|such|same|"
-    r"former|latter|above|mentioned|also|else|more|other)\b"
-    r"|(그것|그들|그곳|그때|이것|이들|저것|그|이|해당)"
-    r"|(?<![\w])(он|она|оно|они|его|её|ее|их|ему|ей|им|это|этот|эта|эти|этого|этом|тот|та|те|там|тогда)(?![\w])",
+    r"former|latter|above|mentioned)\b"
+    # Korean demonstratives start a word (particles attach to them: 그것은, 그들의); a bare 그/이/저
+    # is a determiner only as a word of its own ("그 계획"), since 이 is also the subject particle.
+    r"|(?<!\S)(그것|그들|그곳|그때|그분|이것|이들|이곳|저것|해당)"
+    r"|(?<!\S)(그|이|저)(?=\s)"
+    # Russian personal and demonstrative pronouns, including the н- forms after prepositions.
+    r"|(?<![\w])(он|она|оно|они|его|её|ее|их|ему|ей|им|ими|нём|нем|него|нему|ним|неё|нее|ней|нею|них|ними|"
+    r"это|этот|эта|эти|этого|этому|этим|этой|этих|этом|тот|та|те|там|тогда)(?![\w])",
     re.IGNORECASE,
 )
 MAX_HISTORY_CHARS = 1000

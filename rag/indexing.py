@@ -44,7 +44,8 @@ from rag.vectors import build_vector_index, load_vector_index, save_vector_index
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+# Bump when loading, chunking or the file layout changes what a build contains.
+FORMAT_VERSION = 2
 # What is embedded for a chunk: its section title, then its text. The title gives each window the
 # topic it belongs to ("Economic Relations"), which the sentences themselves often leave implicit.
 EMBED_RECIPE = "section-title+text"
@@ -163,12 +164,17 @@ def _text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _load_cache(build_dir: Path | None, name: str) -> dict[str, np.ndarray]:
-    if build_dir is None:
+def _load_cache(build_dir: Path | None, embedder: Embedder) -> dict[str, np.ndarray]:
+    """Vectors of the previous build by text hash, if its manifest says the same weights made them."""
+    manifest = read_manifest(build_dir)
+    if build_dir is None or manifest is None:
         return {}
-    path = build_dir / f"{name}.cache.npz"
+    made_by = manifest.get("embedders", {}).get(embedder.name, {}).get("weights_sha256")
+    if made_by != embedder.weights_sha256:
+        log.info("the previous build of %s used other weights; embedding every text", embedder.name)
+        return {}
     try:
-        with np.load(path) as data:
+        with np.load(build_dir / f"{embedder.name}.cache.npz") as data:
             keys, vectors = data["keys"], data["vectors"]
         return {str(k): v for k, v in zip(keys, vectors, strict=True)}
     except (OSError, KeyError, ValueError):
@@ -330,7 +336,7 @@ def _write_build(
     embedded: dict[str, int] = {}
     for name in settings.embedders:
         embedder = get_embedder(name)
-        cache = _load_cache(previous, name)
+        cache = _load_cache(previous, embedder)
         chunk_vectors, n_chunks = _embed_with_cache(
             embedder, [chunk_embed_text(c) for c in chunks], cache, progress
         )
@@ -342,7 +348,11 @@ def _write_build(
         np.save(tmp / f"{name}.sentences.npy", sentence_vectors)
         used = {_text_key(t) for t in [*(chunk_embed_text(c) for c in chunks), *(s.text for s in sentences)]}
         keys = sorted(used)
-        np.savez(tmp / f"{name}.cache.npz", keys=np.array(keys), vectors=np.stack([cache[k] for k in keys]))
+        np.savez(
+            tmp / f"{name}.cache.npz",
+            keys=np.array(keys),
+            vectors=np.stack([cache[k] for k in keys]),
+        )
     LexicalIndex.build([chunk_embed_text(c) for c in chunks]).save(tmp / "bm25-chunks")
     LexicalIndex.build([s.text for s in sentences]).save(tmp / "bm25-sentences")
     return embedded

@@ -108,9 +108,15 @@ def heading_spans(doc: Document) -> list[tuple[int, int]]:
     for section in doc.sections:
         line_end = doc.text.find("\n", section.start)
         line_end = len(doc.text) if line_end < 0 else line_end
-        if doc.text[section.start : line_end].strip().lstrip("#").strip() == section.title:
+        if _heading_text(doc.text[section.start : line_end]) == section.title:
             spans.append((section.start, line_end))
     return spans
+
+
+def _heading_text(line: str) -> str:
+    """A heading line without Markdown's leading (and optional closing) ``#`` marks."""
+    match = _MD_HEADING.match(line.strip())
+    return match.group(2).strip() if match else line.strip()
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
@@ -271,6 +277,15 @@ class _TextExtractor(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._skip_depth:
             return
+        # Line breaks in HTML source are formatting; only block elements end a line. Keep one space
+        # where the source had white space at an edge, so "<b>a</b> b" stays two words.
+        core = " ".join(data.split())
+        if not core:
+            self.parts.append(" " if data else "")
+            return
+        lead = " " if data[0].isspace() else ""
+        trail = " " if data[-1].isspace() else ""
+        data = lead + core + trail
         self.parts.append(data)
         if self._heading is not None:
             self._heading.append(data)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from rag.answering import compose, score_sentences, support_for
 from rag.config import Settings
-from rag.embedding import Embedder, get_embedder
+from rag.embedding import Embedder, configure_threads, get_embedder
 from rag.followup import standalone_question
 from rag.indexing import SearchIndex, current_build_dir, ensure_index, load_index
 from rag.retrieval import Retriever
@@ -24,6 +24,16 @@ from rag.types import Answer, Citation, Document, Turn
 log = logging.getLogger(__name__)
 
 NOT_COVERED = "The report does not say. The nearest passages are listed below, but none of them answers this."
+
+
+def _checked(text: str, allow_empty: bool = False) -> str:
+    if not allow_empty and not text.strip():
+        raise ValueError("the question is empty")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("the text is not valid Unicode (it holds a lone surrogate)") from exc
+    return text
 
 
 class _State:
@@ -49,6 +59,7 @@ class ForumQA:
     @classmethod
     def open(cls, settings: Settings | None = None, progress: bool = True) -> ForumQA:
         settings = settings or Settings()
+        configure_threads(settings.threads)
         qa = cls(settings, ensure_index(settings, progress=progress))
         qa.warm_up()
         return qa
@@ -86,11 +97,15 @@ class ForumQA:
 
     def search(self, query: str, top_k: int = 5) -> list[Citation]:
         """Ranked passages for ``query`` (no answer composed)."""
-        return self._run(query, None, top_k).citations
+        return self._run(_checked(query), None, top_k).citations
 
     def answer(self, question: str, history: Sequence[Turn] | None = None, top_k: int = 5) -> Answer:
-        """The cited answer to ``question``, given the earlier turns of the chat."""
-        return self._run(question, history, top_k)
+        """The cited answer to ``question``, given the earlier turns of the chat.
+
+        Raises ``ValueError`` for an empty question or text that is not valid Unicode.
+        """
+        history = [Turn(t.role, _checked(t.content, allow_empty=True)) for t in history or ()]
+        return self._run(_checked(question), history, top_k)
 
     def _run(self, question: str, history: Sequence[Turn] | None, top_k: int) -> Answer:
         started = time.perf_counter()
@@ -110,7 +125,9 @@ class ForumQA:
         query = standalone_question(question, history)
         vectors = state.retriever.query_vectors(query)
         hits = state.retriever.retrieve(query, max(top_k, self.settings.candidates), vectors)
-        pool = hits[: max(top_k, 5)]
+        # A few chunks more than asked for: overlapping windows often share their best sentence,
+        # and compose() keeps one citation per supporting sentence.
+        pool = hits[: top_k + 5]
         own_vectors = state.retriever.query_vectors(question) if query != question else None
         sentences = score_sentences(state.index, query, vectors, pool, question_vectors=own_vectors)
         text, citations = compose(state.index, pool, sentences, top_k)

@@ -269,7 +269,8 @@ def test_abbreviations_do_not_split_report_sentences(report: Document, needle: s
         ("Was it good? Yes! It was, e.g. in Moscow.", ["Was it good?", "Yes!", "It was, e.g. in Moscow."]),
         ("He said “enough.” Then he left.", ["He said “enough.”", "Then he left."]),
         ("  Leading space. Trailing space.  ", ["Leading space.", "Trailing space."]),
-        ("First line\nSecond line.", ["First line", "Second line."]),
+        ("First line\n\nSecond line.", ["First line", "Second line."]),
+        ("A sentence wrapped\nover two lines.", ["A sentence wrapped\nover two lines."]),
     ],
 )
 def test_split_sentences(text: str, expected: list[str]) -> None:
