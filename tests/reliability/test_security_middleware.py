@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
+from server_support import LiveServer
 from starlette.testclient import TestClient
 
 from api.limits import TokenBucket
@@ -290,3 +291,20 @@ def test_openapi_documents_the_middleware_answers() -> None:
     assert guarded["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     assert "security" not in guarded["paths"]["/healthz"]["get"]
     assert "401" not in guarded["paths"]["/healthz"]["get"]["responses"]
+
+
+# ---------------------------------------------------------------------------------------- behind a proxy
+
+
+def test_rate_limit_counts_the_client_a_trusted_proxy_forwards() -> None:
+    """Under uvicorn's defaults (loopback is a trusted proxy) the bucket is the forwarded client's,
+    taken as the rightmost untrusted X-Forwarded-For entry: entries a client adds itself do not help."""
+    with LiveServer(tiny_app(rate_limit_per_minute=1)) as server, httpx.Client(base_url=server.url) as c:
+
+        def status(forwarded_for: str) -> int:
+            return c.get("/v1/models", headers={"X-Forwarded-For": forwarded_for}).status_code
+
+        assert status("203.0.113.7") == 200
+        assert status("203.0.113.7") == 429
+        assert status("198.51.100.9") == 200  # another client behind the same proxy
+        assert status("192.0.2.1, 198.51.100.9") == 429  # a spoofed entry on the left changes nothing
