@@ -45,6 +45,9 @@ class Weights:
     coverage_centre: float = 0.9
     coverage_weight: float = 1.5
     unknown_number_weight: float = 3.0
+    # A question in another script that names a rare thing of the report (a person, a place),
+    # transliterated, found in the best sentence: strong evidence the report covers it.
+    anchor_weight: float = 2.0
 
 
 WEIGHTS = Weights()
@@ -133,13 +136,23 @@ def support_for(
     logit = (best.dense_z - weights.z_centre) * weights.z_scale
     question_terms = [t for t in terms(question) if not t.isdigit()]
     coverage = 1.0
-    if script_of(question) == "latin" and question_terms:
-        coverage = sum(_covered(t, vocabulary) for t in question_terms) / len(question_terms)
-        logit += weights.coverage_weight * (coverage - weights.coverage_centre)
+    if script_of(question) == "latin":
+        if question_terms:
+            coverage = sum(_covered(t, vocabulary) for t in question_terms) / len(question_terms)
+            logit += weights.coverage_weight * (coverage - weights.coverage_centre)
+    else:
+        anchors = index.sentence_lexicon.rare_terms(question) - _title_terms(index)
+        if anchors & set(terms(index.sentences[best.sentence_id].text)):
+            logit += weights.anchor_weight
     unknown_numbers = sum(1 for n in _NUMBER.findall(question) if not _in_corpus(index, n))
     logit -= weights.unknown_number_weight * unknown_numbers
     confidence = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
     return Support(best.dense_z, coverage, unknown_numbers, confidence)
+
+
+def _title_terms(index: SearchIndex) -> set[str]:
+    """Words of the documents' titles: naming the report's own subject is no sign of coverage."""
+    return {t for doc in index.documents.values() for t in terms(doc.title)}
 
 
 def _covered(term: str, vocabulary: frozenset[str]) -> bool:

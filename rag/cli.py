@@ -268,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     from rag.embedding import ModelIntegrityError
     from rag.loading import CorpusError
 
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `forumqa ask ... | head` ends quietly
     try:
         return int(args.func(args))
     except (CorpusError, ModelIntegrityError, FileNotFoundError, ValueError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -163,6 +164,116 @@ STOPWORDS = frozenset(
 )
 
 
+# Russian questions name people and places of an English report in Cyrillic ("Фокин", "Находка"):
+# transliterated, they meet the report's spelling ("Fokin", "Nakhodka") closely enough to match.
+_CYRILLIC = dict(
+    zip(
+        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+        [
+            "a",
+            "b",
+            "v",
+            "g",
+            "d",
+            "e",
+            "yo",
+            "zh",
+            "z",
+            "i",
+            "i",
+            "k",
+            "l",
+            "m",
+            "n",
+            "o",
+            "p",
+            "r",
+            "s",
+            "t",
+            "u",
+            "f",
+            "kh",
+            "ts",
+            "ch",
+            "sh",
+            "shch",
+            "_",
+            "y",
+            "_",
+            "e",
+            "yu",
+            "ya",
+        ],
+        strict=True,
+    )
+)
+_HAS_CYRILLIC = re.compile(r"[а-яё]")
+# Question words and particles, which transliterated would match English words by accident.
+_RUSSIAN_STOPWORDS = frozenset(
+    [
+        "что",
+        "кто",
+        "как",
+        "где",
+        "когда",
+        "какой",
+        "какая",
+        "какое",
+        "какие",
+        "такой",
+        "такая",
+        "такое",
+        "такие",
+        "почему",
+        "зачем",
+        "сколько",
+        "чем",
+        "чего",
+        "кого",
+        "кому",
+        "это",
+        "этот",
+        "эта",
+        "эти",
+        "был",
+        "была",
+        "было",
+        "были",
+        "будет",
+        "есть",
+        "или",
+        "для",
+        "при",
+        "про",
+        "над",
+        "под",
+        "между",
+        "после",
+        "перед",
+        "через",
+        "также",
+        "тоже",
+        "очень",
+        "весь",
+        "все",
+        "всё",
+        "свой",
+        "своя",
+        "свои",
+        "они",
+        "она",
+        "оно",
+    ]
+)
+
+
+def transliterate(word: str) -> str:
+    """Latin spelling of a Cyrillic word ("фокин" -> "fokin"); other words unchanged."""
+    if not _HAS_CYRILLIC.search(word):
+        return word
+    return "".join(_CYRILLIC.get(ch, ch) for ch in word.lower()).replace("_", "")
+
+
 @lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     return str(_stemmer.stemWord(word))
@@ -193,6 +304,8 @@ class LexicalIndex:
     def __init__(self, retriever: bm25s.BM25, size: int) -> None:
         self._retriever = retriever
         self.size = size
+        self._latin_terms: list[str] | None = None
+        self._frequencies: dict[str, int] | None = None
 
     @classmethod
     def build(cls, texts: list[str]) -> LexicalIndex:
@@ -202,10 +315,47 @@ class LexicalIndex:
         return cls(retriever, len(texts))
 
     def scores(self, query: str) -> np.ndarray:
-        query_terms = [t for t in terms(query) if t in self._retriever.vocab_dict]
+        vocabulary = self._retriever.vocab_dict
+        query_terms = [t for t in terms(query) if t in vocabulary]
+        query_terms += self._transliterated_terms(query)
         if not query_terms:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._retriever.get_scores(query_terms), dtype=np.float32)
+
+    def _transliterated_terms(self, query: str) -> list[str]:
+        """Index terms close to the Latin spelling of the query's Cyrillic words (names, places)."""
+        found = []
+        for word in words(query):
+            latin = transliterate(word)
+            if latin == word or len(latin) < 4 or word in _RUSSIAN_STOPWORDS:
+                continue
+            stem = _stem(latin)
+            if stem in self._retriever.vocab_dict:
+                found.append(stem)
+                continue
+            close = difflib.get_close_matches(stem, self._latin_vocabulary(), n=1, cutoff=0.8)
+            found.extend(close)
+        return found
+
+    def _latin_vocabulary(self) -> list[str]:
+        if self._latin_terms is None:
+            self._latin_terms = [t for t in self._retriever.vocab_dict if isinstance(t, str) and t.isascii()]
+        return self._latin_terms
+
+    def rare_terms(self, query: str, max_df: int = 2) -> frozenset[str]:
+        """Transliterated query terms found in at most ``max_df`` texts: names, places, rare words."""
+        frequencies = self._document_frequencies()
+        return frozenset(t for t in self._transliterated_terms(query) if frequencies.get(t, 0) <= max_df)
+
+    def _document_frequencies(self) -> dict[str, int]:
+        if self._frequencies is None:
+            indptr = np.asarray(self._retriever.scores["indptr"])  # bm25s: CSC matrix, one column a term
+            self._frequencies = {
+                term: int(indptr[i + 1] - indptr[i])
+                for term, i in self._retriever.vocab_dict.items()
+                if i + 1 < len(indptr)
+            }
+        return self._frequencies
 
     def vocabulary(self) -> frozenset[str]:
         return frozenset(self._retriever.vocab_dict)
