@@ -62,6 +62,7 @@ class Damage:
     name: str
     apply: Callable[[Path], None]  # given the build folder (and through it the index folder)
     log: str  # a phrase the warning or info line must contain
+    known_gap: str = ""  # why rag/ does not log it yet: the log check is then an expected failure
 
 
 def _truncate(path: Path) -> None:
@@ -73,6 +74,10 @@ def _overwrite_same_size(path: Path) -> None:
     path.write_bytes(b"\0" * path.stat().st_size)
 
 
+MANIFEST_GAP = (
+    "rag.indexing reads a missing or unparsable manifest as 'no index has been built': the rebuild "
+    "happens, but no log line says that the manifest of the current build is damaged"
+)
 DAMAGES = [
     Damage("truncated FAISS file", lambda b: _truncate(b / "minilm.chunks.faiss"), "incomplete"),
     Damage("FAISS file zeroed, same size", lambda b: _overwrite_same_size(b / "e5.chunks.faiss"),
@@ -84,64 +89,40 @@ DAMAGES = [
     Damage("BM25 index missing", lambda b: shutil.rmtree(b / "bm25-chunks"), "incomplete"),
     Damage("CURRENT names a missing build", lambda b: (b.parent.parent / "CURRENT").write_text("nope\n"),
            "no index"),
+    Damage("manifest missing", lambda b: (b / "manifest.json").unlink(), "manifest", MANIFEST_GAP),
+    Damage("manifest not JSON", lambda b: (b / "manifest.json").write_text('{"build_id": '), "manifest",
+           MANIFEST_GAP),
 ]
-MANIFEST_DAMAGES = [
-    Damage("manifest missing", lambda b: (b / "manifest.json").unlink(), "manifest"),
-    Damage("manifest not JSON", lambda b: (b / "manifest.json").write_text('{"build_id": '), "manifest"),
-]
-
-
-def _check_rebuilt(settings: Settings, damage: Damage, caplog: pytest.LogCaptureFixture) -> None:
-    old = build_id_of(settings)
-    damage.apply(settings.index_dir / "builds" / old)
-    caplog.set_level(logging.INFO, logger="rag")
-    caplog.clear()
-
-    qa = ForumQA.open(settings, progress=False)
-
-    new = qa.index.build_id
-    assert new != old, "a damaged build was served"
-    assert build_id_of(settings) == new
-    assert load_index(settings.index_dir).build_id == new  # the rebuilt index is complete on disk
-    assert_answers(qa)
-    messages = [r.getMessage() for r in caplog.records if r.name.startswith("rag.indexing")
-                and r.levelno >= logging.INFO]
-    assert any(damage.log in m for m in messages), f"no log line says {damage.log!r}: {messages}"
-
-    # No rebuild loop: the next start serves the rebuilt index as it is.
-    caplog.clear()
-    assert ensure_index(settings, progress=False).build_id == new
-    assert not any("build" in r.getMessage() and r.levelno >= logging.INFO for r in caplog.records
-                   if r.name == "rag.indexing" and "up to date" not in r.getMessage())
 
 
 @pytest.mark.parametrize("damage", DAMAGES, ids=[d.name for d in DAMAGES])
 def test_damaged_index_is_logged_and_rebuilt(
     private: Settings, damage: Damage, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _check_rebuilt(private, damage, caplog)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="rag.indexing reads a missing or unparsable manifest as 'no index has been built': the "
-    "rebuild happens, but the log line does not say the manifest of the current build is damaged",
-)
-@pytest.mark.parametrize("damage", MANIFEST_DAMAGES, ids=[d.name for d in MANIFEST_DAMAGES])
-def test_damaged_manifest_is_logged_as_such(
-    private: Settings, damage: Damage, caplog: pytest.LogCaptureFixture
-) -> None:
-    _check_rebuilt(private, damage, caplog)
-
-
-@pytest.mark.parametrize("damage", MANIFEST_DAMAGES, ids=[d.name for d in MANIFEST_DAMAGES])
-def test_damaged_manifest_is_rebuilt(private: Settings, damage: Damage) -> None:
     old = build_id_of(private)
     damage.apply(private.index_dir / "builds" / old)
+    caplog.set_level(logging.INFO, logger="rag")
+    caplog.clear()
+
     qa = ForumQA.open(private, progress=False)
-    assert qa.index.build_id != old
+
+    new = qa.index.build_id
+    assert new != old, "a damaged build was served"
+    assert build_id_of(private) == new
+    assert load_index(private.index_dir).build_id == new  # the rebuilt index is complete on disk
     assert_answers(qa)
-    assert ensure_index(private, progress=False).build_id == qa.index.build_id
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("rag.indexing")
+                and r.levelno >= logging.INFO]
+
+    # No rebuild loop: the next start serves the rebuilt index as it is.
+    caplog.clear()
+    assert ensure_index(private, progress=False).build_id == new
+    assert not any("build" in r.getMessage() and r.levelno >= logging.INFO for r in caplog.records
+                   if r.name == "rag.indexing" and "up to date" not in r.getMessage())
+
+    if damage.known_gap and not any(damage.log in m for m in messages):
+        pytest.xfail(damage.known_gap)  # everything above held; only the log line is unclear
+    assert any(damage.log in m for m in messages), f"no log line says {damage.log!r}: {messages}"
 
 
 def test_reload_onto_a_damaged_build_keeps_serving_the_previous_one(private: Settings) -> None:
