@@ -8,7 +8,8 @@ security headers. Order, outermost first::
         -> ApiKey (only when set) -> BodyLimit -> the FastAPI app
 
 Rate limiting comes before the key check so that guessing keys costs budget too; CORS comes before
-both so a browser can read their 401 and 429 answers.
+both so a browser can read their 401 and 429 answers. The app's OpenAPI schema documents these
+answers too (:func:`document_security`).
 """
 
 from __future__ import annotations

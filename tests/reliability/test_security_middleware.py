@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 
 import httpx
 import pytest
@@ -60,11 +60,11 @@ def client(**overrides: object) -> TestClient:
     return TestClient(tiny_app(**overrides), raise_server_exceptions=False)
 
 
-def assert_security_headers(headers: object, csp: str = CSP) -> None:
-    assert headers["content-security-policy"] == csp  # type: ignore[index]
-    assert headers["x-content-type-options"] == "nosniff"  # type: ignore[index]
-    assert headers["referrer-policy"] == "no-referrer"  # type: ignore[index]
-    assert headers["x-frame-options"] == "DENY"  # type: ignore[index]
+def assert_security_headers(headers: Mapping[str, str], csp: str = CSP) -> None:
+    assert headers["content-security-policy"] == csp
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["x-frame-options"] == "DENY"
 
 
 # ---------------------------------------------------------------------------------------- headers
