@@ -129,9 +129,13 @@ def expected_fingerprint(settings: Settings) -> dict[str, Any]:
     }
 
 
-def stale_reason(settings: Settings, manifest: dict[str, Any] | None) -> str | None:
+def stale_reason(
+    settings: Settings, manifest: dict[str, Any] | None, build_dir: Path | None = None
+) -> str | None:
     """Why the index must be rebuilt, or ``None`` when it matches the corpus and settings."""
     if manifest is None:
+        if build_dir is not None:
+            return f"the manifest of build {build_dir.name} is missing or not valid JSON"
         return "no index has been built"
     expected = expected_fingerprint(settings)
     for key in ("format_version", "corpus_hash", "embedders", "chunking", "embed_recipe"):
@@ -260,14 +264,12 @@ def build_index(settings: Settings, *, force: bool = False, progress: bool = Tru
     index_dir = settings.index_dir
     with _build_lock(index_dir):
         previous = current_build_dir(index_dir)
-        manifest = read_manifest(previous)
-        reason = stale_reason(settings, manifest)
-        if previous is not None and reason is None and not force and _complete(previous):
+        reason = stale_reason(settings, read_manifest(previous), previous)
+        damage = _damage(previous) if previous is not None and reason is None else None
+        if previous is not None and reason is None and damage is None and not force:
             log.info("index %s is up to date; nothing to build", previous.name)
             return BuildReport(previous, False, "up to date", 0, 0, {}, time.perf_counter() - started)
-        if previous is not None and reason is None and not _complete(previous):
-            reason = "the current build is incomplete or damaged"
-        reason = reason or "forced rebuild"
+        reason = reason or damage or "forced rebuild"
         log.info("building index: %s", reason)
 
         documents = load_corpus(settings.corpus_dir)
@@ -276,10 +278,11 @@ def build_index(settings: Settings, *, force: bool = False, progress: bool = Tru
         builds = index_dir / "builds"
         builds.mkdir(parents=True, exist_ok=True)
         _remove_abandoned_temp_dirs(builds)
+        cache_source = _newest_sound_build(builds, prefer=previous)
         tmp = builds / f".tmp-{uuid.uuid4().hex[:12]}"
         tmp.mkdir()
         try:
-            embedded = _write_build(tmp, settings, documents, chunks, sentences, previous, progress)
+            embedded = _write_build(tmp, settings, documents, chunks, sentences, cache_source, progress)
             fingerprint = expected_fingerprint(settings)
             build_id = (
                 time.strftime("%Y%m%dT%H%M%S") + "-" + fingerprint["corpus_hash"][:8] + "-" + tmp.name[5:11]
@@ -297,7 +300,7 @@ def build_index(settings: Settings, *, force: bool = False, progress: bool = Tru
                         "chunks": len(chunks),
                         "sentences": len(sentences),
                     },
-                    "files": _file_sizes(tmp),
+                    "files": _file_digests(tmp),
                 },
             )
             _fsync_tree(tmp)
@@ -307,7 +310,8 @@ def build_index(settings: Settings, *, force: bool = False, progress: bool = Tru
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _remove_old_builds(builds, keep={build_id, previous.name if previous else ""})
+        keep = {build_id, *(p.name for p in (previous, cache_source) if p is not None)}
+        _remove_old_builds(builds, keep)
         seconds = time.perf_counter() - started
         log.info(
             "built index %s: %d documents, %d chunks, %d sentences, embedded %s in %.1fs",
@@ -358,27 +362,51 @@ def _write_build(
     return embedded
 
 
-def _file_sizes(build_dir: Path) -> dict[str, int]:
+def _file_digests(build_dir: Path) -> dict[str, dict[str, Any]]:
+    """Size and sha256 of every file of a build, recorded in its manifest and checked when loading."""
     return {
-        str(p.relative_to(build_dir)): p.stat().st_size
+        str(p.relative_to(build_dir)): {"size": p.stat().st_size, "sha256": _sha256_file(p)}
         for p in sorted(build_dir.rglob("*"))
         if p.is_file() and p.name != "manifest.json"
     }
 
 
-def _complete(build_dir: Path) -> bool:
-    """Every file the manifest lists is present with its recorded size."""
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _damage(build_dir: Path) -> str | None:
+    """What is wrong with a build's files (missing, wrong size, wrong sha256), or ``None``."""
     manifest = read_manifest(build_dir)
     if manifest is None:
-        return False
+        return f"the manifest of build {build_dir.name} is missing or not valid JSON"
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
-        return False
-    for rel, size in files.items():
+        return f"the manifest of build {build_dir.name} lists no files"
+    for rel, recorded in files.items():
         path = build_dir / rel
-        if not path.is_file() or path.stat().st_size != size:
-            return False
-    return True
+        if not isinstance(recorded, dict) or not path.is_file():
+            return f"build {build_dir.name} is incomplete: {rel} is missing"
+        if path.stat().st_size != recorded.get("size"):
+            return f"build {build_dir.name} is incomplete: {rel} has the wrong size"
+        if _sha256_file(path) != recorded.get("sha256"):
+            return f"build {build_dir.name} is damaged: {rel} does not match its recorded sha256"
+    return None
+
+
+def _newest_sound_build(builds: Path, prefer: Path | None) -> Path | None:
+    """The build whose embeddings may be reused: the current one if sound, else the newest sound one."""
+    candidates = [prefer] if prefer is not None else []
+    candidates += sorted(
+        (p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".") and p != prefer),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    return next((p for p in candidates if _damage(p) is None), None)
 
 
 def _point_current(index_dir: Path, build_id: str) -> None:
@@ -413,8 +441,9 @@ def load_index(index_dir: Path, build_dir: Path | None = None) -> SearchIndex:
     manifest = read_manifest(build_dir)
     if manifest is None:
         raise IndexUnavailable(f"{build_dir / 'manifest.json'} is missing or not valid JSON")
-    if not _complete(build_dir):
-        raise IndexUnavailable(f"{build_dir} is incomplete: a file is missing or has the wrong size")
+    damage = _damage(build_dir)
+    if damage is not None:
+        raise IndexUnavailable(damage)
     try:
         documents = {}
         for raw in json.loads((build_dir / "documents.json").read_text(encoding="utf-8")):
@@ -461,7 +490,7 @@ def load_index(index_dir: Path, build_dir: Path | None = None) -> SearchIndex:
 def ensure_index(settings: Settings, progress: bool = True) -> SearchIndex:
     """Load the current index, first (re)building it when it is missing, stale or damaged."""
     build_dir = current_build_dir(settings.index_dir)
-    reason = stale_reason(settings, read_manifest(build_dir))
+    reason = stale_reason(settings, read_manifest(build_dir), build_dir)
     if reason is None:
         try:
             return load_index(settings.index_dir, build_dir)

@@ -133,8 +133,10 @@ def test_manifest_records_corpus_models_chunking_and_libraries(qa: ForumQA, sett
         "chunks": len(qa.index.chunks),
         "sentences": len(qa.index.sentences),
     }
-    for rel, size in manifest["files"].items():
-        assert (qa.index.path / rel).stat().st_size == size
+    for rel, recorded in manifest["files"].items():
+        path = qa.index.path / rel
+        assert path.stat().st_size == recorded["size"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == recorded["sha256"]
     for name in settings.embedders:
         assert any(rel.startswith(name + ".") for rel in manifest["files"])
     assert stale_reason(settings, manifest) is None
@@ -385,7 +387,7 @@ def test_garbled_build_file_of_the_right_size_is_detected_and_rebuilt(
     assert build_dir is not None
     victim = build_dir / "chunks.json"
     victim.write_bytes(b"x" * victim.stat().st_size)
-    with pytest.raises(IndexUnavailable, match=str(build_dir)):
+    with pytest.raises(IndexUnavailable, match=f"{build_dir.name} is damaged: chunks.json"):
         load_index(workspace.index_dir)
     index = ensure_index(workspace, progress=False)
     assert index.build_id != qa.index.build_id
