@@ -99,8 +99,10 @@ def startup_steps(index_dir: str, embedders: list[str]) -> None:
         step(f"warm up {name} (first query)")
     from rag.qa import ForumQA
 
-    ForumQA(settings, index).warm_up()
-    step("ForumQA (retriever, vocabulary) + warm-up")
+    qa = ForumQA(settings, index)
+    step("ForumQA(settings, index): retriever, vocabulary")
+    qa.warm_up()
+    step("ForumQA.warm_up (models already warm)")
     print(json.dumps(steps))
 
 

@@ -217,6 +217,7 @@ def run(ctx: Context) -> Report:
                         f"{result.latency.p50 / floor.p50:.2f}x",
                         f"{ideal:.2f}",
                         f"{result.rps / ideal:.2f}",
+                        f"{result.rps * floor.p50 / CORES:.2f}",
                     ]
                 )
             if setup.workers == 1:
@@ -254,6 +255,7 @@ def run(ctx: Context) -> Report:
             "p50 / floor p50",
             "ideal req/s",
             "req/s / ideal",
+            "req/s / (2 / floor p50)",
         ],
         rows,
     )
