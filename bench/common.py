@@ -360,8 +360,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_command(port: int, index_dir: Path, workers: int = 1) -> list[str]:
-    """The command line that starts the real server (``forumqa serve``) on loopback."""
+def server_command(port: int, index_dir: Path, workers: int = 1, app: str | None = None) -> list[str]:
+    """The command line that starts the real server on loopback: ``forumqa serve``, or uvicorn with ``app``.
+
+    ``app`` is an app-factory import string for uvicorn (``--factory``); it finds the index through
+    ``FORUMQA_INDEX_DIR`` (see :func:`start_server`), which must hold an up-to-date build.
+    """
+    if app is not None:
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ]
     return [
         sys.executable,
         "-m",
@@ -472,6 +492,7 @@ class Server:
         for pid in pids[1:]:
             with contextlib.suppress(psutil.NoSuchProcess):
                 psutil.Process(pid).kill()
+        self.log_path.unlink(missing_ok=True)
 
     def __enter__(self) -> Server:
         return self
@@ -488,15 +509,28 @@ def _is_worker(proc: psutil.Process) -> bool:
     return "resource_tracker" not in cmdline
 
 
-def start_server(index_dir: Path, workers: int = 1, env: dict[str, str] | None = None) -> Server:
-    """Start ``forumqa serve`` on a free loopback port with its output in a temporary log file."""
+def start_server(
+    index_dir: Path, workers: int = 1, env: dict[str, str] | None = None, app: str | None = None
+) -> Server:
+    """Start the server (``forumqa serve``, or uvicorn with ``app``) on a free loopback port.
+
+    Its output goes to a temporary log file, removed when the server is stopped.
+    """
     port = free_port()
-    log_file = Path(tempfile.mkstemp(prefix="forumqa-server-", suffix=".log")[1])
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    fd, name = tempfile.mkstemp(prefix="forumqa-server-", suffix=".log")
+    os.close(fd)
+    log_file = Path(name)
+    full_env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "FORUMQA_INDEX_DIR": str(index_dir),
+        "FORUMQA_CORPUS_DIR": str(CORPUS_DIR),
+        **(env or {}),
+    }
     with log_file.open("wb") as out:
         started = time.perf_counter()
         process = subprocess.Popen(
-            server_command(port, index_dir, workers),
+            server_command(port, index_dir, workers, app),
             cwd=ROOT,
             env=full_env,
             stdout=out,

