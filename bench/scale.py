@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import ROOT, Check, Context, Latency, Report, log, mb, ms
+from bench.common import ROOT, Check, Context, Latency, Memory, Report, log, mb, memory_of, ms
 
 DIM = 384
 K = 10
@@ -149,6 +149,58 @@ def memory_probe(path: Path, queries: np.ndarray) -> dict[str, Any]:
     return result
 
 
+def hold_index(path: str, queries_path: str, mmap: bool) -> None:
+    """Run in a fresh process: load ``path`` (unless empty), search, say "ready", wait for stdin to close."""
+    from rag.vectors import load_vector_index
+
+    if path:
+        index = load_vector_index(Path(path), mmap=mmap)
+        index.search(np.load(queries_path), K)
+    print("ready", flush=True)
+    sys.stdin.read()
+
+
+def sharing(path: Path, queries: np.ndarray, processes: int = 2) -> dict[str, Memory]:
+    """Memory of ``processes`` processes holding the index at once: memory-mapped, copied, and none."""
+    out: dict[str, Memory] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        qpath = Path(tmp) / "q.npy"
+        np.save(qpath, queries)
+        for mode, target, mmap in (
+            ("none (interpreter + faiss)", "", True),
+            ("mmap", str(path), True),
+            ("copy", str(path), False),
+        ):
+            code = f"from bench.scale import hold_index; hold_index({target!r}, {str(qpath)!r}, {mmap})"
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-c", code],
+                    cwd=ROOT,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(processes)
+            ]
+            try:
+                for proc in procs:
+                    assert proc.stdout is not None
+                    if proc.stdout.readline().strip() != "ready":
+                        raise RuntimeError(f"index holder exited with {proc.wait(60)}")
+                out[mode] = memory_of(p.pid for p in procs)
+            finally:
+                for proc in procs:
+                    if proc.stdin is not None:
+                        proc.stdin.close()
+                for proc in procs:
+                    try:
+                        proc.wait(60)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(10)
+    return out
+
+
 # ---------------------------------------------------------------------------------------- one size
 
 
@@ -168,6 +220,7 @@ class SizeResult:
     exact: Latency
     recall: float
     params: str
+    shared: dict[str, Memory]
 
 
 def describe(index: Any) -> tuple[str, str]:
@@ -181,7 +234,7 @@ def describe(index: Any) -> tuple[str, str]:
     return name, "exact"
 
 
-def measure_size(n: int, n_queries: int, repeats: int, workdir: Path) -> SizeResult:
+def measure_size(n: int, n_queries: int, repeats: int, workdir: Path, share: bool = False) -> SizeResult:
     """Generate, build, save, probe and search one corpus of ``n`` passages."""
     import faiss
 
@@ -217,6 +270,7 @@ def measure_size(n: int, n_queries: int, repeats: int, workdir: Path) -> SizeRes
     recall = recall_at_k(found, truth)
     del index
     memory = memory_probe(path, queries)
+    shared = sharing(path, queries) if share else {}
     result = SizeResult(
         n,
         index_type,
@@ -230,6 +284,7 @@ def measure_size(n: int, n_queries: int, repeats: int, workdir: Path) -> SizeRes
         exact_latency,
         recall,
         params,
+        shared,
     )
     path.unlink()
     return result
@@ -264,6 +319,62 @@ def reproducibility(n: int, workdir: Path) -> tuple[bool, bool, float]:
     return digests[0] == digests[1], same_results, seconds
 
 
+# PQ (e.g. IVF256,PQ48) was tried too: 70 s to train at 100k and recall@10 0.44 - not worth a row.
+# "{nlist}" becomes the list count rag.vectors picks for the size.
+ALTERNATIVES: tuple[str, ...] = ("Flat", "IVF{nlist},SQ8", "IVF{nlist},SQfp16", "HNSW32,SQ8", "HNSW32")
+
+
+def alternatives(n: int, n_queries: int, repeats: int) -> list[list[object]]:
+    """Other FAISS index types on the same ``n`` passages: build, size, single-query latency, recall@10.
+
+    What ``build_vector_index`` is compared with: IVF lists probed 16 at a time, HNSW searched with
+    efSearch 64 (efConstruction 40), everything on one FAISS thread at search time.
+    """
+    import faiss
+
+    from rag.vectors import EXACT_SEARCH_MAX, _ivf_lists
+
+    passages, queries = synthetic_vectors(n, queries=n_queries)
+    _, truth = exact_index(passages).search(queries, K)
+    nlist = _ivf_lists(n)
+    chosen = "Flat" if n <= EXACT_SEARCH_MAX else f"IVF{nlist},SQ8"
+    rows: list[list[object]] = []
+    default_threads = faiss.omp_get_max_threads()
+    for spec in (a.format(nlist=nlist) for a in ALTERNATIVES):
+        log(f"scale: alternative {spec} at {n:,}")
+        index: Any = faiss.index_factory(DIM, spec, faiss.METRIC_INNER_PRODUCT)
+        started = time.perf_counter()
+        if not index.is_trained:
+            rows_for_training = np.random.default_rng(0).choice(n, min(n, 64 * nlist), replace=False)
+            index.train(passages[np.sort(rows_for_training)])
+        index.add(passages)
+        build_s = time.perf_counter() - started
+        if spec.startswith("IVF"):
+            faiss.extract_index_ivf(index).nprobe = 16
+        if spec.startswith("HNSW"):
+            hnsw: Any = faiss.downcast_index(index)
+            hnsw.hnsw.efSearch = 64
+        size = len(faiss.serialize_index(index))
+        faiss.omp_set_num_threads(1)
+        try:
+            latency = search_latency(index, queries, repeats)
+        finally:
+            faiss.omp_set_num_threads(default_threads)
+        _, found = index.search(queries, K)
+        rows.append(
+            [
+                spec,
+                "<- build_vector_index" if spec == chosen else "",
+                f"{build_s:.1f}",
+                f"{size / n:.0f}",
+                ms(latency.p50),
+                ms(latency.p95),
+                f"{recall_at_k(found, truth):.3f}",
+            ]
+        )
+    return rows
+
+
 # ---------------------------------------------------------------------------------------- section
 
 
@@ -276,7 +387,7 @@ def run(ctx: Context, sizes: Sequence[int] | None = None, n_queries: int | None 
     n_queries = n_queries or (100 if ctx.quick else 200)
     repeats = ctx.repeats(3)
     workdir = ctx.scratch("scale")
-    results = [measure_size(n, n_queries, repeats, workdir) for n in sizes]
+    results = [measure_size(n, n_queries, repeats, workdir, share=n == max(sizes)) for n in sizes]
     threads = faiss.omp_get_max_threads()
     report.table(
         f"vector index by corpus size ({n_queries} single queries, k={K}, ms; median of {repeats} runs)",
@@ -321,6 +432,20 @@ def run(ctx: Context, sizes: Sequence[int] | None = None, n_queries: int | None 
         ["passages", "seconds"],
         [[f"{r.n:,}", f"{r.generate_s:.1f}"] for r in results],
     )
+    largest = results[-1]
+    base = largest.shared["none (interpreter + faiss)"]
+    report.table(
+        f"two processes holding the {largest.n:,}-passage index ({mb(largest.file_bytes)} MiB file) after "
+        f"{n_queries} searches each (MiB; PSS counts a shared page once overall)",
+        ["index loaded", "RSS sum", "PSS sum", "PSS sum - none"],
+        [[mode, mb(m.rss), mb(m.pss), mb(m.pss - base.pss)] for mode, m in largest.shared.items()],
+    )
+    alt_n = 100_000 if max(sizes) >= 100_000 else max(sizes)
+    report.table(
+        f"index types on the same {alt_n:,} passages ({n_queries} single queries, 1 FAISS thread; ms)",
+        ["factory", "chosen", "build s", "bytes/vec", "p50", "p95", "recall@10"],
+        alternatives(alt_n, n_queries, repeats),
+    )
     repro_n = max([n for n in sizes if n <= 100_000] or [min(sizes)])
     log(f"scale: reproducibility at {repro_n:,}")
     same_bytes, same_results, seconds = reproducibility(repro_n, workdir)
@@ -329,7 +454,6 @@ def run(ctx: Context, sizes: Sequence[int] | None = None, n_queries: int | None 
         ["passages", "identical files", "identical search results", "build s"],
         [[f"{repro_n:,}", same_bytes, same_results, f"{seconds:.1f}"]],
     )
-    largest = results[-1]
     label = f"{largest.n:,}"
     best = min(largest.latency_1.p50, largest.latency_default.p50)
     report.check(
