@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from api import lifecycle
 from api.errors import install_error_handlers
 from api.routes import answers, documents, health, openai, pages
+from api.routes.docs import install_docs
 from api.routes.pages import STATIC_DIR
 from api.security import install_security
 from api.service import Loader, Service, open_quietly
@@ -53,12 +54,15 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=_lifespan(service, loader),
+        docs_url=None,  # FastAPI's docs pages load from a CDN; api/routes/docs.py serves local copies
+        redoc_url=None,
     )
     app.state.service = service
     install_error_handlers(app)
     install_middleware(app, settings)
     for module in (answers, documents, openai, health, pages):
         app.include_router(module.router)
+    install_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

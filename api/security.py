@@ -14,6 +14,8 @@ answers too (:func:`document_security`).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 from collections.abc import Iterable
 from typing import Any
@@ -23,23 +25,42 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.limits import BodyLimitMiddleware, RateLimitMiddleware, error_response, route_path, under
+from api.routes import docs
 from rag.config import Settings
 
 #: The policy of every page and API answer: nothing from elsewhere, no inline script, no framing.
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
-#: The policy of FastAPI's interactive docs (/docs, /redoc) only. Their pages load Swagger UI and ReDoc
-#: from cdn.jsdelivr.net and start them with an inline script, so these pages need the network and
-#: a looser script policy; they show no user content.
-DOCS_CSP = (
-    "default-src 'self'; "
-    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "font-src 'self' https://fonts.gstatic.com; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "worker-src 'self' blob:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
+
+def docs_policy(inline_scripts: Iterable[str]) -> str:
+    """The policy of the docs pages: :data:`CSP` plus what Swagger UI and ReDoc need, from this host only.
+
+    * ``script-src``: our files, and each inline script in ``inline_scripts`` by its sha256 hash. A hash
+      rather than ``'unsafe-inline'``: any other inline script or event handler, injected or not, still
+      does not run. The hashes are computed at startup from the HTML FastAPI generates
+      (:data:`api.routes.docs.INLINE_SCRIPTS`), so they follow FastAPI upgrades; the pages keep those
+      scripts the same for every request (a ``root_path`` only changes ``src`` attributes), so one
+      policy fits them all. The browser tests load both pages with this policy and no network.
+    * ``style-src 'unsafe-inline'``: ReDoc's page has a ``<style>`` element, and both UIs set inline
+      styles; a style cannot run code.
+    * ``img-src data:``: Swagger UI draws its icons as data: URLs.
+    * ``worker-src blob:``: ReDoc runs its search in a worker made from a blob: URL.
+    """
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(script.encode('utf-8')).digest()).decode()}'"
+        for script in inline_scripts
+    )
+    return (
+        f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; worker-src 'self' blob:; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    )
+
+
+#: The policy of the interactive docs (/docs, /docs/oauth2-redirect, /redoc) only: no host but this one,
+#: no inline script but FastAPI's own start-up scripts (by hash). See :func:`docs_policy`. (ReDoc's
+#: "API docs by Redocly" logo comes from cdn.redoc.ly: blocked, the link shows as text.)
+DOCS_CSP = docs_policy(docs.INLINE_SCRIPTS)
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
@@ -177,16 +198,15 @@ def install_security(app: Starlette, settings: Settings) -> None:
 
     Starlette's own ``add_middleware`` places middleware inside its ``ServerErrorMiddleware``, whose
     500 answers would then miss the security headers; wrapping the built stack puts the protections
-    outermost. Call before the app serves its first request (``create_app`` does).
+    outermost. Call before the app serves its first request (``create_app`` does). The docs pages of
+    api/routes/docs.py (:data:`api.routes.docs.PATHS`) get :data:`DOCS_CSP`.
     """
     if app.middleware_stack is not None:
         raise RuntimeError("install_security must be called before the app handles requests")
-    docs_paths = [p for p in (getattr(app, "docs_url", None), getattr(app, "redoc_url", None),
-                              getattr(app, "swagger_ui_oauth2_redirect_url", None)) if p]
     build = app.build_middleware_stack
 
     def build_secured() -> ASGIApp:
-        return secure(build(), settings, docs_paths)
+        return secure(build(), settings, docs.PATHS)
 
     app.build_middleware_stack = build_secured  # type: ignore[method-assign]
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +16,7 @@ from fastapi.testclient import TestClient
 from server_support import LiveServer
 
 from api.main import create_app
+from api.routes.docs import inline_scripts
 from api.security import CSP, DOCS_CSP
 from rag.config import Settings
 from rag.qa import ForumQA
@@ -260,11 +264,44 @@ def test_real_pages_carry_the_security_headers(client: TestClient, path: str) ->
     assert headers["x-frame-options"] == "DENY"
 
 
-def test_docs_page_gets_the_docs_policy(client: TestClient) -> None:
-    response = client.get("/docs")
+JS = ("text/javascript", "application/javascript")  # the name depends on the system's mime.types
+DOCS_ASSETS = {  # what the docs pages load, all from this server
+    "/docs": {"/static-docs/swagger-ui-bundle.js": JS, "/static-docs/swagger-ui.css": ("text/css",),
+              "/static-docs/favicon.png": ("image/png",)},
+    "/redoc": {"/static-docs/redoc.standalone.js": JS, "/static-docs/favicon.png": ("image/png",)},
+}
+
+
+@pytest.mark.parametrize("page", list(DOCS_ASSETS))
+def test_docs_page_gets_the_docs_policy(client: TestClient, page: str) -> None:
+    response = client.get(page)
     assert response.status_code == 200
     assert response.headers["content-security-policy"] == DOCS_CSP
-    assert "cdn.jsdelivr.net" in response.text  # the reason for the looser policy
+    assert "cdn.jsdelivr.net" not in response.text
+    assert "fonts.googleapis.com" not in response.text
+    assert not re.findall(r"""(?:src|href)=["']?(?:https?:)?//""", response.text)  # nothing from elsewhere
+    for url, content_types in DOCS_ASSETS[page].items():
+        assert f'"{url}"' in response.text, url
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert asset.headers["content-type"].split(";")[0] in content_types, url
+        assert asset.headers["content-security-policy"] == CSP  # files, not pages: the strict policy
+        assert len(asset.content) > 1000, url
+
+
+@pytest.mark.parametrize("root_path", ["", "/qa"])
+def test_every_inline_script_of_the_docs_pages_is_allowed_by_hash(app: FastAPI, root_path: str) -> None:
+    """The policy holds the hash of each inline script the pages really serve, under a proxy prefix too."""
+    client = TestClient(app, root_path=root_path)  # no lifespan: the module's client already runs it
+    for page in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        response = client.get(root_path + page)
+        assert response.status_code == 200, page
+        for script in inline_scripts(response.content):
+            digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+            assert f"'sha256-{digest}'" in response.headers["content-security-policy"], (page, script)
+    swagger = client.get(root_path + "/docs")
+    assert inline_scripts(swagger.content)  # Swagger UI's start-up call
+    assert f'"{root_path}/static-docs/swagger-ui-bundle.js"' in swagger.text
 
 
 def test_cors_is_off_by_default_on_the_real_app(client: TestClient) -> None:

@@ -13,6 +13,7 @@ from server_support import LiveServer
 from starlette.testclient import TestClient
 
 from api.limits import TokenBucket
+from api.routes.docs import install_docs
 from api.security import CSP, DOCS_CSP, install_security
 from rag.config import Settings
 
@@ -24,8 +25,9 @@ class Echo(BaseModel):
 
 
 def tiny_app(**overrides: object) -> FastAPI:
-    """A FastAPI app shaped like the service (API under /api and /v1, open health and page)."""
-    app = FastAPI()
+    """A FastAPI app shaped like the service (API under /api and /v1, open health, page and docs)."""
+    app = FastAPI(docs_url=None, redoc_url=None)
+    install_docs(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -87,7 +89,20 @@ def test_docs_pages_get_the_docs_policy_only() -> None:
         response = c.get(path)
         assert response.status_code == 200, path
         assert_security_headers(response.headers, DOCS_CSP)
-    assert c.get("/docsx").headers["content-security-policy"] == CSP
+    for path in ("/docsx", "/static-docs/swagger-ui-bundle.js", "/openapi.json", "/"):
+        assert c.get(path).headers["content-security-policy"] == CSP, path
+
+
+def test_the_docs_policy_names_no_other_host_and_allows_inline_script_only_by_hash() -> None:
+    directives = {name: sources.split() for name, sources in
+                  (d.strip().split(" ", 1) for d in DOCS_CSP.split(";"))}
+    for sources in directives.values():  # keywords and hashes ('...') and two schemes, never a host
+        assert all(s.startswith("'") or s in ("data:", "blob:") for s in sources), sources
+    scripts = directives["script-src"]
+    assert scripts[0] == "'self'" and len(scripts) > 1
+    assert all(s.startswith("'sha256-") for s in scripts[1:])  # no 'unsafe-inline', no 'unsafe-eval'
+    assert directives["default-src"] == ["'self'"]
+    assert directives["frame-ancestors"] == ["'none'"]
 
 
 def test_installing_after_the_first_request_is_refused() -> None:
