@@ -20,7 +20,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main thread while
+# it is open, and later tests that call asyncio.run() (load and middleware tests) would fail under it.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         # Failing, not skipping: a silently skipped browser suite would pass CI without testing the page.
