@@ -6,7 +6,6 @@ Each embedder pins the weight file's sha256 and verifies it when loading; a mism
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from rag.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,8 @@ def package_dir(package: str) -> Path:
 
 @cache
 def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    # Keyed by size and mtime too, so a file replaced on disk is hashed again.
+    return sha256_file(path)
 
 
 def verify_weights(path: Path, expected_sha256: str) -> None:

@@ -37,6 +37,7 @@ from tqdm import tqdm
 from rag.chunking import ChunkingParams, chunk_documents
 from rag.config import Settings
 from rag.embedding import Embedder, get_embedder
+from rag.hashing import sha256_file, sha256_text
 from rag.lexical import LexicalIndex
 from rag.loading import corpus_files, load_corpus
 from rag.types import Chunk, Document, Section, Span
@@ -88,7 +89,7 @@ def corpus_hash(corpus_dir: Path) -> str:
     digest = hashlib.sha256()
     for path in corpus_files(corpus_dir):
         digest.update(path.name.encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        digest.update(bytes.fromhex(sha256_file(path)))
     return digest.hexdigest()
 
 
@@ -164,10 +165,6 @@ def chunk_embed_text(chunk: Chunk) -> str:
     return f"{chunk.section}. {chunk.text}"
 
 
-def _text_key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _load_cache(build_dir: Path | None, embedder: Embedder) -> dict[str, np.ndarray]:
     """Vectors of the previous build by text hash, if its manifest says the same weights made them."""
     manifest = read_manifest(build_dir)
@@ -189,7 +186,7 @@ def _embed_with_cache(
     embedder: Embedder, texts: Sequence[str], cache: dict[str, np.ndarray], progress: bool
 ) -> tuple[np.ndarray, int]:
     """Vectors for ``texts`` and how many were embedded: only texts missing from ``cache`` reach the model."""
-    keys = [_text_key(t) for t in texts]
+    keys = [sha256_text(t) for t in texts]
     missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache}.items())
     bar = tqdm(
         total=len(missing),
@@ -350,7 +347,9 @@ def _write_build(
         embedded[name] = n_chunks + n_sentences
         save_vector_index(build_vector_index(chunk_vectors), tmp / f"{name}.chunks.faiss")
         np.save(tmp / f"{name}.sentences.npy", sentence_vectors)
-        used = {_text_key(t) for t in [*(chunk_embed_text(c) for c in chunks), *(s.text for s in sentences)]}
+        used = {
+            sha256_text(t) for t in [*(chunk_embed_text(c) for c in chunks), *(s.text for s in sentences)]
+        }
         keys = sorted(used)
         np.savez(
             tmp / f"{name}.cache.npz",
@@ -365,18 +364,10 @@ def _write_build(
 def _file_digests(build_dir: Path) -> dict[str, dict[str, Any]]:
     """Size and sha256 of every file of a build, recorded in its manifest and checked when loading."""
     return {
-        str(p.relative_to(build_dir)): {"size": p.stat().st_size, "sha256": _sha256_file(p)}
+        str(p.relative_to(build_dir)): {"size": p.stat().st_size, "sha256": sha256_file(p)}
         for p in sorted(build_dir.rglob("*"))
         if p.is_file() and p.name != "manifest.json"
     }
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _damage(build_dir: Path) -> str | None:
@@ -393,7 +384,7 @@ def _damage(build_dir: Path) -> str | None:
             return f"build {build_dir.name} is incomplete: {rel} is missing"
         if path.stat().st_size != recorded.get("size"):
             return f"build {build_dir.name} is incomplete: {rel} has the wrong size"
-        if _sha256_file(path) != recorded.get("sha256"):
+        if sha256_file(path) != recorded.get("sha256"):
             return f"build {build_dir.name} is damaged: {rel} does not match its recorded sha256"
     return None
 

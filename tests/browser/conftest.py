@@ -3,34 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from browser_support import chromium
+from playwright.sync_api import Browser, BrowserContext, Page
 from server_support import LiveServer
 
 from api.main import create_app
 from rag.config import Settings
 from rag.qa import ForumQA
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
 
 # Module scope, not session: Playwright's sync API keeps an event loop running in the main thread while
 # it is open, and later tests that call asyncio.run() (load and middleware tests) would fail under it.
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        # Failing, not skipping: a silently skipped browser suite would pass CI without testing the page.
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`make chromium`, as root)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from browser_support import chromium
+from playwright.sync_api import Browser, Page, Route
 from server_support import LiveServer
 
 from api.main import create_app
@@ -67,11 +68,6 @@ QUESTIONS = {
     "guest-book": "What entry did the archived guest book record from an anonymous visitor?",
 }
 REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"  # built into redoc.standalone.js
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [  # as tests/browser/conftest.py: Debian's Chromium, never a downloaded browser
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +87,8 @@ def live(hostile: ForumQA) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`make chromium`, as root)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 # ---------------------------------------------------------------------------------------- the API
