@@ -10,8 +10,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from rag.config import Settings  # noqa: E402
-from rag.qa import ForumQA  # noqa: E402
+from rag.config import Settings
+from rag.qa import ForumQA
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
