@@ -224,6 +224,7 @@ def run(ctx: Context) -> Report:
     meter = FloorMeter()
     rows, cache_rows = [], []
     unique: list[Measured] = []
+    overhead: dict[str, float] = {}  # core-seconds per request a cache hit costs (HTTP, JSON, load generator)
     cached: list[LoadResult] = []
     for setup in plan:
         log(f"http: {setup.label}: starting the server with {setup.workers} worker(s)")
@@ -260,6 +261,8 @@ def run(ctx: Context) -> Report:
                     log(f"http: {setup.label}: c={concurrency} repeated questions (cache)")
                     result = median_result([fire(url, repeated * 4, concurrency) for _ in range(repeats)])
                     cached.append(result)
+                    if concurrency == 8:
+                        overhead[setup.label] = CORES / result.rps
                     cache_rows.append(
                         [
                             setup.label,
@@ -296,6 +299,29 @@ def run(ctx: Context) -> Report:
         f"POST /api/answer, 16 questions repeated, cache hits (1 worker; ms; median of {repeats} runs)",
         ["setup", "concurrency", "requests", "p50", "p95", "req/s", "errors"],
         cache_rows,
+    )
+    bound_rows = []
+    for m in unique:
+        cost = overhead.get(m.setup.label) or overhead.get(m.setup.models)
+        if m.concurrency != 8 or cost is None:
+            continue
+        ceiling = CORES / (m.floor.mean + cost)
+        bound_rows.append(
+            [
+                m.setup.label,
+                m.setup.workers,
+                ms(m.floor.mean),
+                ms(cost),
+                f"{ceiling:.2f}",
+                f"{m.result.rps:.2f}",
+                f"{m.result.rps / ceiling:.2f}",
+            ]
+        )
+    report.table(
+        "what bounds c=8 throughput: a request costs its encoding (floor mean) plus what a cache hit costs "
+        "(HTTP, validation, JSON, the load generator: cores / cached req/s); ceiling = cores / the sum",
+        ["setup", "workers", "floor mean ms", "overhead ms", "ceiling req/s", "req/s", "req/s / ceiling"],
+        bound_rows,
     )
     samples = [s for r in [*(m.result for m in unique), *cached] for s in r.error_samples]
     if samples:
