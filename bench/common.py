@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS_DIR = ROOT / "corpus"
-DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+DEV_SET = ROOT / "eval" / "dev.jsonl"  # a copy of ../shared/eval/dev.jsonl, so a clone runs alone
 
 # Used when the shared dev set is absent: questions the report answers, in its three languages.
 BUILTIN_QUESTIONS: tuple[str, ...] = (

@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and print hit@1, hit@3, MRR, answer accuracy, kept-answerable, no-answer precision and "
         "recall, and p50/p95 latency, per language and overall.",
     )
-    p.add_argument("file", help="e.g. ../shared/eval/dev.jsonl")
+    p.add_argument("file", help="e.g. eval/dev.jsonl")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--verbose", action="store_true", help="one line per question")
     p.set_defaults(func=cmd_eval)

@@ -18,7 +18,7 @@ from rag.config import Settings
 # The same locations as tests/conftest.py.
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
-DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+DEV_SET = ROOT / "eval" / "dev.jsonl"  # a copy of ../shared/eval/dev.jsonl, so a clone runs alone
 REPORT_TXT = CORPUS / "third-korea-russia-forum.txt"
 REPORT_META = CORPUS / "third-korea-russia-forum.meta.json"
 

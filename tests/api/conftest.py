@@ -16,7 +16,7 @@ from api.main import create_app
 from rag.config import Settings
 from rag.qa import ForumQA
 
-DEV_SET = Path(__file__).resolve().parents[3] / "shared" / "eval" / "dev.jsonl"  # as in tests/conftest.py
+DEV_SET = Path(__file__).resolve().parents[2] / "eval" / "dev.jsonl"  # as in tests/conftest.py
 
 
 @pytest.fixture(scope="session")
