@@ -4,12 +4,40 @@ The pipeline, one module a stage: loading -> chunking -> embedding -> indexing (
 -> retrieval -> answering, wrapped by :class:`ForumQA` (qa.py) and the ``forumqa`` CLI (cli.py).
 """
 
-from rag.config import Settings
-from rag.embedding import ModelIntegrityError
-from rag.indexing import IndexUnavailable, build_index, ensure_index, load_index
-from rag.loading import CorpusError, load_corpus
-from rag.qa import ForumQA
-from rag.types import Answer, Chunk, Citation, Document, Section, Span, Turn
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rag.config import Settings
+    from rag.embedding import ModelIntegrityError
+    from rag.indexing import IndexUnavailable, build_index, ensure_index, load_index
+    from rag.loading import CorpusError, load_corpus
+    from rag.qa import ForumQA
+    from rag.types import Answer, Chunk, Citation, Document, Section, Span, Turn
+
+# Where each public name lives; imported on first use, so `import rag.config` (the CLI, the server's
+# settings) does not pay for FAISS, bm25s and the models.
+_EXPORTS = {
+    "Settings": "rag.config",
+    "ModelIntegrityError": "rag.embedding",
+    "IndexUnavailable": "rag.indexing",
+    "build_index": "rag.indexing",
+    "ensure_index": "rag.indexing",
+    "load_index": "rag.indexing",
+    "CorpusError": "rag.loading",
+    "load_corpus": "rag.loading",
+    "ForumQA": "rag.qa",
+    **dict.fromkeys(["Answer", "Chunk", "Citation", "Document", "Section", "Span", "Turn"], "rag.types"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'rag' has no attribute {name!r}")
+
 
 __all__ = [
     "Answer",

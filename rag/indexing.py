@@ -46,7 +46,7 @@ from rag.vectors import build_vector_index, load_vector_index, save_vector_index
 log = logging.getLogger(__name__)
 
 # Bump when loading, chunking or the file layout changes what a build contains.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 # What is embedded for a chunk: its section title, then its text. The title gives each window the
 # topic it belongs to ("Economic Relations"), which the sentences themselves often leave implicit.
 EMBED_RECIPE = "section-title+text"
@@ -380,7 +380,9 @@ def _damage(build_dir: Path) -> str | None:
         return f"the manifest of build {build_dir.name} lists no files"
     for rel, recorded in files.items():
         path = build_dir / rel
-        if not isinstance(recorded, dict) or not path.is_file():
+        if not isinstance(recorded, dict):
+            return f"the manifest of build {build_dir.name} records no size and sha256 for {rel}"
+        if not path.is_file():
             return f"build {build_dir.name} is incomplete: {rel} is missing"
         if path.stat().st_size != recorded.get("size"):
             return f"build {build_dir.name} is incomplete: {rel} has the wrong size"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +11,9 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import Stemmer
+
+# bm25s logs every index build at DEBUG through a logger it configures itself.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _WORD = re.compile(r"[0-9]+(?:[-.][0-9]+)*|[^\W\d_]+(?:['’-][^\W\d_]+)*", re.UNICODE)
 _stemmer = Stemmer.Stemmer("english")

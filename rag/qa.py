@@ -50,11 +50,14 @@ class ForumQA:
 
     def __init__(self, settings: Settings, index: SearchIndex) -> None:
         self.settings = settings
-        self.embedders = {name: get_embedder(name) for name in index.embedder_names}
+        self.embedders = {name: self._embedder(name) for name in index.embedder_names}
         self._state = _State(index, self.embedders, settings)
         self._reload_lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, tuple[tuple[str, str], ...], int, str], Answer] = OrderedDict()
         self._cache_lock = threading.Lock()
+
+    def _embedder(self, name: str) -> Embedder:
+        return get_embedder(name, self.settings.threads, self.settings.query_encoder)
 
     @classmethod
     def open(cls, settings: Settings | None = None, progress: bool = True) -> ForumQA:
@@ -88,7 +91,7 @@ class ForumQA:
             index = load_index(self.settings.index_dir, build_dir)  # fully loaded before the swap
             missing = [n for n in index.embedder_names if n not in self.embedders]
             for name in missing:
-                self.embedders[name] = get_embedder(name)
+                self.embedders[name] = self._embedder(name)
             self._state = _State(index, self.embedders, self.settings)
             with self._cache_lock:
                 self._cache.clear()
