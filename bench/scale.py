@@ -10,7 +10,6 @@ Targets at 1M: p50 <= 5 ms, recall@10 >= 0.95, index <= 1 GiB in memory.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import ROOT, Check, Context, Latency, Memory, Report, log, mb, memory_of, ms
+from rag.hashing import sha256_file
 
 DIM = 384
 K = 10
@@ -107,14 +107,6 @@ def search_latency(index: Any, queries: np.ndarray, repeats: int, k: int = K) ->
             times.append(time.perf_counter() - started)
         runs.append(Latency.of(times))
     return Latency.median_of(runs)
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def probe_memory(path: str, queries_path: str) -> None:
@@ -311,7 +303,7 @@ def reproducibility(n: int, workdir: Path) -> tuple[bool, bool, float]:
         seconds = time.perf_counter() - started
         path = workdir / f"repro-{threads}.faiss"
         save_vector_index(index, path)
-        digests.append(file_digest(path))
+        digests.append(sha256_file(path))
         results.append(load_vector_index(path).search(queries, K))
         path.unlink()
     faiss.omp_set_num_threads(default_threads)
