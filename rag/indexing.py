@@ -131,14 +131,20 @@ def expected_fingerprint(settings: Settings) -> dict[str, Any]:
 
 
 def stale_reason(
-    settings: Settings, manifest: dict[str, Any] | None, build_dir: Path | None = None
+    settings: Settings,
+    manifest: dict[str, Any] | None,
+    build_dir: Path | None = None,
+    expected: dict[str, Any] | None = None,
 ) -> str | None:
-    """Why the index must be rebuilt, or ``None`` when it matches the corpus and settings."""
+    """Why the index must be rebuilt, or ``None`` when it matches the corpus and settings.
+
+    ``expected`` is :func:`expected_fingerprint` when the caller has it already (it hashes the corpus).
+    """
     if manifest is None:
         if build_dir is not None:
             return f"the manifest of build {build_dir.name} is missing or not valid JSON"
         return "no index has been built"
-    expected = expected_fingerprint(settings)
+    expected = expected or expected_fingerprint(settings)
     for key in ("format_version", "corpus_hash", "embedders", "chunking", "embed_recipe"):
         if manifest.get(key) != expected[key]:
             return f"{key.replace('_', ' ')} changed"
@@ -261,8 +267,9 @@ def build_index(settings: Settings, *, force: bool = False, progress: bool = Tru
     index_dir = settings.index_dir
     with _build_lock(index_dir):
         previous = current_build_dir(index_dir)
-        reason = stale_reason(settings, read_manifest(previous), previous)
-        damage = _damage(previous) if previous is not None and reason is None else None
+        fingerprint = expected_fingerprint(settings)
+        reason = stale_reason(settings, read_manifest(previous), previous, fingerprint)
+        damage = _damage(previous) if previous is not None else None
         if previous is not None and reason is None and damage is None and not force:
             log.info("index %s is up to date; nothing to build", previous.name)
             return BuildReport(previous, False, "up to date", 0, 0, {}, time.perf_counter() - started)
@@ -275,12 +282,11 @@ def build_index(settings: Settings, *, force: bool = False, progress: bool = Tru
         builds = index_dir / "builds"
         builds.mkdir(parents=True, exist_ok=True)
         _remove_abandoned_temp_dirs(builds)
-        cache_source = _newest_sound_build(builds, prefer=previous)
+        cache_source = previous if previous is not None and damage is None else _newest_sound_build(builds)
         tmp = builds / f".tmp-{uuid.uuid4().hex[:12]}"
         tmp.mkdir()
         try:
             embedded = _write_build(tmp, settings, documents, chunks, sentences, cache_source, progress)
-            fingerprint = expected_fingerprint(settings)
             build_id = (
                 time.strftime("%Y%m%dT%H%M%S") + "-" + fingerprint["corpus_hash"][:8] + "-" + tmp.name[5:11]
             )
@@ -391,11 +397,10 @@ def _damage(build_dir: Path) -> str | None:
     return None
 
 
-def _newest_sound_build(builds: Path, prefer: Path | None) -> Path | None:
-    """The build whose embeddings may be reused: the current one if sound, else the newest sound one."""
-    candidates = [prefer] if prefer is not None else []
-    candidates += sorted(
-        (p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".") and p != prefer),
+def _newest_sound_build(builds: Path) -> Path | None:
+    """The newest undamaged build, whose embeddings may be reused when the current one is unsound."""
+    candidates = sorted(
+        (p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")),
         key=lambda p: p.stat().st_mtime,
         reverse=True,
     )
