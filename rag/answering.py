@@ -96,16 +96,10 @@ def score_sentences(
         for sid in index.chunks[hit.chunk_id].sentence_ids:
             prior.setdefault(sid, 1.0 / (1 + rank))
     ids = np.array(sorted(prior))
-    dense = np.zeros(len(ids))
-    for name, vector in vectors.items():
-        dense += similarity_z(name, index.sentence_vectors[name][ids] @ vector)
-    dense /= max(1, len(vectors))
+    dense = _mean_z(index, ids, vectors)
     evidence_z = dense
     if question_vectors:
-        own = np.zeros(len(ids))
-        for name, vector in question_vectors.items():
-            own += similarity_z(name, index.sentence_vectors[name][ids] @ vector)
-        own /= len(question_vectors)
+        own = _mean_z(index, ids, question_vectors)
         evidence_z = np.maximum(dense, own)
         dense = (dense + own) / 2
     lexical_all = index.sentence_lexicon.scores(query)
@@ -121,6 +115,14 @@ def score_sentences(
     ]
     scored.sort(key=lambda s: -s.score)
     return scored
+
+
+def _mean_z(index: SearchIndex, ids: np.ndarray, vectors: dict[str, np.ndarray]) -> np.ndarray:
+    """Per sentence of ``ids``: the mean over models of its similarity z-score to the query vectors."""
+    total = np.zeros(len(ids))
+    for name, vector in vectors.items():
+        total += similarity_z(name, index.sentence_vectors[name][ids] @ vector)
+    return total / max(1, len(vectors))
 
 
 def support_for(
