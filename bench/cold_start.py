@@ -23,7 +23,6 @@ from bench.common import (
     Memory,
     Report,
     Server,
-    api_available,
     bench_settings,
     dev_questions,
     embedders_env,
@@ -145,9 +144,6 @@ def configs(ctx: Context) -> list[Config]:
 def run(ctx: Context) -> Report:
     """Time starts, break one down, and read memory for 1 and 2 workers, as shipped and with ONNX."""
     report = Report("cold start")
-    if not api_available():
-        report.note("api/main.py does not exist yet: cold start skipped")
-        return report
     repeats = ctx.repeats(3)
     warmup = 12 if ctx.quick else 40
     start_rows, memory_rows, ratio_rows = [], [], []

@@ -360,28 +360,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_command(port: int, index_dir: Path, workers: int = 1, app: str | None = None) -> list[str]:
-    """The command line that starts the real server on loopback: ``forumqa serve``, or uvicorn with ``app``.
-
-    ``app`` is an app-factory import string for uvicorn (``--factory``); it finds the index through
-    ``FORUMQA_INDEX_DIR`` (see :func:`start_server`), which must hold an up-to-date build.
-    """
-    if app is not None:
-        return [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            app,
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-        ]
+def server_command(port: int, index_dir: Path, workers: int = 1) -> list[str]:
+    """The command line that starts the real server on loopback: ``forumqa serve``."""
     return [
         sys.executable,
         "-m",
@@ -509,10 +489,8 @@ def _is_worker(proc: psutil.Process) -> bool:
     return "resource_tracker" not in cmdline
 
 
-def start_server(
-    index_dir: Path, workers: int = 1, env: dict[str, str] | None = None, app: str | None = None
-) -> Server:
-    """Start the server (``forumqa serve``, or uvicorn with ``app``) on a free loopback port.
+def start_server(index_dir: Path, workers: int = 1, env: dict[str, str] | None = None) -> Server:
+    """Start the server (``forumqa serve``) on a free loopback port.
 
     Its output goes to a temporary log file, removed when the server is stopped.
     """
@@ -530,18 +508,13 @@ def start_server(
     with log_file.open("wb") as out:
         started = time.perf_counter()
         process = subprocess.Popen(
-            server_command(port, index_dir, workers, app),
+            server_command(port, index_dir, workers),
             cwd=ROOT,
             env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     return Server(process, port, started, log_file)
-
-
-def api_available() -> bool:
-    """True when the HTTP API (``api.main``) exists in this checkout."""
-    return (ROOT / "api" / "main.py").is_file()
 
 
 # ---------------------------------------------------------------------------------------- run context

@@ -29,7 +29,6 @@ from bench.common import (
     Latency,
     Question,
     Report,
-    api_available,
     bench_settings,
     dev_questions,
     in_thread,
@@ -196,9 +195,6 @@ def setups(ctx: Context) -> list[Setup]:
 def run(ctx: Context) -> Report:
     """Load the server with unique then repeated questions; print latency, throughput and errors."""
     report = Report("http")
-    if not api_available():
-        report.note("api/main.py does not exist yet: HTTP benchmarks skipped")
-        return report
     repeats = ctx.repeats(3)
     size = {1: 12, 8: 32} if ctx.quick else {1: 40, 8: 96}
     base = dev_questions()
