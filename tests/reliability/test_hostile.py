@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,16 @@ def test_hostile_documents_are_indexed_as_plain_text(hostile: ForumQA, live: str
     html = httpx.get(f"{live}/api/documents/guest-book", timeout=10).json()["text"]
     for decoded in DECODED_HTML:
         assert decoded in html
-    for dropped in ("__pwned = 10", "__pwned = 11", "__pwned = 13", "__pwned = 14", "__pwned = 16",
-                    "onerror", "javascript:", "Skip to main menu"):
+    for dropped in (
+        "__pwned = 10",
+        "__pwned = 11",
+        "__pwned = 13",
+        "__pwned = 14",
+        "__pwned = 16",
+        "onerror",
+        "javascript:",
+        "Skip to main menu",
+    ):
         assert dropped not in html  # script elements, tags and attributes are not text
 
 
@@ -125,8 +134,19 @@ def test_hostile_passages_are_cited_verbatim(live: str, doc_id: str) -> None:
 
 def test_the_page_script_builds_no_html_from_strings() -> None:
     source = (STATIC / "app.js").read_text(encoding="utf-8")
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
-                 "setTimeout(\"", "createContextualFragment", "DOMParser", ".href =", "srcdoc"):
+    for sink in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        'setTimeout("',
+        "createContextualFragment",
+        "DOMParser",
+        ".href =",
+        "srcdoc",
+    ):
         assert sink not in source, f"app.js uses {sink}"
     html = (STATIC / "index.html").read_text(encoding="utf-8")
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), "index.html has an inline script"
@@ -181,8 +201,9 @@ def test_the_chat_page_shows_hostile_text_literally_and_runs_none_of_it(browser:
             body = page.locator("#report-body")
             body.get_by_text("guest book" if doc_id == "guest-book" else "security review").first.wait_for()
             shown = body.inner_text()
-            for payload in ([SCRIPT, IMG, LINK, "&lt;script&gt;", "&#60;b&#62;"] if doc_id == "hostile"
-                            else DECODED_HTML):
+            for payload in (
+                [SCRIPT, IMG, LINK, "&lt;script&gt;", "&#60;b&#62;"] if doc_id == "hostile" else DECODED_HTML
+            ):
                 assert payload in shown, f"{payload!r} is not shown literally"
         answers = page.locator("#thread").inner_text()
         assert "__pwned" in answers  # the cited sentences, payload included, are on the page as text
@@ -243,6 +264,28 @@ def offline(page: Page, live: str) -> list[str]:
     return aborted
 
 
+@contextmanager
+def docs_page(
+    browser: Browser, live: str, path: str
+) -> Iterator[tuple[Page, dict[str, list[str]], list[str]]]:
+    """A page at ``live + path``, cut off from every other host, served under the docs policy.
+
+    Yields the page, what :func:`watch` records and the requests :func:`offline` aborted.
+    """
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        seen = watch(page)
+        aborted = offline(page, live)
+        response = page.goto(live + path)
+        assert response is not None
+        assert response.headers["content-security-policy"] == DOCS_CSP
+        yield page, seen, aborted
+    finally:
+        context.close()
+
+
 def csp_violations(console: list[str], allowed: tuple[str, ...] = ()) -> list[str]:
     return [m for m in console if "Content Security Policy" in m and not any(a in m for a in allowed)]
 
@@ -250,15 +293,7 @@ def csp_violations(console: list[str], allowed: tuple[str, ...] = ()) -> list[st
 @pytest.mark.browser
 def test_docs_page_runs_under_its_own_policy(browser: Browser, live: str) -> None:
     """/docs shows the API with no network but this server, and its policy allows all it does."""
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        seen = watch(page)
-        aborted = offline(page, live)
-        response = page.goto(live + "/docs")
-        assert response is not None
-        assert response.headers["content-security-policy"] == DOCS_CSP
+    with docs_page(browser, live, "/docs") as (page, seen, aborted):
         page.locator(".swagger-ui .opblock").first.wait_for()
         assert page.locator(".swagger-ui .opblock").count() > 0
         page.locator(".opblock-summary-path", has_text=re.compile(r"^/api/answer$")).wait_for()
@@ -276,22 +311,12 @@ def test_docs_page_runs_under_its_own_policy(browser: Browser, live: str) -> Non
             document.body.append(s);
         }""")
         assert page.evaluate("window.__inline") is None
-    finally:
-        context.close()
 
 
 @pytest.mark.browser
 def test_redoc_page_runs_under_the_docs_policy(browser: Browser, live: str) -> None:
     """/redoc shows the API, its search worker included, with no network but this server."""
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        seen = watch(page)
-        aborted = offline(page, live)
-        response = page.goto(live + "/redoc")
-        assert response is not None
-        assert response.headers["content-security-policy"] == DOCS_CSP
+    with docs_page(browser, live, "/redoc") as (page, seen, aborted):
         page.get_by_role("heading", name="forum-qa (0.1.0)").wait_for()
         page.get_by_role("heading", name="Answer with citations").wait_for()  # an operation
         page.get_by_placeholder("Search...").fill("citations")  # runs in ReDoc's blob: worker
@@ -302,8 +327,6 @@ def test_redoc_page_runs_under_the_docs_policy(browser: Browser, live: str) -> N
         # leaves out (the link stays, as text). Nothing else is refused.
         assert csp_violations(seen["console"], allowed=(REDOC_LOGO,)) == [], seen["console"]
         assert seen["errors"] == []
-    finally:
-        context.close()
 
 
 @pytest.mark.browser
