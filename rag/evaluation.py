@@ -1,9 +1,15 @@
-"""Evaluate: run a question set (JSONL) and measure retrieval, answers, abstention and latency."""
+"""Evaluate: run a question set (JSONL) and measure retrieval, answers, abstention, calibration, latency.
+
+Question files follow ``eval/dev.jsonl``; SQuAD-style records (``../shared/eval/squad/prepare.py``) add
+``answers`` (short answers: an answer is right when it contains one) and ``article``. Those can be run
+against one index of every article, or against an index per article (:func:`evaluate_per_article`).
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.config import Settings
 from rag.qa import ForumQA
 from rag.types import Answer, Turn
 
@@ -23,6 +30,13 @@ class EvalItem:
     answerable: bool
     lang: str = "en"
     history: list[Turn] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)  # short answers (SQuAD); right = contains one
+    article: str = ""
+
+    @property
+    def expected(self) -> list[str]:
+        """What a right answer contains: a short answer where there are some, else an evidence phrase."""
+        return self.answers or self.evidence
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,8 @@ def load_questions(path: Path) -> list[EvalItem]:
                     answerable=bool(raw.get("answerable", True)),
                     lang=str(raw.get("lang", "en")),
                     history=[Turn(t["role"], t["content"]) for t in raw.get("history", [])],
+                    answers=[str(a) for a in raw.get("answers", [])],
+                    article=str(raw.get("article", "")),
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
@@ -75,7 +91,39 @@ def evaluate(qa: ForumQA, items: list[EvalItem], top_k: int = 5) -> list[EvalRes
             if item.evidence
             else None
         )
-        results.append(EvalResult(item, answer, rank, contains_evidence(answer.answer, item.evidence)))
+        results.append(EvalResult(item, answer, rank, contains_evidence(answer.answer, item.expected)))
+    return results
+
+
+def evaluate_per_article(
+    settings: Settings, items: list[EvalItem], corpus_dir: Path, top_k: int = 5, progress: bool = True
+) -> list[EvalResult]:
+    """Each article's questions against an index of that article alone (SQuAD's own setting).
+
+    ``corpus_dir`` holds one file per article, named by the records' ``article``; the index of each is
+    built (or reused, when up to date) under ``settings.index_dir / <article>``.
+    """
+    by_article: dict[str, list[EvalItem]] = {}
+    for item in items:
+        if not item.article:
+            raise ValueError(f"question {item.id} names no article; --per-article needs SQuAD-style records")
+        by_article.setdefault(item.article, []).append(item)
+    results: list[EvalResult] = []
+    for article, group in sorted(by_article.items()):
+        sources = sorted(p for p in corpus_dir.glob(f"{article}.*") if not p.name.endswith(".meta.json"))
+        if not sources:
+            raise ValueError(f"{corpus_dir}: no document for article {article!r}")
+        own_corpus = settings.index_dir / article / "corpus"
+        own_corpus.mkdir(parents=True, exist_ok=True)
+        for path in sources + sorted(corpus_dir.glob(f"{article}.meta.json")):
+            target = own_corpus / path.name
+            if not target.exists() or target.read_bytes() != path.read_bytes():
+                shutil.copyfile(path, target)
+        own = settings.model_copy(
+            update={"corpus_dir": own_corpus, "index_dir": settings.index_dir / article}
+        )
+        qa = ForumQA.open(own, progress=progress)
+        results.extend(evaluate(qa, group, top_k=top_k))
     return results
 
 
@@ -95,6 +143,14 @@ def metrics(results: list[EvalResult]) -> dict[str, float]:
         out["noans_p"] = float(np.mean([not r.item.answerable for r in flagged]))
     if unanswerable:
         out["noans_r"] = float(np.mean([not r.answer.answerable for r in unanswerable]))
+    if answerable and unanswerable:
+        out["auroc"] = auroc(
+            [r.answer.confidence for r in answerable], [r.answer.confidence for r in unanswerable]
+        )
+    if results:
+        out["ece"] = calibration_error(
+            [r.answer.confidence for r in results], [r.item.answerable for r in results]
+        )
     latencies = [r.answer.took_ms for r in results]
     if not latencies:
         return out
@@ -103,22 +159,89 @@ def metrics(results: list[EvalResult]) -> dict[str, float]:
     return out
 
 
-COLUMNS = ["n", "hit@1", "hit@3", "mrr", "answer_acc", "kept", "noans_p", "noans_r", "p50_ms", "p95_ms"]
+def auroc(positives: list[float], negatives: list[float]) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    pos = np.asarray(positives, dtype=np.float64)
+    neg = np.asarray(negatives, dtype=np.float64)
+    if not len(pos) or not len(neg):
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum()
+    ties = (pos[:, None] == neg[None, :]).sum()
+    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
 
 
-def report(results: list[EvalResult]) -> str:
-    """A table of :func:`metrics` per language and overall."""
+RELIABILITY_BINS = 10
+
+
+def reliability(
+    confidences: list[float], outcomes: list[bool]
+) -> list[tuple[float, float, int, float, float]]:
+    """Per confidence bin ``[lo, hi)``: (lo, hi, count, mean confidence, share of true outcomes)."""
+    conf = np.asarray(confidences, dtype=np.float64)
+    hit = np.asarray(outcomes, dtype=np.float64)
+    bins = np.minimum((conf * RELIABILITY_BINS).astype(int), RELIABILITY_BINS - 1)
+    rows = []
+    for b in range(RELIABILITY_BINS):
+        mask = bins == b
+        if mask.any():
+            rows.append(
+                (
+                    b / RELIABILITY_BINS,
+                    (b + 1) / RELIABILITY_BINS,
+                    int(mask.sum()),
+                    conf[mask].mean(),
+                    hit[mask].mean(),
+                )
+            )
+    return rows
+
+
+def calibration_error(confidences: list[float], outcomes: list[bool]) -> float:
+    """Expected calibration error: the count-weighted gap between confidence and outcome per bin."""
+    rows = reliability(confidences, outcomes)
+    total = sum(n for _, _, n, _, _ in rows)
+    return float(sum(n * abs(c - h) for _, _, n, c, h in rows) / total) if total else float("nan")
+
+
+COLUMNS = [
+    "n",
+    "hit@1",
+    "hit@3",
+    "mrr",
+    "answer_acc",
+    "kept",
+    "noans_p",
+    "noans_r",
+    "auroc",
+    "ece",
+    "p50_ms",
+    "p95_ms",
+]
+
+
+def report(results: list[EvalResult], by: str = "lang") -> str:
+    """A table of :func:`metrics` per language (or per ``article``) and overall."""
     groups: dict[str, list[EvalResult]] = {}
     for r in results:
-        groups.setdefault(r.item.lang, []).append(r)
-    rows = [(lang, metrics(rs)) for lang, rs in sorted(groups.items())] + [("all", metrics(results))]
-    lines = ["lang  " + " ".join(f"{c:>10}" for c in COLUMNS)]
-    for lang, m in rows:
+        groups.setdefault(r.item.article if by == "article" else r.item.lang, []).append(r)
+    rows = [(key, metrics(rs)) for key, rs in sorted(groups.items())] + [("all", metrics(results))]
+    width = max(5, *(len(key) for key, _ in rows))
+    lines = [f"{by:<{width}} " + " ".join(f"{c:>10}" for c in COLUMNS)]
+    for key, m in rows:
         cells = []
         for c in COLUMNS:
             value = m.get(c)
             cells.append(
                 f"{'-':>10}" if value is None else f"{int(value):>10}" if c == "n" else f"{value:>10.3f}"
             )
-        lines.append(f"{lang:<5} " + " ".join(cells))
+        lines.append(f"{key:<{width}} " + " ".join(cells))
+    return "\n".join(lines)
+
+
+def reliability_report(results: list[EvalResult]) -> str:
+    """How often the documents really answered, per band of ``confidence`` (a reliability table)."""
+    rows = reliability([r.answer.confidence for r in results], [r.item.answerable for r in results])
+    lines = ["confidence        n  mean_conf  answerable"]
+    for lo, hi, n, conf, share in rows:
+        lines.append(f"{lo:.1f}-{hi:.1f}   {n:>7} {conf:>10.3f} {share:>11.3f}")
     return "\n".join(lines)
