@@ -1,7 +1,7 @@
 """forum-qa: cited question answering over the Third Korea-Russia Forum report.
 
 The pipeline, one module a stage: loading -> chunking -> embedding -> indexing (vectors, lexical)
--> retrieval -> answering, wrapped by :class:`ForumQA` (qa.py) and the ``forumqa`` CLI (cli.py).
+-> retrieval -> reader -> answering, wrapped by :class:`ForumQA` (qa.py) and the ``forumqa`` CLI (cli.py).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from rag.indexing import IndexUnavailable, build_index, ensure_index, load_index
     from rag.loading import CorpusError, load_corpus
     from rag.qa import ForumQA
+    from rag.reader import ReaderModel, load_reader
     from rag.types import Answer, Chunk, Citation, Document, Section, Span, Turn
 
 # Where each public name lives; imported on first use, so `import rag.config` (the CLI, the server's
@@ -29,6 +30,8 @@ _EXPORTS = {
     "CorpusError": "rag.loading",
     "load_corpus": "rag.loading",
     "ForumQA": "rag.qa",
+    "ReaderModel": "rag.reader",
+    "load_reader": "rag.reader",
     **dict.fromkeys(["Answer", "Chunk", "Citation", "Document", "Section", "Span", "Turn"], "rag.types"),
 }
 
@@ -48,6 +51,7 @@ __all__ = [
     "ForumQA",
     "IndexUnavailable",
     "ModelIntegrityError",
+    "ReaderModel",
     "Section",
     "Settings",
     "Span",
@@ -56,4 +60,5 @@ __all__ = [
     "ensure_index",
     "load_corpus",
     "load_index",
+    "load_reader",
 ]

@@ -50,37 +50,99 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
-    print(answer.answer)
+    bold = _bold if sys.stdout.isatty() else (lambda text: text)
+    text = answer.answer
+    for c in answer.citations:
+        if c.short_answer is not None:
+            short = c.short_answer[2]
+            marker = f" [{c.n}]"
+            at = text.find(marker)
+            cut = text.rfind(short, 0, at) if at >= 0 else -1
+            if cut >= 0:
+                text = text[:cut] + bold(short) + text[cut + len(short) :]
+    print(text)
     print(
         f"\n(answerable: {'yes' if answer.answerable else 'no'}, confidence {answer.confidence:.2f}, "
         f"{answer.took_ms:.1f} ms)"
     )
     for c in answer.citations:
-        sentence = qa.document(c.doc_id).text[c.highlight_start : c.highlight_end]  # type: ignore[union-attr]
+        document = qa.document(c.doc_id).text  # type: ignore[union-attr]
         print(f"\n[{c.n}] {c.title} — {c.section}  (chars {c.start}-{c.end}, score {c.score:.3f})")
-        print(f"    » {sentence}")
+        if c.short_answer is None:
+            print(f"    » {document[c.highlight_start : c.highlight_end]}")
+            continue
+        start, end, short = c.short_answer
+        before = document[c.highlight_start : start]
+        after = document[end : c.highlight_end]
+        print(f"    » {before}{bold(short)}{after}")
+        print(f"    short answer: {short}  (chars {start}-{end})")
     return 0
 
 
+def _bold(text: str) -> str:
+    return f"\033[1m{text}\033[0m"
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rag.evaluation import evaluate, load_questions, report
+    from rag.evaluation import (
+        evaluate,
+        evaluate_per_article,
+        load_questions,
+        reliability_report,
+        report,
+    )
     from rag.qa import ForumQA
 
     items = load_questions(Path(args.file))
-    qa = ForumQA.open(_settings(args))
-    results = evaluate(qa, items, top_k=args.top_k)
+    if args.articles:
+        wanted = {a.strip() for a in args.articles.split(",") if a.strip()}
+        unknown = wanted - {i.article for i in items}
+        if unknown:
+            raise ValueError(f"no questions for article(s) {', '.join(sorted(unknown))} in {args.file}")
+        items = [i for i in items if i.article in wanted]
+    settings = _settings(args)
+    if args.per_article:
+        results = evaluate_per_article(settings, items, args.per_article, top_k=args.top_k)
+    else:
+        results = evaluate(ForumQA.open(settings), items, top_k=args.top_k)
     if args.verbose:
         for r in results:
-            mark = (
-                "ok "
-                if (
-                    r.answer.answerable == r.item.answerable
-                    and (not r.item.answerable or r.answer_has_evidence)
-                )
-                else "BAD"
+            right = r.answer.answerable == r.item.answerable and (
+                not r.item.answerable or r.answer_has_evidence
             )
+            mark = "ok " if right else "BAD"
             print(f"{mark} {r.item.id:>5} rank={r.rank} conf={r.answer.confidence:.2f} {r.item.question}")
-    print(report(results))
+    print(report(results, by=args.by))
+    if args.reliability:
+        print()
+        print(reliability_report(results))
+    return 0
+
+
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from rag.hashing import sha256_file
+    from rag.reader import MODEL_PATH, MODEL_SHA256
+    from rag.train_reader import train_from_squad
+
+    model = train_from_squad(
+        args.squad,
+        args.work_dir,
+        articles=args.articles.split(",") if args.articles else None,
+        max_questions=args.max_questions,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    out: Path = args.out or MODEL_PATH
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(model.to_json(), encoding="utf-8")
+    tmp.replace(out)  # a reader is never seen half-written
+    digest = sha256_file(out)
+    print(f"wrote {out} (sha256 {digest})")
+    if digest == MODEL_SHA256:
+        print("identical to the shipped reader")
+    else:
+        print("differs from the shipped reader: to ship it, set MODEL_SHA256 in rag/reader.py to it")
     return 0
 
 
@@ -228,12 +290,62 @@ def build_parser() -> argparse.ArgumentParser:
         help="score a question set (JSONL)",
         description="Run a JSONL question set (id, question, evidence, answerable, lang, history) "
         "and print hit@1, hit@3, MRR, answer accuracy, kept-answerable, no-answer precision and "
-        "recall, and p50/p95 latency, per language and overall.",
+        "recall, AUROC and calibration error of the confidence, and p50/p95 latency, per language (or "
+        "article) and overall. Records with `answers` (SQuAD) are right when the answer contains one.",
     )
-    p.add_argument("file", help="e.g. eval/dev.jsonl")
+    p.add_argument("file", help="e.g. eval/dev.jsonl, or a SQuAD questions.jsonl from prepare.py")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--verbose", action="store_true", help="one line per question")
+    p.add_argument(
+        "--by", choices=["lang", "article"], default="lang", help="rows of the table (default lang)"
+    )
+    p.add_argument("--articles", metavar="A,B", help="only the questions of these articles (SQuAD)")
+    p.add_argument(
+        "--per-article",
+        type=Path,
+        metavar="CORPUS_DIR",
+        help="ask each article's questions of an index of that article alone (built under --index-dir/"
+        "<article> from CORPUS_DIR/<article>.*), as SQuAD does; without it, one index of --corpus-dir",
+    )
+    p.add_argument(
+        "--reliability", action="store_true", help="also print how often each confidence band was right"
+    )
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "train-reader",
+        help="rebuild the reader (sentence ranker and answerability gate) from SQuAD articles",
+        description="Fit the reader that picks the answering sentences and decides whether the "
+        "documents answer, on SQuAD 2.0 articles (prepared by their prepare.py), and write it to "
+        "rag/models/reader.json. Deterministic: the same data gives the same bytes, so a rerun "
+        "reproduces the shipped file. Builds an index per article under --work-dir (reused next "
+        "time); about three minutes.",
+    )
+    p.add_argument(
+        "--squad",
+        type=Path,
+        default=Path("../shared/eval/squad"),
+        help="folder with SQuAD's prepare.py and articles (default ../shared/eval/squad)",
+    )
+    p.add_argument(
+        "--articles",
+        metavar="A,B",
+        help="training articles (default: the five the shipped reader was fitted on; the other five "
+        "are held out for evaluation)",
+    )
+    p.add_argument(
+        "--work-dir",
+        type=Path,
+        default=Path("build/reader-train"),
+        help="where the per-article indexes go (default build/reader-train)",
+    )
+    p.add_argument(
+        "--out", type=Path, help="where to write the reader (default: the package's models/reader.json)"
+    )
+    p.add_argument("--max-questions", type=int, metavar="N", help="only the first N questions per article")
+    p.add_argument("--seed", type=int, default=0, help="seed for anything sampled (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train_reader)
 
     p = sub.add_parser(
         "serve",

@@ -283,6 +283,11 @@ def _stem(word: str) -> str:
     return str(_stemmer.stemWord(word))
 
 
+def stem(word: str) -> str:
+    """The form under which the lexical indexes store ``word`` (lower-cased)."""
+    return _stem(word)
+
+
 def words(text: str) -> list[str]:
     """Lower-cased word tokens of ``text`` ("Kim Jong-il's" -> ["kim", "jong-il's"])."""
     return [m.group(0).lower() for m in _WORD.finditer(text)]

@@ -13,11 +13,19 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from rag.answering import compose, score_sentences, support_for
+from rag.answering import compose, question_parts
 from rag.config import Settings
 from rag.embedding import Embedder, configure_threads, get_embedder
 from rag.followup import standalone_question
 from rag.indexing import SearchIndex, current_build_dir, ensure_index, load_index
+from rag.reader import (
+    ReaderModel,
+    ReaderState,
+    is_latin,
+    load_reader,
+    multilingual_confidence,
+    read,
+)
 from rag.retrieval import Retriever
 from rag.types import Answer, Citation, Document, Turn
 
@@ -42,14 +50,15 @@ class _State:
     def __init__(self, index: SearchIndex, embedders: dict[str, Embedder], settings: Settings) -> None:
         self.index = index
         self.retriever = Retriever(index, embedders, settings.rrf_k)
-        self.vocabulary = index.sentence_lexicon.vocabulary()
+        self.reader = ReaderState.of(index)
 
 
 class ForumQA:
     """Answers questions about the documents of one index."""
 
-    def __init__(self, settings: Settings, index: SearchIndex) -> None:
+    def __init__(self, settings: Settings, index: SearchIndex, reader: ReaderModel | None = None) -> None:
         self.settings = settings
+        self.reader = reader or load_reader()
         self.embedders = {name: self._embedder(name) for name in index.embedder_names}
         self._state = _State(index, self.embedders, settings)
         self._reload_lock = threading.Lock()
@@ -132,22 +141,30 @@ class ForumQA:
         # and compose() keeps one citation per supporting sentence.
         pool = hits[: top_k + 5]
         own_vectors = state.retriever.query_vectors(question) if query != question else None
-        sentences = score_sentences(state.index, query, vectors, pool, question_vectors=own_vectors)
-        text, citations = compose(state.index, pool, sentences, top_k)
-        support = support_for(state.index, query, sentences[0] if sentences else None, state.vocabulary)
-        answerable = bool(citations) and support.confidence >= self.settings.answer_threshold
+        reading = read(self.reader, state.reader, query, vectors, pool, own_vectors)
+        citations: list[Citation] = []
+        if reading is None:
+            text, confidence = "", 0.0
+        else:
+            readings = [(question, reading)]
+            for part in question_parts(question)[1:]:  # a two-part question: the best sentence for each
+                part_vectors = state.retriever.query_vectors(part)
+                part_reading = read(self.reader, state.reader, part, part_vectors, pool)
+                if part_reading is not None:
+                    readings.append((part, part_reading))
+            text, citations = compose(state.index, pool, readings, top_k, self.reader.second_ratio)
+            latin = is_latin(question)
+            confidence = (
+                reading.confidence if latin else multilingual_confidence(state.reader, query, reading)
+            )
+        answerable = bool(citations) and confidence >= self.settings.answer_threshold
         if not answerable:
             text = NOT_COVERED
-        log.debug(
-            "q=%r z=%.2f coverage=%.2f numbers=%d conf=%.2f",
-            question,
-            support.dense_z,
-            support.coverage,
-            support.unknown_numbers,
-            support.confidence,
-        )
+            for c in citations:  # a short answer only where the documents answer
+                c.short_answer = None
+        log.debug("q=%r confidence=%.3f", question, confidence)
         answer = Answer(
-            question, text, answerable, support.confidence, citations, (time.perf_counter() - started) * 1000
+            question, text, answerable, confidence, citations, (time.perf_counter() - started) * 1000
         )
         if self.settings.cache_size:
             with self._cache_lock:

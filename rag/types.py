@@ -90,9 +90,11 @@ class Citation:
     highlight_start: int
     highlight_end: int
     score: float
+    # The short answer inside the highlight, (start, end, text) in document offsets, where confident.
+    short_answer: tuple[int, int, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "n": self.n,
             "doc_id": self.doc_id,
             "title": self.title,
@@ -103,6 +105,10 @@ class Citation:
             "highlight": {"start": self.highlight_start, "end": self.highlight_end},
             "score": round(self.score, 6),
         }
+        if self.short_answer is not None:
+            start, end, text = self.short_answer
+            out["short_answer"] = {"start": start, "end": end, "text": text}
+        return out
 
 
 @dataclass(slots=True)

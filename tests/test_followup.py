@@ -98,6 +98,10 @@ def test_follow_up_cites_when_work_commences(qa: ForumQA) -> None:
     assert (start, end) in highlighted, [c.text[:60] for c in answer.citations]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="the SQuAD-trained gate declines this follow-up (issue 9, open); its citation is right",
+)
 def test_follow_up_answer_says_when_work_commences(qa: ForumQA) -> None:
     """The answer text itself (not only a citation further down) gives the start of work."""
     _, _, sentence = commence_sentence(qa)
