@@ -80,7 +80,8 @@ class SearchRequest(BaseModel):
     """A search over the report's passages (no answer is composed)."""
 
     model_config = ConfigDict(
-        extra="forbid", strict=True,
+        extra="forbid",
+        strict=True,
         json_schema_extra={"examples": [{"query": "fight against terrorism", "top_k": 5}]},
     )
 
@@ -98,6 +99,14 @@ class Highlight(BaseModel):
     end: int
 
 
+class ShortAnswerOut(BaseModel):
+    """The short answer inside the highlighted sentence: ``document.text[start:end] == text``."""
+
+    start: int
+    end: int
+    text: str
+
+
 class Passage(BaseModel):
     """A cited passage; every offset indexes the full text of document ``doc_id``."""
 
@@ -112,6 +121,11 @@ class Passage(BaseModel):
     text: str = Field(description="The passage: document text[start:end].")
     highlight: Highlight = Field(description="The sentence that supports the answer.")
     score: float
+    short_answer: ShortAnswerOut | None = Field(
+        None,
+        description="Where the reader is confident: the words inside the highlight that answer "
+        "(a date, a number, a name); null otherwise.",
+    )
 
 
 class AnswerResponse(BaseModel):

@@ -135,13 +135,27 @@
     return chip;
   }
 
-  // Answer text with its "[n]" markers turned into small buttons that open citation n.
-  function answerParagraph(text, chips) {
+  // Appends `quote` to `parent`, with the citation's short answer (when it has one) in bold.
+  function appendQuote(parent, quote, citation) {
+    const short = citation && citation.short_answer ? citation.short_answer.text : "";
+    const at = short ? quote.lastIndexOf(short) : -1;
+    if (at < 0) {
+      parent.append(document.createTextNode(quote));
+      return;
+    }
+    parent.append(document.createTextNode(quote.slice(0, at)),
+      el("strong", { class: "short-answer" }, short),
+      document.createTextNode(quote.slice(at + short.length)));
+  }
+
+  // Answer text with its "[n]" markers turned into small buttons that open citation n; the short
+  // answer of each quoted sentence, where the reader found one, is shown in bold.
+  function answerParagraph(text, chips, citations) {
     const paragraph = el("p", { class: "text" });
     const marker = /\[(\d+)\]/g;
     let last = 0;
     for (const match of text.matchAll(marker)) {
-      paragraph.append(document.createTextNode(text.slice(last, match.index)));
+      appendQuote(paragraph, text.slice(last, match.index), citations.get(Number(match[1])));
       const chip = chips.get(Number(match[1]));
       if (chip) {
         const ref = el("button", {
@@ -165,7 +179,7 @@
       bubble.append(el("p", { class: "badge" },
         el("span", { class: "badge-icon", "aria-hidden": "true" }, "?"), "Not covered by the report"));
     }
-    bubble.append(answerParagraph(answer.answer, chips));
+    bubble.append(answerParagraph(answer.answer, chips, new Map(answer.citations.map((c) => [c.n, c]))));
     if (chips.size) {
       const titleId = `sources-${Math.random().toString(36).slice(2)}`;
       bubble.append(el("div", { class: "sources" },
@@ -279,12 +293,15 @@
   // ------------------------------------------------------------------------------ the report
 
   // Appends document text[from:to] to `parent`, wrapping the part inside the passage in
-  // <mark class="passage"> and the part inside the sentence in <mark class="sentence"> within it.
-  function appendMarked(parent, text, from, to, passage, sentence) {
-    const cuts = [from, to, passage.start, passage.end, sentence.start, sentence.end]
+  // <mark class="passage">, the part inside the sentence in one <mark class="sentence"> within it, and
+  // the short answer (when there is one) in <strong class="short-answer"> within that.
+  function appendMarked(parent, text, from, to, passage, sentence, short) {
+    const cuts = [from, to, passage.start, passage.end, sentence.start, sentence.end,
+      ...(short ? [short.start, short.end] : [])]
       .filter((x) => x >= from && x <= to);
     const points = [...new Set(cuts)].sort((a, b) => a - b);
     let passageMark = null;
+    let sentenceMark = null;
     for (let i = 0; i + 1 < points.length; i += 1) {
       const [a, b] = [points[i], points[i + 1]];
       const piece = text.slice(a, b);
@@ -292,6 +309,7 @@
       const inSentence = a >= sentence.start && b <= sentence.end;
       if (!inPassage && !inSentence) {
         passageMark = null;
+        sentenceMark = null;
         parent.append(document.createTextNode(piece));
         continue;
       }
@@ -299,13 +317,24 @@
         passageMark = el("mark", { class: "passage" });
         parent.append(passageMark);
       }
-      passageMark.append(inSentence ? el("mark", { class: "sentence" }, piece) : document.createTextNode(piece));
+      if (!inSentence) {
+        sentenceMark = null;
+        passageMark.append(document.createTextNode(piece));
+        continue;
+      }
+      if (!sentenceMark) {
+        sentenceMark = el("mark", { class: "sentence" });
+        passageMark.append(sentenceMark);
+      }
+      const inShort = short && a >= short.start && b <= short.end;
+      sentenceMark.append(inShort ? el("strong", { class: "short-answer" }, piece) : piece);
     }
   }
 
   function renderDocument(doc, citation) {
     const passage = { start: citation.start, end: citation.end };
     const sentence = { start: citation.highlight.start, end: citation.highlight.end };
+    const short = citation.short_answer || null;
     const nodes = [];
     for (const section of doc.sections) {
       let bodyStart = section.start;
@@ -313,14 +342,14 @@
       if (doc.text.startsWith(section.title, section.start)) bodyStart += section.title.length;
       while (bodyStart < section.end && /\s/.test(doc.text[bodyStart])) bodyStart += 1;
       const body = el("div", { class: "section-text" });
-      appendMarked(body, doc.text, bodyStart, section.end, passage, sentence);
+      appendMarked(body, doc.text, bodyStart, section.end, passage, sentence, short);
       const current = citation.start >= section.start && citation.start < section.end;
       nodes.push(el("section", { class: "doc-section" + (current ? " current" : "") },
         el("h3", {}, section.title), body));
     }
     if (!doc.sections.length) {
       const body = el("div", { class: "section-text" });
-      appendMarked(body, doc.text, 0, doc.text.length, passage, sentence);
+      appendMarked(body, doc.text, 0, doc.text.length, passage, sentence, short);
       nodes.push(body);
     }
     reportBody.replaceChildren(...nodes);

@@ -8,7 +8,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 ANSWER_KEYS = {"question", "answer", "answerable", "confidence", "citations", "took_ms"}
-CITATION_KEYS = {"n", "doc_id", "title", "section", "start", "end", "text", "highlight", "score"}
+CITATION_KEYS = {
+    "n",
+    "doc_id",
+    "title",
+    "section",
+    "start",
+    "end",
+    "text",
+    "highlight",
+    "score",
+    "short_answer",
+}
 
 
 def fold(text: str) -> str:
@@ -33,6 +44,14 @@ def test_answer_has_the_documented_shape(client: TestClient) -> None:
         assert set(citation) == CITATION_KEYS
         assert citation["n"] == i
         assert set(citation["highlight"]) == {"start", "end"}
+    # A date was asked for: the first citation marks it inside its highlighted sentence.
+    first = answer["citations"][0]
+    short, highlight = first["short_answer"], first["highlight"]
+    assert set(short) == {"start", "end", "text"}
+    assert highlight["start"] <= short["start"] < short["end"] <= highlight["end"]
+    document = client.get(f"/api/documents/{first['doc_id']}").json()["text"]
+    assert document[short["start"] : short["end"]] == short["text"]
+    assert "September 27-28" in short["text"]
 
 
 def test_the_question_is_trimmed(client: TestClient) -> None:

@@ -94,6 +94,23 @@ def test_ask_read_a_citation_in_the_report_and_follow_up(page: Page, live_url: s
     assert page.evaluate("[window.scrollY, document.documentElement.scrollHeight - innerHeight]") == [0, 0]
 
 
+def test_short_answer_is_bold_in_the_answer_and_in_the_report(page: Page, live_url: str) -> None:
+    question = "When did the Third Korea-Russia Forum take place?"
+    ask(page, question)
+    citation = api_answer(live_url, question)["citations"][0]
+    short = citation["short_answer"]
+    assert short, "the reader marks the date it found"
+    message = last_answer(page)
+    expect(message.locator("p.text strong.short-answer")).to_have_text(short["text"])
+    expect(message.locator("p.text")).to_contain_text(short["text"])
+    message.locator(".chip").first.click()
+    sentence = page.locator("#report mark.sentence")
+    expect(sentence).to_have_count(1)  # one highlight, with the short answer in bold inside it
+    text = document_text(live_url, citation["doc_id"])
+    expect(sentence).to_have_text(text[citation["highlight"]["start"] : citation["highlight"]["end"]])
+    expect(sentence.locator("strong.short-answer")).to_have_text(short["text"])
+
+
 def test_uncovered_question_shows_the_not_covered_state(page: Page, live_url: str) -> None:
     ask(page, UNCOVERED)
     expected = api_answer(live_url, UNCOVERED)
@@ -197,7 +214,10 @@ def test_nothing_is_loaded_from_elsewhere_and_nothing_logs_errors(page: Page, li
 
 def test_narrow_phone_screen(browser: Browser, live_url: str, artifacts: Path) -> None:
     context = browser.new_context(
-        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
         reduced_motion="reduce",
     )
     try:
