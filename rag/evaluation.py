@@ -110,21 +110,25 @@ def evaluate_per_article(
         by_article.setdefault(item.article, []).append(item)
     results: list[EvalResult] = []
     for article, group in sorted(by_article.items()):
-        sources = sorted(p for p in corpus_dir.glob(f"{article}.*") if not p.name.endswith(".meta.json"))
-        if not sources:
-            raise ValueError(f"{corpus_dir}: no document for article {article!r}")
-        own_corpus = settings.index_dir / article / "corpus"
-        own_corpus.mkdir(parents=True, exist_ok=True)
-        for path in sources + sorted(corpus_dir.glob(f"{article}.meta.json")):
-            target = own_corpus / path.name
-            if not target.exists() or target.read_bytes() != path.read_bytes():
-                shutil.copyfile(path, target)
-        own = settings.model_copy(
-            update={"corpus_dir": own_corpus, "index_dir": settings.index_dir / article}
-        )
-        qa = ForumQA.open(own, progress=progress)
+        qa = ForumQA.open(article_settings(settings, corpus_dir, article), progress=progress)
         results.extend(evaluate(qa, group, top_k=top_k))
     return results
+
+
+def article_settings(settings: Settings, corpus_dir: Path, article: str) -> Settings:
+    """Settings for an index of ``article`` alone: its files of ``corpus_dir`` (``<article>.*``) copied
+    into ``settings.index_dir / <article> / corpus``, its index beside them (reused while up to date).
+    """
+    sources = sorted(corpus_dir.glob(f"{article}.*"))
+    if not any(not p.name.endswith(".meta.json") for p in sources):
+        raise ValueError(f"{corpus_dir}: no document for article {article!r}")
+    own_corpus = settings.index_dir / article / "corpus"
+    own_corpus.mkdir(parents=True, exist_ok=True)
+    for path in sources:
+        target = own_corpus / path.name
+        if not target.exists() or target.read_bytes() != path.read_bytes():
+            shutil.copyfile(path, target)
+    return settings.model_copy(update={"corpus_dir": own_corpus, "index_dir": settings.index_dir / article})
 
 
 def metrics(results: list[EvalResult]) -> dict[str, float]:

@@ -375,8 +375,7 @@ def gate_features(state: ReaderState, query: str, cands: Candidates, scores: np.
     unknown_rare = sum(1 for w in unknown_words if w not in common_words())
     latin_terms = [t for t in cands.question_terms if t.isascii()]
     coverage = sum(1 for t in latin_terms if t in state.vocabulary) / len(latin_terms) if latin_terms else 1.0
-    numbers = [m.group(0) for m in re.finditer(r"(?<![\w.])\d+(?:[.,]\d+)*", query)]
-    unknown = sum(1 for n in numbers if not _number_in_corpus(state.index, n))
+    unknown = unknown_numbers(state.index, query)
     offer = cands.offers[top]
     typed = any(cands.types.values())
     type_match = (
@@ -422,6 +421,12 @@ def common_words() -> frozenset[str]:
     return frozenset(
         w for w in vocab.read_text(encoding="utf-8").split() if w.isalpha() and not w.startswith("##")
     )
+
+
+def unknown_numbers(index: SearchIndex, text: str) -> int:
+    """How many numbers of ``text`` occur in none of the documents."""
+    numbers = re.findall(r"(?<![\w.])\d+(?:[.,]\d+)*", text)
+    return sum(1 for n in numbers if not _number_in_corpus(index, n))
 
 
 def _number_in_corpus(index: SearchIndex, number: str) -> bool:
@@ -602,6 +607,5 @@ def multilingual_confidence(state: ReaderState, question: str, reading: Reading)
     anchors = index.sentence_lexicon.rare_terms(question) - title_terms
     if anchors & state.sentence_terms[reading.sentence_ids[0]]:
         logit += 2.0
-    numbers = re.findall(r"(?<![\w.])\d+(?:[.,]\d+)*", question)
-    logit -= 3.0 * sum(1 for n in numbers if not _number_in_corpus(index, n))
+    logit -= 3.0 * unknown_numbers(index, question)
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))

@@ -15,7 +15,6 @@ own article (cross-fitting), so the gate sees the ranker as it behaves on unseen
 from __future__ import annotations
 
 import logging
-import re
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from tqdm import tqdm
 
 from rag.config import Settings
 from rag.embedding import get_embedder
-from rag.evaluation import EvalItem, load_questions
+from rag.evaluation import EvalItem, article_settings, contains_evidence, load_questions
 from rag.indexing import ensure_index
 from rag.reader import (
     GATE_FEATURES,
@@ -65,10 +64,6 @@ POOL = 10  # chunks whose sentences the reader considers: top_k (5) plus 5, as t
 RANKER_L2 = 1.0
 GATE_L2 = 1.0
 SECOND_RATIOS = (1.01, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2)  # 1.01: never add a runner-up
-
-
-def _fold(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().casefold()
 
 
 @dataclass
@@ -131,15 +126,7 @@ def collect(
     total = sum(len(g) for g in by_article.values())
     bar = tqdm(total=total, desc="reading questions", unit="q", disable=not progress)
     for article, group in sorted(by_article.items()):
-        own_corpus = settings.index_dir / article / "corpus"
-        own_corpus.mkdir(parents=True, exist_ok=True)
-        source = corpus_dir / f"{article}.txt"
-        target = own_corpus / source.name
-        if not target.exists() or target.read_bytes() != source.read_bytes():
-            target.write_bytes(source.read_bytes())
-        own = settings.model_copy(
-            update={"corpus_dir": own_corpus, "index_dir": settings.index_dir / article}
-        )
+        own = article_settings(settings, corpus_dir, article)
         index = ensure_index(own, progress=progress)
         embedders = {
             n: get_embedder(n, settings.threads, settings.query_encoder) for n in index.embedder_names
@@ -153,10 +140,9 @@ def collect(
             bar.update(1)
             if cands is None:
                 continue
-            expected = [_fold(a) for a in (item.answers or item.evidence)]
             labels = np.array(
                 [
-                    float(item.answerable and any(a in _fold(index.sentences[int(s)].text) for a in expected))
+                    float(item.answerable and contains_evidence(index.sentences[int(s)].text, item.expected))
                     for s in cands.ids
                 ]
             )
