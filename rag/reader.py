@@ -112,20 +112,42 @@ class _Offer:
     cause: bool
 
 
-def _offer(sentence: str, question_words: frozenset[str], question_numbers: frozenset[str]) -> _Offer:
-    date = bool(_MONTH.search(sentence) or _DATE_WORD.search(sentence)) or any(
-        m.group(0) not in question_numbers for m in _YEAR.finditer(sentence)
-    )
-    number = any(m.group(0).lower() not in question_numbers for m in _NUMBER.finditer(sentence))
-    name = False
-    for m in _CAPITALISED.finditer(sentence):
-        if m.start() == 0 or sentence[: m.start()].rstrip().endswith((".", '"', "“")):
-            continue  # a sentence's first word is capitalised anyway
-        if m.group(0).lower().strip("'’") not in question_words:
-            name = True
-            break
-    place = any(m.group(1).lower().strip("'’") not in question_words for m in _PLACE.finditer(sentence))
-    return _Offer(date, number, name, place, bool(_CAUSE.search(sentence)))
+@dataclass(frozen=True, slots=True)
+class _Marks:
+    """What a sentence holds that may answer something, found once per sentence (the regexes are slow)."""
+
+    dated: bool  # a month or a date word ("century")
+    years: tuple[str, ...]
+    numbers: tuple[str, ...]  # lower-cased
+    names: tuple[str, ...]  # capitalised words but the first of a sentence, lower-cased
+    places: tuple[str, ...]  # the name after "in/at/near...", lower-cased
+    cause: bool
+
+    @classmethod
+    def of(cls, sentence: str) -> _Marks:
+        names = tuple(
+            m.group(0).lower().strip("'’")
+            for m in _CAPITALISED.finditer(sentence)
+            # a sentence's first word is capitalised anyway
+            if m.start() and not sentence[: m.start()].rstrip().endswith((".", '"', "“"))
+        )
+        return cls(
+            bool(_MONTH.search(sentence) or _DATE_WORD.search(sentence)),
+            tuple(m.group(0) for m in _YEAR.finditer(sentence)),
+            tuple(m.group(0).lower() for m in _NUMBER.finditer(sentence)),
+            names,
+            tuple(m.group(1).lower().strip("'’") for m in _PLACE.finditer(sentence)),
+            bool(_CAUSE.search(sentence)),
+        )
+
+    def offer(self, question_words: frozenset[str], question_numbers: frozenset[str]) -> _Offer:
+        return _Offer(
+            self.dated or any(y not in question_numbers for y in self.years),
+            any(n not in question_numbers for n in self.numbers),
+            any(n not in question_words for n in self.names),
+            any(p not in question_words for p in self.places),
+            self.cause,
+        )
 
 
 # ------------------------------------------------------------------------------------ features
@@ -206,6 +228,14 @@ class ReaderState:
     vocabulary: frozenset[str] = frozenset()
     # A fixed, evenly spread sample of sentences: what an unrelated sentence of this corpus looks like.
     sample_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _marks: dict[int, _Marks] = field(default_factory=dict)
+
+    def marks(self, sid: int) -> _Marks:
+        """The sentence's marks, found when first needed (a dict write is atomic under the GIL)."""
+        found = self._marks.get(sid)
+        if found is None:
+            found = self._marks[sid] = _Marks.of(self.index.sentences[sid].text)
+        return found
 
     @classmethod
     def of(cls, index: SearchIndex) -> ReaderState:
@@ -306,7 +336,7 @@ def candidates(
             ctx |= state.sentence_terms[other]
         context_terms.append(ctx)
         text = index.sentences[sid].text
-        offer = _offer(text, question_words, question_numbers)
+        offer = state.marks(sid).offer(question_words, question_numbers)
         offers.append(offer)
         rows.append(
             [
