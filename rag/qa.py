@@ -146,22 +146,22 @@ class ForumQA:
         if reading is None:
             text, confidence = "", 0.0
         else:
+            if is_latin(question):
+                confidence = reading.confidence
+            else:
+                confidence = multilingual_confidence(state.reader, query, reading)
             readings = [(question, reading)]
             for part in question_parts(question)[1:]:  # a two-part question: the best sentence for each
                 part_vectors = state.retriever.query_vectors(part)
                 part_reading = read(self.reader, state.reader, part, part_vectors, pool)
                 if part_reading is not None:
                     readings.append((part, part_reading))
-            text, citations = compose(state.index, pool, readings, top_k, self.reader.second_ratio)
-            latin = is_latin(question)
-            confidence = (
-                reading.confidence if latin else multilingual_confidence(state.reader, query, reading)
-            )
+            # A short answer is marked only where the documents answer.
+            mark = confidence >= self.settings.answer_threshold
+            text, citations = compose(state.index, pool, readings, top_k, self.reader.second_ratio, mark)
         answerable = bool(citations) and confidence >= self.settings.answer_threshold
         if not answerable:
             text = NOT_COVERED
-            for c in citations:  # a short answer only where the documents answer
-                c.short_answer = None
         log.debug("q=%r confidence=%.3f", question, confidence)
         answer = Answer(
             question, text, answerable, confidence, citations, (time.perf_counter() - started) * 1000
