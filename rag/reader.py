@@ -207,7 +207,6 @@ class Candidates:
 
     ids: np.ndarray  # sentence ids into index.sentences
     features: np.ndarray  # (len(ids), len(SENTENCE_FEATURES))
-    chunk_rank: dict[int, int]  # sentence id -> rank of its best chunk
     dense: np.ndarray  # per candidate, the similarity z-score
     question_terms: list[str]
     idf: dict[str, float]
@@ -370,17 +369,7 @@ def candidates(
     sample = _mean_z(index, state.sample_ids, vectors)
     background = (float(sample.mean()), max(float(sample.std()), 0.05))
     return Candidates(
-        ids,
-        features,
-        chunk_rank,
-        dense,
-        question_terms,
-        idf,
-        context_terms,
-        bm25_log,
-        types,
-        offers,
-        background,
+        ids, features, dense, question_terms, idf, context_terms, bm25_log, types, offers, background
     )
 
 
@@ -391,7 +380,7 @@ def gate_features(state: ReaderState, query: str, cands: Candidates, scores: np.
     runner_up = float(scores[order[1]]) if len(order) > 1 else float(scores[top]) - 5.0
     shifted = np.exp(scores - scores[top])
     top_prob = float(1.0 / shifted.sum())
-    max_idf = max((math.log(1.0 + len(state.sentence_terms)),), default=1.0)
+    max_idf = math.log(1.0 + len(state.sentence_terms))  # the idf of a term no sentence holds
     total_idf = sum(cands.idf.values()) or 1.0
     ctx = cands.context_terms[top]
     missing = [cands.idf[t] for t in cands.question_terms if t not in ctx]
