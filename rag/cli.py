@@ -308,7 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
         "<article> from CORPUS_DIR/<article>.*), as SQuAD does; without it, one index of --corpus-dir",
     )
     p.add_argument(
-        "--reliability", action="store_true", help="also print how often each confidence band was right"
+        "--reliability",
+        action="store_true",
+        help="also print, per band of confidence, how often the documents really answered",
     )
     p.set_defaults(func=cmd_eval)
 
