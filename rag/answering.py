@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from rag.indexing import SearchIndex
-from rag.reader import PRONOUN_START, Reading
+from rag.reader import PRONOUN_START, Reading, previous_in_section
 from rag.retrieval import Hit
 from rag.short_answer import AnswerType, answer_type, short_answer
 from rag.types import Citation
@@ -60,11 +60,10 @@ class _Unit:
 
 def _leaning(index: SearchIndex, sid: int) -> int:
     """The sentence ``sid`` leans on when it opens by pointing back, else ``sid`` itself."""
-    here = index.sentences[sid]
-    if sid == 0 or not PRONOUN_START.match(here.text):
+    if not PRONOUN_START.match(index.sentences[sid].text):
         return sid
-    before = index.sentences[sid - 1]
-    return sid - 1 if before.doc_id == here.doc_id and before.section == here.section else sid
+    before = previous_in_section(index, sid)
+    return sid if before is None else before
 
 
 def _units(index: SearchIndex, readings: list[tuple[str, Reading]], second_ratio: float) -> list[_Unit]:

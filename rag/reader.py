@@ -227,6 +227,8 @@ class ReaderState:
     vocabulary: frozenset[str] = frozenset()
     # A fixed, evenly spread sample of sentences: what an unrelated sentence of this corpus looks like.
     sample_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    corpus_text: str = ""  # every document's text, where numbers of a question are looked up
+    title_terms: frozenset[str] = frozenset()  # naming the documents' own subject is no sign of coverage
     _marks: dict[int, _Marks] = field(default_factory=dict)
 
     def marks(self, sid: int) -> _Marks:
@@ -245,7 +247,9 @@ class ReaderState:
                 df[t] = df.get(t, 0) + 1
         n = len(index.sentences)
         sample = np.unique(np.linspace(0, n - 1, num=min(n, BACKGROUND_SAMPLE)).astype(np.int64))
-        return cls(index, sentence_terms, df, frozenset(df), sample)
+        corpus_text = "\n".join(doc.text for doc in index.documents.values())
+        titles = frozenset(t for doc in index.documents.values() for t in terms(doc.title))
+        return cls(index, sentence_terms, df, frozenset(df), sample, corpus_text, titles)
 
     def idf(self, term: str) -> float:
         n = max(1, len(self.sentence_terms))
@@ -253,14 +257,26 @@ class ReaderState:
 
     def neighbours(self, sid: int) -> list[int]:
         """The sentences just before and after ``sid`` in the same section."""
-        out = []
-        here = self.index.sentences[sid]
-        for other in (sid - 1, sid + 1):
-            if 0 <= other < len(self.index.sentences):
-                s = self.index.sentences[other]
-                if s.doc_id == here.doc_id and s.section == here.section:
-                    out.append(other)
-        return out
+        return [
+            other
+            for other in (previous_in_section(self.index, sid), next_in_section(self.index, sid))
+            if other is not None
+        ]
+
+
+def previous_in_section(index: SearchIndex, sid: int) -> int | None:
+    """The sentence before ``sid`` when it is in the same section of the same document."""
+    return sid - 1 if sid > 0 and _same_section(index, sid - 1, sid) else None
+
+
+def next_in_section(index: SearchIndex, sid: int) -> int | None:
+    """The sentence after ``sid`` when it is in the same section of the same document."""
+    return sid + 1 if sid + 1 < len(index.sentences) and _same_section(index, sid, sid + 1) else None
+
+
+def _same_section(index: SearchIndex, a: int, b: int) -> bool:
+    first, second = index.sentences[a], index.sentences[b]
+    return first.doc_id == second.doc_id and first.section == second.section
 
 
 def similarity_z(name: str, cosines: np.ndarray) -> np.ndarray:
@@ -300,7 +316,8 @@ def candidates(
                 chunk_rank[sid] = rank
                 chunk_fused[sid] = hit.score / top_fused
     ids = np.array(sorted(chunk_rank))
-    prev_ids = np.array([next((p for p in state.neighbours(int(s)) if p < s), s) for s in ids])
+    before = [previous_in_section(index, int(s)) for s in ids]
+    prev_ids = np.array([int(s) if p is None else p for s, p in zip(ids, before, strict=True)])
     both = np.unique(np.concatenate([ids, prev_ids]))
     z = _mean_z(index, both, vectors)
     if question_vectors:
@@ -394,7 +411,7 @@ def gate_features(state: ReaderState, query: str, cands: Candidates, scores: np.
     unknown_rare = sum(1 for w in unknown_words if w not in common_words())
     latin_terms = [t for t in cands.question_terms if t.isascii()]
     coverage = sum(1 for t in latin_terms if t in state.vocabulary) / len(latin_terms) if latin_terms else 1.0
-    unknown = unknown_numbers(state.index, query)
+    unknown = unknown_numbers(state, query)
     offer = cands.offers[top]
     typed = any(cands.types.values())
     type_match = (
@@ -442,14 +459,10 @@ def common_words() -> frozenset[str]:
     )
 
 
-def unknown_numbers(index: SearchIndex, text: str) -> int:
+def unknown_numbers(state: ReaderState, text: str) -> int:
     """How many numbers of ``text`` occur in none of the documents."""
     numbers = re.findall(r"(?<![\w.])\d+(?:[.,]\d+)*", text)
-    return sum(1 for n in numbers if not _number_in_corpus(index, n))
-
-
-def _number_in_corpus(index: SearchIndex, number: str) -> bool:
-    return _number_pattern(number).search(_corpus_text(index)) is not None
+    return sum(1 for n in numbers if _number_pattern(n).search(state.corpus_text) is None)
 
 
 @cache
@@ -457,15 +470,8 @@ def _number_pattern(number: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![\d]){re.escape(number)}(?![\d])")
 
 
-_corpus_texts: dict[str, str] = {}
-
-
-def _corpus_text(index: SearchIndex) -> str:
-    key = index.build_id
-    if key not in _corpus_texts:
-        _corpus_texts.clear()  # one index serves at a time; keep only its text
-        _corpus_texts[key] = "\n".join(doc.text for doc in index.documents.values())
-    return _corpus_texts[key]
+def _probability(logit: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
 
 
 # ------------------------------------------------------------------------------------ models
@@ -542,8 +548,7 @@ class ReaderModel:
         )
 
     def confidence(self, gate_x: np.ndarray) -> float:
-        logit = float(self.gate(gate_x[None, :])[0])
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
+        return _probability(float(self.gate(gate_x[None, :])[0]))
 
 
 def load_reader(path: Path | None = None, expected_sha256: str | None = MODEL_SHA256) -> ReaderModel:
@@ -622,9 +627,8 @@ def multilingual_confidence(state: ReaderState, question: str, reading: Reading)
     """
     index = state.index
     logit = (reading.top_dense - 0.5) * 2.0
-    title_terms = {t for doc in index.documents.values() for t in terms(doc.title)}
-    anchors = index.sentence_lexicon.rare_terms(question) - title_terms
+    anchors = index.sentence_lexicon.rare_terms(question) - state.title_terms
     if anchors & state.sentence_terms[reading.sentence_ids[0]]:
         logit += 2.0
-    logit -= 3.0 * unknown_numbers(index, question)
-    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
+    logit -= 3.0 * unknown_numbers(state, question)
+    return _probability(logit)
