@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,3 +47,21 @@ class Settings(BaseSettings):
     query_encoder: Literal["onnx", "torch"] = Field(
         "onnx", description="Encode English queries with the int8 ONNX MiniLM (same vectors, ~4x faster)."
     )
+
+    # An optional OpenAI-compatible LLM that writes answers from the cited passages (mode
+    # "generative"); without a base URL every answer is extractive and nothing leaves the machine.
+    llm_base_url: str | None = Field(
+        None, description="e.g. http://127.0.0.1:11434/v1 (Ollama), http://127.0.0.1:8080/v1 (llama.cpp)."
+    )
+    llm_model: str | None = Field(None, description="The model name the LLM server knows.")
+    llm_api_key: SecretStr | None = Field(None, description="Sent as a bearer token; never logged.")
+    llm_timeout: float = Field(60.0, gt=0, le=600, description="Seconds for a whole generated answer.")
+    llm_connect_timeout: float = Field(5.0, gt=0, le=60)
+    llm_max_concurrent: int = Field(2, ge=1, le=64, description="LLM calls at once; others wait.")
+    llm_queue_timeout: float = Field(5.0, ge=0, le=600, description="Seconds to wait for a free call.")
+    llm_max_tokens: int = Field(300, ge=16, le=4096)
+    llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
