@@ -67,7 +67,17 @@ def checked_text(text: str, field: str, settings: Settings) -> str:
     return stripped
 
 
+def checked_mode(mode: str, settings: Settings) -> None:
+    """A 422 when generative answers are asked for and no LLM is configured."""
+    if mode == "generative" and not settings.llm_configured:
+        raise invalid(
+            "mode 'generative' needs an LLM, and none is configured "
+            "(FORUMQA_LLM_BASE_URL and FORUMQA_LLM_MODEL); use 'extractive' or 'auto'"
+        )
+
+
 async def answer_request(body: AnswerRequest, settings: SettingsDep) -> AnswerRequest:
+    checked_mode(body.mode, settings)
     return body.model_copy(update={"question": checked_text(body.question, "question", settings)})
 
 

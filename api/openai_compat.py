@@ -1,7 +1,8 @@
 """Translation between OpenAI's chat completion format and forum-qa's answers.
 
 Messages in: the last user message is the question, earlier user/assistant messages are the history
-(system prompts cannot steer an extractive answerer, so they are ignored). Answer out: the cited
+(system prompts are ignored: the reader cannot use them, and an LLM answers under forum-qa's own
+prompt, whose grounding rules a client must not be able to lift). Answer out: the cited
 answer followed by its sources, as one assistant message or as ``chat.completion.chunk`` SSE events.
 """
 
@@ -11,13 +12,14 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import Any
 
-from api.deps import checked_text, unicode_text
+from api.deps import checked_mode, checked_text, unicode_text
 from api.errors import ApiError, invalid
 from api.schemas import ChatCompletionRequest
 from rag.config import Settings
+from rag.generation import Event, Final, Token
 from rag.qa import ForumQA
 from rag.types import Answer, Turn
 
@@ -34,6 +36,7 @@ def check_model(model: str) -> None:
 
 def question_and_history(request: ChatCompletionRequest, settings: Settings) -> tuple[str, list[Turn]]:
     """The question (last message, which must be the user's) and the earlier turns."""
+    checked_mode(request.mode, settings)
     *earlier, last = request.messages
     if last.role != "user":
         raise invalid(f"the last message must have role 'user' (the question), not {last.role!r}")
@@ -45,8 +48,8 @@ def question_and_history(request: ChatCompletionRequest, settings: Settings) -> 
     return question, history
 
 
-def reply_text(answer: Answer, qa: ForumQA) -> str:
-    """The answer, then one line per citation: ``[n] Title — Section (chars a-b): sentence``."""
+def sources_text(answer: Answer, qa: ForumQA) -> str:
+    """One line per citation, ``[n] Title — Section (chars a-b): sentence``, under a heading."""
     heading = "Sources:" if answer.answerable else "Nearest passages (none of them answers this):"
     lines = []
     for c in answer.citations:
@@ -54,11 +57,31 @@ def reply_text(answer: Answer, qa: ForumQA) -> str:
         sentence = document.text[c.highlight_start : c.highlight_end] if document else c.text
         sentence = " ".join(sentence.split())  # sentences may wrap across lines in the source
         lines.append(f"[{c.n}] {c.title} — {c.section} (chars {c.start}-{c.end}): {sentence}")
-    return answer.answer + (f"\n\n{heading}\n" + "\n".join(lines) if lines else "")
+    return f"\n\n{heading}\n" + "\n".join(lines) if lines else ""
+
+
+def reply_text(answer: Answer, qa: ForumQA) -> str:
+    """The answer (after its notice, if any), then its sources."""
+    notice = f"({answer.notice})\n\n" if answer.notice else ""
+    return notice + answer.answer + sources_text(answer, qa)
+
+
+def _after_tokens(answer: Answer, qa: ForumQA) -> str:
+    """What follows generated text already streamed: what the check struck, or the fallback."""
+    if answer.mode == "generative":
+        struck = ""
+        if answer.dropped:
+            struck = "\n\n(Struck, not supported by the passages: " + " ".join(
+                f"«{d.text}»" for d in answer.dropped
+            ) + ")"
+        return struck + sources_text(answer, qa)
+    # The LLM failed mid-answer, or nothing it wrote was supported: the report's own words follow.
+    return f"\n\n({answer.notice})\n\n" + answer.answer + sources_text(answer, qa)
 
 
 def completion(answer: Answer, content: str) -> dict[str, Any]:
     return {
+        "usage": answer.usage,
         "id": _completion_id(),
         "object": "chat.completion",
         "created": int(time.time()),
@@ -83,8 +106,10 @@ def _pieces(content: str) -> list[str]:
     return pieces
 
 
-async def sse_events(answer: Answer, content: str) -> AsyncIterator[str]:
-    """``chat.completion.chunk`` events: the role, the content in pieces, the stop, then ``[DONE]``."""
+def sse_stream(events: Iterator[Event], qa: ForumQA) -> Iterator[str]:
+    """``chat.completion.chunk`` events passing an LLM's tokens through as they arrive, then what the
+    grounding check struck (or the extractive fallback), the sources, the stop with the answer
+    object, a usage chunk when the LLM reported usage, and ``[DONE]``."""
     base = {"id": _completion_id(), "object": "chat.completion.chunk", "created": int(time.time()),
             "model": MODEL_ID}
 
@@ -93,9 +118,21 @@ async def sse_events(answer: Answer, content: str) -> AsyncIterator[str]:
         return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
     yield event({"role": "assistant", "content": ""})
-    for piece in _pieces(content):
-        yield event({"content": piece})
-    yield event({}, "stop", forum_qa=answer.to_dict())
+    streamed = False
+    for item in events:
+        if isinstance(item, Token):
+            streamed = True
+            yield event({"content": item.text})
+            continue
+        assert isinstance(item, Final)
+        answer = item.answer
+        rest = _after_tokens(answer, qa) if streamed else reply_text(answer, qa)
+        for piece in _pieces(rest) if rest else []:
+            yield event({"content": piece})
+        yield event({}, "stop", forum_qa=answer.to_dict())
+        if answer.usage:
+            usage_chunk = {**base, "choices": [], "usage": answer.usage}
+            yield f"data: {json.dumps(usage_chunk)}\n\n"
     yield "data: [DONE]\n\n"
 
 

@@ -46,6 +46,14 @@ class TurnIn(BaseModel):
     content: str = Field(max_length=MAX_TURN_CHARS)
 
 
+AnswerMode = Literal["extractive", "generative", "auto"]
+MODE_DESCRIPTION = (
+    "extractive: the report's own sentences. generative: the configured LLM writes the answer from the "
+    "cited passages, each sentence checked against them (422 when no LLM is configured). auto: "
+    "generative when an LLM is configured."
+)
+
+
 class AnswerRequest(BaseModel):
     """A question, optionally following earlier turns of a chat."""
 
@@ -74,6 +82,7 @@ class AnswerRequest(BaseModel):
         max_length=MAX_HISTORY_TURNS,
         description="Earlier turns, oldest first; follow-ups like 'who headed it?' are resolved with them.",
     )
+    mode: AnswerMode = Field("auto", description=MODE_DESCRIPTION)
 
 
 class SearchRequest(BaseModel):
@@ -128,6 +137,21 @@ class Passage(BaseModel):
     )
 
 
+class DroppedOut(BaseModel):
+    """A sentence of the LLM's answer that the grounding check struck."""
+
+    text: str
+    reason: str = Field(description="e.g. 'not supported by [2]', 'cites [7], which was not given'.")
+
+
+class UsageOut(BaseModel):
+    """Token counts of the LLM call, as its server reported them."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
 class AnswerResponse(BaseModel):
     """A cited answer, or (``answerable`` false) the statement that the report does not cover it."""
 
@@ -152,6 +176,20 @@ class AnswerResponse(BaseModel):
     confidence: float = Field(ge=0, le=1)
     citations: list[Passage] = Field(description="Best first; the nearest passages when not answerable.")
     took_ms: float
+    mode: Literal["extractive", "generative"] = Field(
+        "extractive", description="Who wrote the answer: the reader (the report's sentences) or the LLM."
+    )
+    model: str | None = Field(None, description="The LLM that wrote (or tried to write) the answer.")
+    grounded: bool | None = Field(
+        None, description="True when every generated sentence was supported; null when no LLM answered."
+    )
+    dropped: list[DroppedOut] = Field(
+        default_factory=list, description="Generated sentences struck by the grounding check."
+    )
+    notice: str | None = Field(
+        None, description="Why the extractive answer stands although an LLM answer was asked for."
+    )
+    usage: UsageOut | None = Field(None, description="The LLM's token counts, when its server gives them.")
 
 
 class SearchResponse(BaseModel):
@@ -275,6 +313,7 @@ class ChatCompletionRequest(BaseModel):
     )
     stream: bool = False
     top_k: int = Field(5, ge=TOP_K_MIN, le=TOP_K_MAX, description="forum-qa extension: citations to use.")
+    mode: AnswerMode = Field("auto", description="forum-qa extension. " + MODE_DESCRIPTION)
 
 
 class ModelCard(BaseModel):
@@ -308,4 +347,5 @@ class ChatCompletion(BaseModel):
     created: int
     model: str
     choices: list[Choice]
+    usage: UsageOut | None = Field(None, description="The LLM's token counts (generative answers).")
     forum_qa: AnswerResponse = Field(description="forum-qa extension: the answer object with its citations.")

@@ -9,8 +9,13 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.config import Settings
+
+if TYPE_CHECKING:  # imported lazily below: `forumqa --help` should not load the models' libraries
+    from rag.qa import ForumQA
+    from rag.types import Answer
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -37,6 +42,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.generation import Final, Token
     from rag.qa import ForumQA
     from rag.types import Turn
 
@@ -44,12 +50,34 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if not question:
         print("error: the question is empty", file=sys.stderr)
         return 2
+    settings = _settings(args)
+    if args.mode == "generative" and not settings.llm_configured:
+        print("error: --mode generative needs FORUMQA_LLM_BASE_URL and FORUMQA_LLM_MODEL", file=sys.stderr)
+        return 2
     history = [Turn("user", h) for h in args.after]
-    qa = ForumQA.open(_settings(args), progress=not args.json)
-    answer = qa.answer(question, history, top_k=args.top_k)
+    qa = ForumQA.open(settings, progress=not args.json)
+    answer: Answer | None = None
+    streamed = False
+    for event in qa.answer_events(question, history, args.top_k, args.mode):
+        if isinstance(event, Token) and not args.json:
+            print(event.text, end="", flush=True)  # the LLM's words as they come
+            streamed = True
+        elif isinstance(event, Final):
+            answer = event.answer
+    assert answer is not None
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
+    if streamed:
+        print()
+        for dropped in answer.dropped:
+            print(f"  (struck: {dropped.text!r} — {dropped.reason})")
+        if answer.mode == "generative":
+            _print_citations(qa, answer)
+            return 0
+        print()  # the LLM failed, or nothing it wrote held up: the extractive answer follows
+    if answer.notice:
+        print(f"({answer.notice})\n")
     bold = _bold if sys.stdout.isatty() else (lambda text: text)
     text = answer.answer
     for c in answer.citations:
@@ -61,9 +89,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
             if cut >= 0:
                 text = text[:cut] + bold(short) + text[cut + len(short) :]
     print(text)
+    _print_citations(qa, answer)
+    return 0
+
+
+def _print_citations(qa: ForumQA, answer: Answer) -> None:
+    bold = _bold if sys.stdout.isatty() else (lambda text: text)
+    by = f", written by {answer.model}" if answer.mode == "generative" else ""
     print(
         f"\n(answerable: {'yes' if answer.answerable else 'no'}, confidence {answer.confidence:.2f}, "
-        f"{answer.took_ms:.1f} ms)"
+        f"{answer.took_ms:.1f} ms{by})"
     )
     for c in answer.citations:
         document = qa.document(c.doc_id).text  # type: ignore[union-attr]
@@ -76,7 +111,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
         after = document[end : c.highlight_end]
         print(f"    » {before}{bold(short)}{after}")
         print(f"    short answer: {short}  (chars {start}-{end})")
-    return 0
 
 
 def _bold(text: str) -> str:
@@ -87,6 +121,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rag.evaluation import (
         evaluate,
         evaluate_per_article,
+        generation_report,
         load_questions,
         reliability_report,
         report,
@@ -101,10 +136,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise ValueError(f"no questions for article(s) {', '.join(sorted(unknown))} in {args.file}")
         items = [i for i in items if i.article in wanted]
     settings = _settings(args)
+    if args.mode == "generative" and not settings.llm_configured:
+        raise ValueError("--mode generative needs FORUMQA_LLM_BASE_URL and FORUMQA_LLM_MODEL")
     if args.per_article:
         results = evaluate_per_article(settings, items, args.per_article, top_k=args.top_k)
     else:
-        results = evaluate(ForumQA.open(settings), items, top_k=args.top_k)
+        results = evaluate(ForumQA.open(settings), items, top_k=args.top_k, mode=args.mode)
     if args.verbose:
         for r in results:
             right = r.answer.answerable == r.item.answerable and (
@@ -116,6 +153,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.reliability:
         print()
         print(reliability_report(results))
+    if args.mode != "extractive":
+        print()
+        print(generation_report(results))
     return 0
 
 
@@ -281,6 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="1..20",
         help="citations to return (default 5)",
     )
+    p.add_argument(
+        "--mode",
+        choices=("extractive", "generative", "auto"),
+        default="auto",
+        help="extractive: the report's own sentences; generative: the LLM configured by "
+        "FORUMQA_LLM_BASE_URL/FORUMQA_LLM_MODEL writes the answer from the cited passages, each "
+        "sentence checked against them; auto (default): generative when an LLM is configured",
+    )
     p.add_argument("--json", action="store_true", help="print the answer object the API returns")
     p.set_defaults(func=cmd_ask)
 
@@ -311,6 +359,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--reliability",
         action="store_true",
         help="also print, per band of confidence, how often the documents really answered",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("extractive", "generative"),
+        default="extractive",
+        help="generative: have the configured LLM write each answer (FORUMQA_LLM_*), and also print "
+        "what became of its answers: kept, sentences struck, fallbacks, citation validity, time added",
     )
     p.set_defaults(func=cmd_eval)
 

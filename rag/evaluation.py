@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from rag.config import Settings
-from rag.qa import ForumQA
+from rag.grounding import split_answer
+from rag.qa import ForumQA, Mode
 from rag.types import Answer, Turn
 
 
@@ -82,10 +83,12 @@ def load_questions(path: Path) -> list[EvalItem]:
     return items
 
 
-def evaluate(qa: ForumQA, items: list[EvalItem], top_k: int = 5) -> list[EvalResult]:
+def evaluate(
+    qa: ForumQA, items: list[EvalItem], top_k: int = 5, mode: Mode = "extractive"
+) -> list[EvalResult]:
     results = []
     for item in items:
-        answer = qa.answer(item.question, item.history, top_k=top_k)
+        answer = qa.answer(item.question, item.history, top_k=top_k, mode=mode)
         rank = (
             next((c.n for c in answer.citations if contains_evidence(c.text, item.evidence)), None)
             if item.evidence
@@ -249,3 +252,46 @@ def reliability_report(results: list[EvalResult]) -> str:
     for lo, hi, n, conf, share in rows:
         lines.append(f"{lo:.1f}-{hi:.1f}   {n:>7} {conf:>10.3f} {share:>11.3f}")
     return "\n".join(lines)
+
+
+def generation_report(results: list[EvalResult]) -> str:
+    """What became of the LLM's answers: kept whole, trimmed, or replaced by the extractive answer;
+    sentences kept and struck; whether every [n] names a given passage; time and speed added."""
+    asked = [r.answer for r in results if r.answer.model is not None or r.answer.notice is not None]
+    generated = [a for a in asked if a.mode == "generative"]
+    whole = sum(1 for a in generated if a.grounded)
+    unsupported = sum(1 for a in asked if a.mode == "extractive" and a.grounded is False)
+    failed = len(asked) - len(generated) - unsupported
+    kept_sentences = sum(len(split_answer(a.answer)) for a in generated)
+    struck = sum(len(a.dropped) for a in asked)
+    cited = [{int(n) for n in re.findall(r"\[(\d+)\]", a.answer)} for a in generated]
+    valid = [numbers <= {c.n for c in a.citations} for numbers, a in zip(cited, generated, strict=True)]
+    with_evidence = [r for r in results if r.answer.mode == "generative" and r.item.expected]
+    right = sum(1 for r in with_evidence if contains_evidence(r.answer.answer, r.item.expected))
+    added = sorted(a.generated_ms for a in asked if a.generated_ms is not None)
+    speeds = [
+        a.usage["completion_tokens"] / (a.generated_ms / 1000)
+        for a in asked
+        if a.usage and a.generated_ms and a.usage.get("completion_tokens")
+    ]
+
+    def share(n: int, of: int) -> str:
+        return f"{n}/{of} ({n / of:.0%})" if of else "0/0"
+
+    def pct(values: list[float], q: float) -> str:
+        return f"{values[min(len(values) - 1, int(q * len(values)))]:.0f}" if values else "-"
+
+    lines = [
+        f"questions                          {len(results)}",
+        f"LLM asked (reader: answerable)     {len(asked)}",
+        f"  generated answer kept whole      {share(whole, len(asked))}",
+        f"  generated, some sentences struck {share(len(generated) - whole, len(asked))}",
+        f"  extractive: nothing supported    {share(unsupported, len(asked))}",
+        f"  extractive: the LLM failed       {share(failed, len(asked))}",
+        f"sentences kept / struck            {kept_sentences} / {struck}",
+        f"citations valid ([n] was given)    {share(sum(valid), len(valid))}",
+        f"generated answer has the evidence  {share(right, len(with_evidence))}",
+        f"ms added per LLM answer p50/p95    {pct(added, 0.5)} / {pct(added, 0.95)}",
+        f"completion tokens/s (median)       {sorted(speeds)[len(speeds) // 2]:.1f}" if speeds else "",
+    ]
+    return "\n".join(line for line in lines if line)

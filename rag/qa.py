@@ -11,13 +11,18 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Literal
 
 from rag.answering import compose, question_parts
 from rag.config import Settings
 from rag.embedding import Embedder, configure_threads, get_embedder
 from rag.followup import standalone_question
+from rag.generation import Event, Final, generate_events
+from rag.grounding import load_model as load_grounding_model
 from rag.indexing import SearchIndex, current_build_dir, ensure_index, load_index
+from rag.llm import LLMClient, LLMConfig
 from rag.reader import (
     ReaderModel,
     ReaderState,
@@ -31,6 +36,8 @@ from rag.types import Answer, Citation, Document, Turn
 
 log = logging.getLogger(__name__)
 
+Mode = Literal["extractive", "generative", "auto"]
+
 NOT_COVERED = "The report does not say. The nearest passages are listed below, but none of them answers this."
 
 
@@ -42,6 +49,32 @@ def _checked(text: str, allow_empty: bool = False) -> str:
     except UnicodeEncodeError as exc:
         raise ValueError("the text is not valid Unicode (it holds a lone surrogate)") from exc
     return text
+
+
+class LLMNotConfigured(ValueError):
+    """Generative mode was asked for, but no LLM is configured."""
+
+
+def llm_client(settings: Settings) -> LLMClient | None:
+    """The client of the configured LLM server, or None when there is none."""
+    if not settings.llm_configured:
+        return None
+    assert settings.llm_base_url and settings.llm_model
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    config = LLMConfig(
+        base_url=settings.llm_base_url,
+        model=settings.llm_model,
+        api_key=key,
+        timeout=settings.llm_timeout,
+        connect_timeout=settings.llm_connect_timeout,
+        max_concurrent=settings.llm_max_concurrent,
+        queue_timeout=settings.llm_queue_timeout,
+        max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+    )
+    client = LLMClient(config)
+    log.info("generative answers: model %r at %s", config.model, client.where)
+    return client
 
 
 class _State:
@@ -64,6 +97,9 @@ class ForumQA:
         self._reload_lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, tuple[tuple[str, str], ...], int, str], Answer] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self.llm = llm_client(settings)
+        if self.llm is not None:
+            load_grounding_model()  # a damaged model stops start-up here, not a question later
 
     def _embedder(self, name: str) -> Embedder:
         return get_embedder(name, self.settings.threads, self.settings.query_encoder)
@@ -111,13 +147,57 @@ class ForumQA:
         """Ranked passages for ``query`` (no answer composed)."""
         return self._run(_checked(query), None, top_k).citations
 
-    def answer(self, question: str, history: Sequence[Turn] | None = None, top_k: int = 5) -> Answer:
+    def answer(
+        self, question: str, history: Sequence[Turn] | None = None, top_k: int = 5, mode: Mode = "extractive"
+    ) -> Answer:
         """The cited answer to ``question``, given the earlier turns of the chat.
 
-        Raises ``ValueError`` for an empty question or text that is not valid Unicode.
+        ``mode`` "generative" has the configured LLM write the answer from the cited passages
+        (checked sentence by sentence); "auto" does so when an LLM is configured. Raises
+        ``ValueError`` for an empty question, text that is not valid Unicode, or generative mode
+        without an LLM (:class:`LLMNotConfigured`).
         """
-        history = [Turn(t.role, _checked(t.content, allow_empty=True)) for t in history or ()]
-        return self._run(_checked(question), history, top_k)
+        final = None
+        for event in self.answer_events(question, history, top_k, mode):
+            if isinstance(event, Final):
+                final = event.answer
+        assert final is not None  # answer_events always ends with one Final
+        return final
+
+    def answer_events(
+        self, question: str, history: Sequence[Turn] | None = None, top_k: int = 5, mode: Mode = "extractive"
+    ) -> Iterator[Event]:
+        """Like :meth:`answer`, as events: the LLM's tokens as they come, then the final answer.
+
+        Validation, retrieval and the reader run before the first event, so bad input raises
+        before anything is streamed.
+        """
+        turns = [Turn(t.role, _checked(t.content, allow_empty=True)) for t in history or ()]
+        question = _checked(question)
+        client = self._client_for(mode)
+        started = time.perf_counter()
+        extractive = self._run(question, turns, top_k)
+        return self._events(extractive, question, turns, client, started)
+
+    def _events(
+        self, extractive: Answer, question: str, turns: list[Turn], client: LLMClient | None, started: float
+    ) -> Iterator[Event]:
+        if client is None:
+            yield Final(extractive)
+            return
+        for event in generate_events(extractive, question, turns, client):
+            if isinstance(event, Final):
+                event = Final(replace(event.answer, took_ms=(time.perf_counter() - started) * 1000))
+            yield event
+
+    def _client_for(self, mode: Mode) -> LLMClient | None:
+        if mode == "extractive":
+            return None
+        if self.llm is None and mode == "generative":
+            raise LLMNotConfigured(
+                "generative mode needs an LLM: set FORUMQA_LLM_BASE_URL and FORUMQA_LLM_MODEL"
+            )
+        return self.llm
 
     def _run(self, question: str, history: Sequence[Turn] | None, top_k: int) -> Answer:
         started = time.perf_counter()
@@ -129,10 +209,7 @@ class ForumQA:
             if cached is not None:
                 self._cache.move_to_end(key)
         if cached is not None:
-            took = (time.perf_counter() - started) * 1000
-            return Answer(
-                cached.question, cached.answer, cached.answerable, cached.confidence, cached.citations, took
-            )
+            return replace(cached, took_ms=(time.perf_counter() - started) * 1000)
 
         query = standalone_question(question, history)
         vectors = state.retriever.query_vectors(query)

@@ -111,6 +111,14 @@ class Citation:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A generated sentence the grounding check struck, and why."""
+
+    text: str
+    reason: str
+
+
 @dataclass(slots=True)
 class Answer:
     """The answer object returned by the CLI (``--json``) and the HTTP API."""
@@ -121,6 +129,14 @@ class Answer:
     confidence: float
     citations: list[Citation]
     took_ms: float
+    # Which mode wrote ``answer``: the reader's own sentences, or an LLM (checked against them).
+    mode: Literal["extractive", "generative"] = "extractive"
+    model: str | None = None  # the LLM that wrote it (or whose answer was struck)
+    grounded: bool | None = None  # None: no LLM answer was checked
+    dropped: list[Dropped] = field(default_factory=list)
+    notice: str | None = None  # why an LLM answer was asked for but the extractive one stands
+    usage: dict[str, int] | None = None  # the LLM's token counts, when its server gives them
+    generated_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,4 +146,10 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "citations": [c.to_dict() for c in self.citations],
             "took_ms": round(self.took_ms, 3),
+            "mode": self.mode,
+            "model": self.model,
+            "grounded": self.grounded,
+            "dropped": [{"text": d.text, "reason": d.reason} for d in self.dropped],
+            "notice": self.notice,
+            "usage": self.usage,
         }

@@ -72,7 +72,11 @@ def test_ask_json_prints_the_answer_object(qa: ForumQA, settings: Settings) -> N
     result = forumqa("ask", "--json", *index_args(settings), "--top-k", "3", record["question"])
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert set(payload) == {"question", "answer", "answerable", "confidence", "citations", "took_ms"}
+    assert set(payload) == {
+        "question", "answer", "answerable", "confidence", "citations", "took_ms",
+        "mode", "model", "grounded", "dropped", "notice", "usage",
+    }
+    assert payload["mode"] == "extractive" and payload["model"] is None and payload["dropped"] == []
     assert payload["question"] == record["question"]
     assert isinstance(payload["answerable"], bool) and 0 <= payload["confidence"] <= 1
     citations = payload["citations"]

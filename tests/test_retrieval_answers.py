@@ -53,7 +53,11 @@ def check_shape(qa: ForumQA, answer: Answer, top_k: int = 5) -> None:
         highlights.add((c.doc_id, c.highlight_start))
     assert len(highlights) == len(answer.citations), "each citation highlights a different sentence"
     payload = json.loads(json.dumps(answer.to_dict()))
-    assert set(payload) == {"question", "answer", "answerable", "confidence", "citations", "took_ms"}
+    assert set(payload) == {
+        "question", "answer", "answerable", "confidence", "citations", "took_ms",
+        "mode", "model", "grounded", "dropped", "notice", "usage",
+    }
+    assert payload["mode"] == "extractive" and payload["model"] is None and payload["dropped"] == []
     if not answer.answerable:
         return
     assert "[1]" in answer.answer

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
 
 from api.deps import QA, ValidAnswerRequest, ValidSearchRequest
 from api.schemas import AnswerResponse, ErrorResponse, SearchResponse
+from rag.generation import Event, Token
 from rag.types import Turn
 
 router = APIRouter(prefix="/api", tags=["answers"])
@@ -27,7 +31,39 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def answer(request: ValidAnswerRequest, qa: QA) -> dict[str, Any]:
     """The cited answer to ``question``; ``history`` lets follow-ups refer to earlier turns."""
     history = [Turn(t.role, t.content) for t in request.history]
-    return qa.answer(request.question, history, request.top_k).to_dict()
+    return qa.answer(request.question, history, request.top_k, request.mode).to_dict()
+
+
+def _ndjson(events: Iterator[Event]) -> Iterator[str]:
+    for event in events:
+        if isinstance(event, Token):
+            yield json.dumps({"type": "token", "text": event.text}, ensure_ascii=False) + "\n"
+        else:
+            yield json.dumps({"type": "answer", "answer": event.answer.to_dict()}, ensure_ascii=False) + "\n"
+
+
+@router.post(
+    "/answer/stream",
+    responses={
+        200: {
+            "content": {"application/x-ndjson": {}},
+            "description": 'One JSON object a line: {"type": "token", "text": …} while an LLM writes, '
+            'then {"type": "answer", "answer": <the answer object of /api/answer>}.',
+        },
+        **ERRORS,
+    },
+    summary="Answer with citations, streamed",
+)
+def answer_stream(request: ValidAnswerRequest, qa: QA) -> StreamingResponse:
+    """Like /api/answer, but a generated answer arrives token by token; the checked answer (which may
+    strike sentences already shown) ends the stream. Bad input fails before the stream starts."""
+    history = [Turn(t.role, t.content) for t in request.history]
+    events = qa.answer_events(request.question, history, request.top_k, request.mode)
+    return StreamingResponse(
+        _ndjson(events),
+        media_type="application/x-ndjson",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.post("/search", response_model=SearchResponse, responses=ERRORS, summary="Search passages")

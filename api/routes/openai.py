@@ -47,17 +47,19 @@ def chat_completions(
 ) -> dict[str, Any] | StreamingResponse:
     """Answers the last user message; the reply is the cited answer followed by its sources.
 
-    A plain ``def`` so the answering runs in the threadpool. The answer is complete before the first
-    byte is sent, so errors are still proper JSON responses even when ``stream`` is true.
+    A plain ``def`` so the answering runs in the threadpool. With ``stream`` and an LLM, its tokens
+    pass through as they arrive; the sources (and anything the grounding check struck) follow.
+    ``mode`` (a forum-qa extension, e.g. ``extra_body={"mode": "extractive"}``) picks who answers.
     """
     openai_compat.check_model(request.model)
     question, history = openai_compat.question_and_history(request, settings)
-    answer = qa.answer(question, history, request.top_k)
-    content = openai_compat.reply_text(answer, qa)
     if request.stream:
+        # Retrieval and the reader run here, before the first byte: bad input is still a JSON error.
+        events = qa.answer_events(question, history, request.top_k, request.mode)
         return StreamingResponse(
-            openai_compat.sse_events(answer, content),
+            openai_compat.sse_stream(events, qa),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    return openai_compat.completion(answer, content)
+    answer = qa.answer(question, history, request.top_k, request.mode)
+    return openai_compat.completion(answer, openai_compat.reply_text(answer, qa))

@@ -80,6 +80,58 @@
     return data;
   }
 
+  // POST to a streaming route: calls onToken(text) for each piece an LLM writes, resolves to the
+  // final answer object. Errors before the stream (4xx/5xx JSON) throw ApiError like api().
+  async function apiStream(path, body, onToken) {
+    let response;
+    try {
+      response = await fetch(path, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/x-ndjson" },
+        body: JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new ApiError("The server could not be reached. Check that it is running and try again.");
+    }
+    if (!response.ok || !response.body) {
+      let data = null;
+      try {
+        data = await response.json();
+      } catch (err) {
+        data = null;
+      }
+      const message = data && data.error && data.error.message;
+      throw new ApiError(message || `The server answered ${response.status} ${response.statusText}.`);
+    }
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffered = "";
+    let answer = null;
+    const handle = (line) => {
+      if (!line.trim()) return;
+      const event = JSON.parse(line);
+      if (event.type === "token") onToken(event.text);
+      else if (event.type === "answer") answer = event.answer;
+    };
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffered += decoder.decode(value, { stream: true });
+        let newline;
+        while ((newline = buffered.indexOf("\n")) >= 0) {
+          handle(buffered.slice(0, newline));
+          buffered = buffered.slice(newline + 1);
+        }
+      }
+      handle(buffered + decoder.decode());
+    } catch (err) {
+      throw new ApiError("The answer was cut off. Try again.");
+    }
+    if (!answer) throw new ApiError("The answer was cut off. Try again.");
+    return answer;
+  }
+
   function loadDocument(docId) {
     if (!documents.has(docId)) {
       const pending = api(`/api/documents/${encodeURIComponent(docId)}`);
@@ -188,9 +240,18 @@
         el("ul", { class: "chips", "aria-labelledby": titleId },
           ...[...chips.values()].map((chip) => el("li", {}, chip)))));
     }
+    if (answer.dropped && answer.dropped.length) {
+      // What the grounding check struck stays visible, crossed out, with the reason.
+      bubble.append(el("div", { class: "struck" },
+        el("p", { class: "struck-title" }, "Struck by the grounding check — the passages do not support:"),
+        el("ul", {}, ...answer.dropped.map((d) =>
+          el("li", {}, el("s", {}, d.text), el("span", { class: "reason" }, ` (${d.reason})`))))));
+    }
+    if (answer.notice) bubble.append(el("p", { class: "notice", role: "note" }, answer.notice));
     const percent = Math.round(answer.confidence * 100);
     const took = answer.took_ms < 1 ? "under 1 ms" : `${Math.round(answer.took_ms)} ms`;
-    bubble.append(el("p", { class: "meta" }, `Confidence ${percent}% · answered in ${took}`));
+    const by = answer.mode === "generative" ? ` · written by ${answer.model} from the passages` : "";
+    bubble.append(el("p", { class: "meta" }, `Confidence ${percent}% · answered in ${took}${by}`));
     return el("li", { class: "message assistant" + (answer.answerable ? "" : " not-covered") },
       el("div", { class: "avatar", "aria-hidden": "true" }, "FQ"), bubble);
   }
@@ -230,7 +291,16 @@
     announce("Searching the report…");
     const turns = history.slice();
     try {
-      const answer = await api("/api/answer", { question, history: turns, top_k: 5 });
+      let streaming = null; // the bubble text an LLM's words appear in, as they arrive
+      const answer = await apiStream("/api/answer/stream", { question, history: turns, top_k: 5 }, (text) => {
+        if (!streaming) {
+          streaming = el("p", { class: "text streaming", "aria-busy": "true" });
+          pending.classList.remove("pending");
+          pending.querySelector(".bubble").replaceChildren(streaming);
+        }
+        streaming.append(document.createTextNode(text));
+        scrollThreadToEnd();
+      });
       pending.replaceWith(answerMessage(answer));
       history = turns.concat([{ role: "user", content: question }, { role: "assistant", content: answer.answer }]);
       announce(answer.answerable ? "Answer received." : "The report does not cover this question.");

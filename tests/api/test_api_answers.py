@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-ANSWER_KEYS = {"question", "answer", "answerable", "confidence", "citations", "took_ms"}
+ANSWER_KEYS = {
+    "question", "answer", "answerable", "confidence", "citations", "took_ms",
+    "mode", "model", "grounded", "dropped", "notice", "usage",
+}
 CITATION_KEYS = {
     "n",
     "doc_id",

@@ -81,7 +81,7 @@ def test_ask_read_a_citation_in_the_report_and_follow_up(page: Page, live_url: s
     page.screenshot(path=str(artifacts / "chat-with-citation.png"))
 
     # A follow-up sends the earlier turns as history, and is answered in their context.
-    with page.expect_request(lambda r: r.url.endswith("/api/answer") and r.method == "POST") as sent:
+    with page.expect_request(lambda r: r.url.endswith("/api/answer/stream") and r.method == "POST") as sent:
         ask(page, FOLLOW_UP)
     history = [{"role": "user", "content": FIRST}, {"role": "assistant", "content": expected["answer"]}]
     assert sent.value.post_data_json == {"question": FOLLOW_UP, "history": history, "top_k": 5}
@@ -128,7 +128,7 @@ def test_uncovered_question_shows_the_not_covered_state(page: Page, live_url: st
 
 def test_loading_state_then_the_api_error_message(page: Page) -> None:
     release: list[Route] = []
-    page.route("**/api/answer", lambda route: release.append(route))  # held: we watch the loading state
+    page.route("**/api/answer/stream", lambda route: release.append(route))  # held: watch the loading
     page.locator("#question").fill("When did the Third Korea-Russia Forum take place?")
     page.locator("#send").click()
     expect(page.locator("#composer")).to_have_attribute("aria-busy", "true")
@@ -139,7 +139,7 @@ def test_loading_state_then_the_api_error_message(page: Page) -> None:
     release[0].continue_()  # the real server answers
     expect(page.locator("#composer")).to_have_attribute("aria-busy", "false")
     expect(page.locator("#send")).to_be_enabled()
-    page.unroute("**/api/answer")
+    page.unroute("**/api/answer/stream")
 
     ask(page, "x" * 1001)  # over the server's limit: its message is shown
     error = last_answer(page)
@@ -149,11 +149,11 @@ def test_loading_state_then_the_api_error_message(page: Page) -> None:
 
 
 def test_a_failed_request_can_be_tried_again(page: Page) -> None:
-    page.route("**/api/answer", lambda route: route.abort("connectionrefused"))
+    page.route("**/api/answer/stream", lambda route: route.abort("connectionrefused"))
     ask(page, "Who led the Russian delegation?")
     error = last_answer(page)
     expect(error.locator("[role=alert]")).to_contain_text("could not be reached")
-    page.unroute("**/api/answer")
+    page.unroute("**/api/answer/stream")
     error.get_by_role("button", name="Try again").click()
     expect(page.locator("#thread > .message.error")).to_have_count(0)
     expect(last_answer(page).locator(".chip").first).to_be_visible()
