@@ -7,8 +7,8 @@ LibreOffice; Debian's shared-mime-info spec with its HTML source) and each libra
 * ``words``: word-sequence similarity to the source (difflib ratio over words; order matters, so
   interleaved columns or lines lose), 1.0 = same words in the same order;
 * ``chars``: the same over characters with white space collapsed;
-* ``split``: words of the extraction cut by a line-end hyphen (``strengthen-`` ``ing``) per 1,000
-  source words: what a reader or a search for "strengthening" trips on;
+* ``split``: words of the extraction cut by a line-end hyphen (``strengthen-`` ``ing``, or
+  ``strengthen-ing``) per 1,000 source words: what a reader or a search for "strengthening" trips on;
 * ``joined``: hard hyphens lost (``KoreaRussia`` printed as ``Korea-`` / ``Russia``) per 1,000 source
   words: what de-hyphenating without knowing soft from hard hyphens does;
 * ``furniture``: lines of the running header/footer left in the text (before the loader removes
@@ -59,8 +59,8 @@ def _pdfium(path: Path) -> list[str]:
 
     pdf = pdfium.PdfDocument(path)
     try:
-        # U+FFFE is PDFium's mark for a hyphen it found at a line end; show it as the page does.
-        return [pdf[i].get_textpage().get_text_range().replace("\ufffe", "-\n") for i in range(len(pdf))]
+        # U+FFFE is PDFium's mark for a hyphen it found at a line end (the line break dropped).
+        return [pdf[i].get_textpage().get_text_range().replace("\ufffe", "-") for i in range(len(pdf))]
     finally:
         pdf.close()
 
@@ -116,13 +116,19 @@ def _sources() -> dict[str, tuple[str, list[str]]]:
 
 
 def _split_words(extracted: str, source_words: set[str]) -> int:
-    """Line-end hyphens that cut a source word: ``strengthen-`` ``ing`` (not ``Korea-`` ``Russia``)."""
+    """Words cut by a line-end hyphen: ``strengthen-`` ``ing`` or ``strengthen-ing`` (not Korea-Russia)."""
     tokens = [_edges(t) for t in extracted.split()]
-    return sum(
+    apart = sum(
         1
         for a, b in itertools.pairwise(tokens)
         if a.endswith("-") and a[:-1] + b in source_words and a + b not in source_words
     )
+    together = sum(
+        1
+        for t in tokens
+        if "-" in t.strip("-") and t not in source_words and t.replace("-", "") in source_words
+    )
+    return apart + together
 
 
 def _edges(token: str) -> str:

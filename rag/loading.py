@@ -115,6 +115,9 @@ def load_document(path: Path) -> Document:
     if len(raw_bytes) > MAX_DOCUMENT_BYTES:
         raise DocumentTooLarge(path, f"the file is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
     suffix = path.suffix.lower()
+    if raw_bytes.startswith(_OLE) and _ENCRYPTED_PACKAGE in raw_bytes:
+        # Word keeps a password-protected .docx in an OLE container, which bytes alone call a .doc.
+        raise EncryptedDocument(path, "this Word document is locked with a password: remove it, then add it")
     try:
         kind: str = detect_kind(raw_bytes, path.name)
     except UnsupportedFile as exc:
@@ -160,6 +163,8 @@ def load_document(path: Path) -> Document:
     )
 
 
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 _TEXT_KINDS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".txt": "txt"}
 _KIND_NAMES = {"pdf": "a PDF", "docx": "a Word document", "html": "a web page", "md": "text", "txt": "text"}
 

@@ -101,7 +101,7 @@ def _check_package(data: bytes, path: Path | str) -> None:
         for member in members:
             if member.flag_bits & 0x1:
                 raise EncryptedDocument(
-                    path, "this Word document is locked with a password: remove it and add again"
+                    path, "this Word document is locked with a password: remove it, then add it"
                 )
             if member.file_size > 1024 * 1024 and member.file_size > MAX_RATIO * max(1, member.compress_size):
                 ratio = member.file_size // max(1, member.compress_size)

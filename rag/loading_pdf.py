@@ -8,8 +8,10 @@ pdfminer.six did not, runs 20-60 times faster, and is the fuzzed engine of a bro
 
 The text is what this module makes of PDFium's lines, and every citation offset indexes it:
 
-* lines keep their words and line breaks; a line-end hyphen stays (``strengthen-`` / ``ing``): no
-  library here tells a soft hyphen from a hard one (``Korea-`` / ``Russia``), so none is removed;
+* lines keep their words and line breaks; a word cut by a line-end hyphen is kept whole on its first
+  line with its hyphen (``strengthen-ing``, ``Korean-Russian``): no library here tells a soft hyphen
+  from a hard one, so none is removed (bench/pdf_fidelity.py: pdftotext, which removes them, turns
+  ``Korea-Russia`` into ``KoreaRussia``);
 * a paragraph ends at a vertical gap clearly wider than the line pitch (a blank line in the text);
   pages and columns join with a line break, so a sentence may run on across them;
 * running headers and footers (a line at the top or bottom of most pages, page numbers masked) and
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
+import math
 import re
 import signal
 import statistics
@@ -42,6 +46,7 @@ MAX_PAGES = 2000
 MAX_CHARS = 5_000_000
 MEMORY_LIMIT = 512 * 1024 * 1024
 TIME_LIMIT_S = 60
+log = logging.getLogger(__name__)
 _WORKER = Path(__file__).with_name("pdf_worker.py")
 
 _PAGE_NUMBER = re.compile(r"^\W*(?:page\s*)?(?:\d{1,5}|[ivxlcdm]{1,7})(?:\s*(?:of|/)\s*\d{1,5})?\W*$", re.I)
@@ -55,6 +60,7 @@ class _Line:
     top: float
     baseline: float
     left: float
+    last_baseline: float  # where the line ends, a visual line lower when a line-end hyphen joined two
     heading: str | None = None  # the heading this line starts (its text as the document names it)
     merged: bool = False  # a further line of a heading already written
 
@@ -99,7 +105,7 @@ def _run_worker(data: bytes, path: Path | str) -> dict[str, Any]:
         str(MAX_PAGES),
         str(MAX_CHARS),
         str(MEMORY_LIMIT),
-        str(TIME_LIMIT_S),
+        str(math.ceil(TIME_LIMIT_S)),
     ]
     try:
         done = subprocess.run(command, input=data, capture_output=True, timeout=TIME_LIMIT_S, check=False)
@@ -129,9 +135,8 @@ def _run_worker(data: bytes, path: Path | str) -> dict[str, Any]:
             path, "this PDF is locked with a password: remove the protection and add it again"
         )
     if error == "unreadable":
-        raise NotADocument(
-            path, f"not a readable PDF: it is damaged, cut short or not a PDF ({result['detail']})"
-        )
+        log.info("%s: PDFium: %s", path, result["detail"])
+        raise NotADocument(path, "not a readable PDF: the file is damaged, cut short or not a PDF")
     if error == "pages":
         raise DocumentTooLarge(path, f"this PDF has {result['detail']} pages; at most {MAX_PAGES} are read")
     if error == "chars":
@@ -263,13 +268,13 @@ def _paragraph_breaks(page: list[_Line]) -> set[int]:
     """Indexes of lines that start a paragraph: the gap above is over 1.4 line pitches of their size."""
     pitches: dict[int, list[float]] = {}
     for above, line in itertools.pairwise(page):
-        pitch = above.baseline - line.baseline
+        pitch = above.last_baseline - line.baseline
         if 0 < pitch < 3 * max(line.size, 1.0) and abs(above.size - line.size) < 0.5:
             pitches.setdefault(round(line.size), []).append(pitch)
     usual = {size: statistics.median(values) for size, values in pitches.items()}
     breaks = set()
     for i in range(1, len(page)):
-        pitch = page[i - 1].baseline - page[i].baseline
+        pitch = page[i - 1].last_baseline - page[i].baseline
         normal = usual.get(round(page[i].size))
         if normal and pitch > 1.4 * normal:
             breaks.add(i)

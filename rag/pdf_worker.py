@@ -6,15 +6,16 @@ a hostile PDF (a decompression bomb, a page tree of a billion pages, a file that
 parser) costs a dead child and a clear refusal, never the server. It imports nothing from ``rag`` (it
 runs as a script) and writes one JSON object to stdout:
 
-    {"pages": [[[text, font_size, top, baseline, left], ...], ...], "outline": [[level, title, page]],
+    {"pages": [[[text, font_size, top, baseline, left, last_baseline], ...], ...],
+     "outline": [[level, title, page]],
      "title": str}
 or  {"error": "encrypted" | "unreadable" | "pages" | "chars", "detail": str}
 
 Lines are PDFium's, in its reading order (the content stream's, which follows columns in the files
-measured). A line-end hyphen PDFium recognises (it reports U+0002, shown as U+FFFE, and
-drops the line break) is kept
-as the page shows it: ``-`` ending the line. PDFium cannot tell a soft hyphen (strengthen-ing) from a
-hard one (Korea-Russia) there, so joining the halves would corrupt the hard ones.
+measured). A line-end hyphen PDFium recognises (it reports U+0002, shown as U+FFFE, and drops the line
+break) is kept, and the word's rest joins it on that line: ``strengthen-ing``, ``Korean-Russian``. PDFium
+cannot tell a soft hyphen from a hard one there, so removing it would corrupt the hard ones (a hard
+hyphen is the more common in this corpus: Korea-Russia); keeping it loses no character the page shows.
 """
 
 from __future__ import annotations
@@ -32,16 +33,22 @@ class _LineBuilder:
         self.chars: list[str] = []
         self.boxes: list[tuple[float, float, float, float]] = []
         self.sizes: list[float] = []
-        self.baseline = 0.0
+        self.baseline = 0.0  # of the first glyph
+        self.last_baseline = 0.0  # of the visual line the line ends on (after a line-end hyphen)
+        self.continued = False  # a line-end hyphen was just read: the next glyph starts a visual line
+        self.joining = False  # the rest of a hyphen-cut word is being read onto this line
 
     def close(self, lines: list[list[Any]]) -> None:
-        """Append the line (text, font size, top, baseline, left) to ``lines`` and start a new one."""
+        """Append the line (text, font size, top, baseline, left, last baseline) to ``lines``; start anew."""
         text = "".join(self.chars).rstrip()
         if text.strip() and self.boxes:
             self.sizes.sort()
             size = self.sizes[len(self.sizes) // 2] if self.sizes else 0.0
             top = max(b[3] for b in self.boxes)
-            lines.append([text, size, round(top, 2), round(self.baseline, 2), min(b[0] for b in self.boxes)])
+            left = min(b[0] for b in self.boxes)
+            baselines = round(self.baseline, 2), round(self.last_baseline, 2)
+            lines.append([text, size, round(top, 2), baselines[0], left, baselines[1]])
+        self.joining = False
         self.chars.clear()
         self.boxes.clear()
         self.sizes.clear()
@@ -80,23 +87,29 @@ def extract(data: bytes, max_pages: int, max_chars: int) -> dict[str, Any]:
         line = _LineBuilder()
         for i in range(count):
             code = raw.FPDFText_GetUnicode(textpage.raw, i)
-            if code in (0x2, 0xFFFE):  # PDFium's line-end hyphen: the line ends here, with its hyphen
+            if code in (0x2, 0xFFFE):  # PDFium's line-end hyphen: keep it, and the word whole on one line
                 line.chars.append("-")
-                line.close(lines)
+                line.continued = line.joining = True
                 continue
             char = chr(code) if 0 < code < 0x110000 and not 0xD800 <= code < 0xE000 else "\ufffd"
             if char in "\r\n":
                 if char == "\n" or not raw.FPDFText_IsGenerated(textpage.raw, i):
                     line.close(lines)
                 continue
+            if line.joining and char.isspace():  # the cut word is whole: end the line after it
+                line.close(lines)
+                continue
             line.chars.append(char)
             if not char.isspace() and raw.FPDFText_GetCharBox(
                 textpage.raw, i, *(ctypes.byref(v) for v in (left, right, bottom, top))
             ):
                 line.boxes.append((left.value, right.value, bottom.value, top.value))
-                if len(line.boxes) == 1:  # the line's baseline is its first glyph's origin
+                if len(line.boxes) == 1 or line.continued:  # a baseline is its first glyph's origin
                     raw.FPDFText_GetCharOrigin(textpage.raw, i, ctypes.byref(left), ctypes.byref(bottom))
-                    line.baseline = bottom.value
+                    if len(line.boxes) == 1:
+                        line.baseline = bottom.value
+                    line.last_baseline = bottom.value
+                    line.continued = False
                 if len(line.boxes) % 4 == 1:  # a sample of sizes is enough for the line's median
                     line.sizes.append(round(raw.FPDFText_GetFontSize(textpage.raw, i), 2))
         line.close(lines)

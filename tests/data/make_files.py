@@ -194,6 +194,24 @@ def page_tree_bomb(fanout: int = 10, depth: int = 9) -> bytes:
     return raw_pdf(objects)
 
 
+def many_pages_pdf(pages: int) -> bytes:
+    """A valid PDF of ``pages`` small pages (all showing one shared content stream)."""
+    first_page = 5
+    kids = b" ".join(b"%d 0 R" % (first_page + i) for i in range(pages))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
+        _stream(b"BT /F1 12 Tf 20 100 Td (Another page.) Tj ET"),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    page = (
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 3 0 R"
+        b" /Resources << /Font << /F1 4 0 R >> >> >>"
+    )
+    objects.extend([page] * pages)
+    return raw_pdf(objects)
+
+
 def deflate_bomb(expanded_mb: int = 400) -> bytes:
     """One page whose content stream inflates to ``expanded_mb`` MB of text-showing operators."""
     line = b"(All work and no play makes a dull report.) Tj T*\n"
