@@ -48,7 +48,7 @@ class _LineBuilder:
             left = min(b[0] for b in self.boxes)
             baselines = round(self.baseline, 2), round(self.last_baseline, 2)
             lines.append([text, size, round(top, 2), baselines[0], left, baselines[1]])
-        self.joining = False
+        self.joining = self.continued = False
         self.chars.clear()
         self.boxes.clear()
         self.sizes.clear()
@@ -99,19 +99,29 @@ def extract(data: bytes, max_pages: int, max_chars: int) -> dict[str, Any]:
             if line.joining and char.isspace():  # the cut word is whole: end the line after it
                 line.close(lines)
                 continue
+            if char.isspace():
+                line.chars.append(char)
+                continue
+            byref = [ctypes.byref(v) for v in (left, right, bottom, top)]
+            if not raw.FPDFText_GetCharBox(textpage.raw, i, *byref):
+                line.chars.append(char)
+                continue
+            box = (left.value, right.value, bottom.value, top.value)
+            if line.continued or not line.boxes:  # a visual line's baseline is its first glyph's origin
+                raw.FPDFText_GetCharOrigin(textpage.raw, i, ctypes.byref(left), ctypes.byref(bottom))
+                size = raw.FPDFText_GetFontSize(textpage.raw, i)
+                drop = line.last_baseline - bottom.value
+                if line.continued and not 0 < drop < 2.5 * max(size, 1.0):
+                    # After the hyphen comes a footer, another column or page: not the word's rest.
+                    line.close(lines)
+                if not line.boxes:
+                    line.baseline = bottom.value
+                line.last_baseline = bottom.value
+                line.continued = False
             line.chars.append(char)
-            if not char.isspace() and raw.FPDFText_GetCharBox(
-                textpage.raw, i, *(ctypes.byref(v) for v in (left, right, bottom, top))
-            ):
-                line.boxes.append((left.value, right.value, bottom.value, top.value))
-                if len(line.boxes) == 1 or line.continued:  # a baseline is its first glyph's origin
-                    raw.FPDFText_GetCharOrigin(textpage.raw, i, ctypes.byref(left), ctypes.byref(bottom))
-                    if len(line.boxes) == 1:
-                        line.baseline = bottom.value
-                    line.last_baseline = bottom.value
-                    line.continued = False
-                if len(line.boxes) % 4 == 1:  # a sample of sizes is enough for the line's median
-                    line.sizes.append(round(raw.FPDFText_GetFontSize(textpage.raw, i), 2))
+            line.boxes.append(box)
+            if len(line.boxes) % 4 == 1:  # a sample of sizes is enough for the line's median
+                line.sizes.append(round(raw.FPDFText_GetFontSize(textpage.raw, i), 2))
         line.close(lines)
         pages.append(lines)
     return {"pages": pages, "outline": outline, "title": title}
