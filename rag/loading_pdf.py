@@ -8,12 +8,13 @@ pdfminer.six did not, runs 20-60 times faster, and is the fuzzed engine of a bro
 
 The text is what this module makes of PDFium's lines, and every citation offset indexes it:
 
-* lines keep their words and line breaks; a word cut by a line-end hyphen is kept whole on its first
-  line with its hyphen (``strengthen-ing``, ``Korean-Russian``): no library here tells a soft hyphen
-  from a hard one, so none is removed (bench/pdf_fidelity.py: pdftotext, which removes them, turns
-  ``Korea-Russia`` into ``KoreaRussia``);
-* a paragraph ends at a vertical gap clearly wider than the line pitch (a blank line in the text);
-  pages and columns join with a line break, so a sentence may run on across them;
+* a line that runs to its column's right edge goes on with a space (line breaks inside a paragraph
+  are layout, as in HTML); a shorter line keeps its line break (a list item, a line of code);
+* a word cut by a line-end hyphen is kept whole with its hyphen (``strengthen-ing``,
+  ``Korean-Russian``): no library here tells a soft hyphen from a hard one, so none is removed
+  (bench/pdf_fidelity.py: pdftotext, which removes them, turns ``Korea-Russia`` into ``KoreaRussia``);
+* a paragraph ends at a vertical gap clearly wider than the line pitch (a blank line in the text); a
+  sentence may run on across columns and pages;
 * running headers and footers (a line at the top or bottom of most pages, page numbers masked) and
   bare page numbers are removed: the furniture rule;
 * headings come from the outline (bookmarks), else from lines set clearly larger than the body; a
@@ -51,6 +52,7 @@ _WORKER = Path(__file__).with_name("pdf_worker.py")
 
 _PAGE_NUMBER = re.compile(r"^\W*(?:page\s*)?(?:\d{1,5}|[ivxlcdm]{1,7})(?:\s*(?:of|/)\s*\d{1,5})?\W*$", re.I)
 _SENTENCE_END = tuple(".!?;,")
+_BULLETS = tuple("•◦▪‣●–")  # a line starting so is a list item: it starts a line of the text too
 
 
 @dataclass(slots=True)
@@ -61,6 +63,9 @@ class _Line:
     baseline: float
     left: float
     last_baseline: float  # where the line ends, a visual line lower when a line-end hyphen joined two
+    right: float
+    cut: bool  # the line ends after a hyphen-cut word's rest: the next goes on on that visual line
+    column_right: float = 0.0  # the right edge of the column the line is in
     heading: str | None = None  # the heading this line starts (its text as the document names it)
     merged: bool = False  # a further line of a heading already written
 
@@ -281,6 +286,26 @@ def _paragraph_breaks(page: list[_Line]) -> set[int]:
     return breaks
 
 
+def _mark_wrapping_lines(page: list[_Line]) -> None:
+    """Note each line's column right edge: the rightmost end among the lines it overlaps horizontally."""
+    for line in page:
+        line.column_right = max(o.right for o in page if o.left < line.right and line.left < o.right)
+
+
+def _wraps_into(line: _Line, following: _Line) -> bool:
+    """Whether ``line`` ended only because ``following``'s first word would not fit after it: then the
+    line break is layout (the text goes on with a space, as in HTML). A shorter line (a paragraph's
+    last, a line of code) or a list item keeps its line break."""
+    if line.cut:
+        return True
+    words = following.text.split()
+    if not words or following.text.lstrip().startswith(_BULLETS):
+        return False
+    # Glyphs average about half an em; 0.6 em per character errs towards joining.
+    needed = (len(words[0]) + 1) * 0.6 * max(following.size, 1.0)
+    return line.right + needed >= line.column_right
+
+
 def _assemble(pages: list[list[_Line]]) -> tuple[str, list[int], list[tuple[int, int, str]]]:
     """The document text, each page's start offset in it, and the headings' (start, end, title)."""
     parts: list[str] = []
@@ -294,8 +319,10 @@ def _assemble(pages: list[list[_Line]]) -> tuple[str, list[int], list[tuple[int,
         parts.append(piece)
         length += len(piece)
 
+    previous: _Line | None = None
     for page in pages:
         breaks = _paragraph_breaks(page)
+        _mark_wrapping_lines(page)
         page_start: int | None = None
         for i, line in enumerate(page):
             if line.merged:
@@ -304,8 +331,14 @@ def _assemble(pages: list[list[_Line]]) -> tuple[str, list[int], list[tuple[int,
                 separator = "\n\n" if last else ""
             elif last == "heading" or not last:
                 separator = "\n" if last else ""
+            elif i in breaks:
+                separator = "\n\n"
+            elif previous is not None and _wraps_into(previous, line):
+                # A wrapped line goes on: a space, as in HTML; a word cut at a column's or page's end
+                # ("satisfacto-" / "rily") keeps its hyphen and is joined like PDFium joins it in a column.
+                separator = "" if re.search(r"[^\W\d_]-$", previous.text) else " "
             else:
-                separator = "\n\n" if i in breaks else "\n"
+                separator = "\n"
             put(separator)
             if page_start is None:
                 page_start = length
@@ -314,5 +347,6 @@ def _assemble(pages: list[list[_Line]]) -> tuple[str, list[int], list[tuple[int,
                 headings.append((length, length + len(text), text))
             put(text)
             last = "heading" if line.heading is not None else "line"
+            previous = line
         starts.append(page_start if page_start is not None else length)
     return "".join(parts), starts, headings

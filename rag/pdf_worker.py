@@ -6,7 +6,7 @@ a hostile PDF (a decompression bomb, a page tree of a billion pages, a file that
 parser) costs a dead child and a clear refusal, never the server. It imports nothing from ``rag`` (it
 runs as a script) and writes one JSON object to stdout:
 
-    {"pages": [[[text, font_size, top, baseline, left, last_baseline], ...], ...],
+    {"pages": [[[text, font_size, top, baseline, left, last_baseline, right, cut], ...], ...],
      "outline": [[level, title, page]],
      "title": str}
 or  {"error": "encrypted" | "unreadable" | "pages" | "chars", "detail": str}
@@ -38,8 +38,8 @@ class _LineBuilder:
         self.continued = False  # a line-end hyphen was just read: the next glyph starts a visual line
         self.joining = False  # the rest of a hyphen-cut word is being read onto this line
 
-    def close(self, lines: list[list[Any]]) -> None:
-        """Append the line (text, font size, top, baseline, left, last baseline) to ``lines``; start anew."""
+    def close(self, lines: list[list[Any]], cut: bool = False) -> None:
+        """Append the line (text, size, top, baseline, left, last baseline, right, cut) to ``lines``."""
         text = "".join(self.chars).rstrip()
         if text.strip() and self.boxes:
             self.sizes.sort()
@@ -47,7 +47,9 @@ class _LineBuilder:
             top = max(b[3] for b in self.boxes)
             left = min(b[0] for b in self.boxes)
             baselines = round(self.baseline, 2), round(self.last_baseline, 2)
-            lines.append([text, size, round(top, 2), baselines[0], left, baselines[1]])
+            right = max(b[1] for b in self.boxes)
+            edges = round(top, 2), baselines[0], round(left, 2), baselines[1], round(right, 2)
+            lines.append([text, size, *edges, cut])
         self.joining = self.continued = False
         self.chars.clear()
         self.boxes.clear()
@@ -97,7 +99,7 @@ def extract(data: bytes, max_pages: int, max_chars: int) -> dict[str, Any]:
                     line.close(lines)
                 continue
             if line.joining and char.isspace():  # the cut word is whole: end the line after it
-                line.close(lines)
+                line.close(lines, cut=True)  # (the next line goes on on the same visual line)
                 continue
             if char.isspace():
                 line.chars.append(char)

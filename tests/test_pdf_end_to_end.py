@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,18 +41,8 @@ def page_printing(phrase: str, pages: list[str]) -> int | None:
 
 
 @pytest.fixture(scope="module")
-def pdf_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    root = tmp_path_factory.mktemp("pdf-corpus")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    shutil.copy(DATA / "report.pdf", corpus / "forum-report.pdf")
-    return Settings(corpus_dir=corpus, index_dir=root / "index")
-
-
-@pytest.fixture(scope="module")
-def pdf_client(pdf_settings: Settings) -> Iterator[TestClient]:
-    qa = ForumQA.open(pdf_settings, progress=False)
-    with TestClient(create_app(pdf_settings, qa)) as client:
+def pdf_client(pdf_settings: Settings, pdf_qa: ForumQA) -> Iterator[TestClient]:
+    with TestClient(create_app(pdf_settings, pdf_qa)) as client:
         yield client
 
 

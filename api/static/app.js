@@ -137,7 +137,8 @@
         + " Open it in the report.",
     },
     el("span", { class: "chip-n", "aria-hidden": "true" }, String(citation.n)),
-    el("span", { class: "chip-label", "aria-hidden": "true" }, citation.section + (page ? ` · ${page}` : "")));
+    // The page first: a long section title is cut short with an ellipsis, the page never is.
+    el("span", { class: "chip-label", "aria-hidden": "true" }, (page ? `${page} · ` : "") + citation.section));
     chip.addEventListener("click", () => openCitation(citation, chip));
     return chip;
   }
