@@ -65,6 +65,7 @@ class _Line:
     last_baseline: float  # where the line ends, a visual line lower when a line-end hyphen joined two
     right: float
     cut: bool  # the line ends after a hyphen-cut word's rest: the next goes on on that visual line
+    hyphens: list[int]  # offsets in ``text`` of the hyphens PDFium found at a line's end
     column_right: float = 0.0  # the right edge of the column the line is in
     heading: str | None = None  # the heading this line starts (its text as the document names it)
     merged: bool = False  # a further line of a heading already written
@@ -208,12 +209,40 @@ def _mark_heading(
                     break
                 joined += _squash(page[j].text)
                 if joined == wanted:
-                    page[i].heading = name
+                    page[i].heading = _printed_heading(page[i : j + 1], name)
                     for k in range(i + 1, j + 1):
                         page[k].merged = True
                     return
                 if not wanted.startswith(joined):
                     break
+
+
+def _printed_heading(lines: list[_Line], name: str) -> str:
+    """A heading as printed (its lines joined), without the line-end hyphens that ``name`` (from the
+    outline or metadata) shows to be soft: "Korea-Rus-" / "sia" is "Korea-Russia" when the bookmark
+    says so. A hyphen the name lacks elsewhere stays ("Non-regular" under a "Nonregular" bookmark)."""
+    printed = ""
+    cuts: list[int] = []
+    for line in lines:
+        text = line.text.strip()
+        offset = len(line.text) - len(line.text.lstrip())
+        if printed and not printed.endswith("-"):
+            printed += " "
+        elif printed:
+            cuts.append(len(printed) - 1)
+        cuts.extend(len(printed) + h - offset for h in line.hyphens if 0 <= h - offset < len(text))
+        printed += text
+    printed = " ".join(printed.split()) if not cuts else printed
+    if cuts:
+        soft = "".join(c for i, c in enumerate(printed) if i not in set(cuts))
+        if _words(soft) == _words(name):
+            return " ".join(soft.split())
+        printed = " ".join(printed.split())
+    return printed
+
+
+def _words(text: str) -> str:
+    return " ".join(text.casefold().split())
 
 
 def _title_by_size(page: list[_Line], body_size: float) -> str | None:

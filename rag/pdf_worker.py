@@ -6,7 +6,7 @@ a hostile PDF (a decompression bomb, a page tree of a billion pages, a file that
 parser) costs a dead child and a clear refusal, never the server. It imports nothing from ``rag`` (it
 runs as a script) and writes one JSON object to stdout:
 
-    {"pages": [[[text, font_size, top, baseline, left, last_baseline, right, cut], ...], ...],
+    {"pages": [[[text, font_size, top, baseline, left, last_baseline, right, cut, hyphens], ...], ...],
      "outline": [[level, title, page]],
      "title": str}
 or  {"error": "encrypted" | "unreadable" | "pages" | "chars", "detail": str}
@@ -33,13 +33,14 @@ class _LineBuilder:
         self.chars: list[str] = []
         self.boxes: list[tuple[float, float, float, float]] = []
         self.sizes: list[float] = []
+        self.hyphens: list[int] = []  # where in the line's text PDFium found line-end hyphens
         self.baseline = 0.0  # of the first glyph
         self.last_baseline = 0.0  # of the visual line the line ends on (after a line-end hyphen)
         self.continued = False  # a line-end hyphen was just read: the next glyph starts a visual line
         self.joining = False  # the rest of a hyphen-cut word is being read onto this line
 
     def close(self, lines: list[list[Any]], cut: bool = False) -> None:
-        """Append the line (text, size, top, baseline, left, last baseline, right, cut) to ``lines``."""
+        """Append the line (text, size, top, baseline, left, last baseline, right, cut, hyphens)."""
         text = "".join(self.chars).rstrip()
         if text.strip() and self.boxes:
             self.sizes.sort()
@@ -49,11 +50,12 @@ class _LineBuilder:
             baselines = round(self.baseline, 2), round(self.last_baseline, 2)
             right = max(b[1] for b in self.boxes)
             edges = round(top, 2), baselines[0], round(left, 2), baselines[1], round(right, 2)
-            lines.append([text, size, *edges, cut])
+            lines.append([text, size, *edges, cut, list(self.hyphens)])
         self.joining = self.continued = False
         self.chars.clear()
         self.boxes.clear()
         self.sizes.clear()
+        self.hyphens.clear()
 
 
 def extract(data: bytes, max_pages: int, max_chars: int) -> dict[str, Any]:
@@ -90,6 +92,7 @@ def extract(data: bytes, max_pages: int, max_chars: int) -> dict[str, Any]:
         for i in range(count):
             code = raw.FPDFText_GetUnicode(textpage.raw, i)
             if code in (0x2, 0xFFFE):  # PDFium's line-end hyphen: keep it, and the word whole on one line
+                line.hyphens.append(len("".join(line.chars)))
                 line.chars.append("-")
                 line.continued = line.joining = True
                 continue
