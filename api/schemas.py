@@ -135,6 +135,12 @@ class Passage(BaseModel):
         description="Where the reader is confident: the words inside the highlight that answer "
         "(a date, a number, a name); null otherwise.",
     )
+    page: int | None = Field(
+        None,
+        ge=1,
+        description="The page (1-based) where the highlighted sentence starts, for a paged document "
+        "(PDF); null for text, web pages and Word documents.",
+    )
 
 
 class DroppedOut(BaseModel):
@@ -230,6 +236,9 @@ class DocumentOut(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     text: str
     sections: list[SectionOut]
+    pages: list[int] | None = Field(
+        None, description="Paged documents (PDF): the offset in ``text`` where each page starts."
+    )
 
 
 class DocumentList(BaseModel):

@@ -118,6 +118,7 @@ def _citation(
         highlight_end=end,
         score=score,
         short_answer=short,
+        page=index.documents[chunk.doc_id].page_at(start),
     )
 
 

@@ -15,7 +15,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FORUMQA_", extra="ignore")
 
     # Where things live.
-    corpus_dir: Path = Field(Path("corpus"), description="Folder of source documents (.txt, .md, .html).")
+    corpus_dir: Path = Field(
+        Path("corpus"), description="Folder of source documents (.txt, .md, .html, .pdf, .docx)."
+    )
     index_dir: Path = Field(Path("index"), description="Folder of built index artifacts.")
 
     # Embedding models, by registry name (see rag.embedding.EMBEDDERS). Questions in Latin script

@@ -1,8 +1,10 @@
 """Load: read the documents in ``corpus/``, strip what is not the report, find section headings.
 
 A document's body text is kept verbatim (citations quote it); only leading page furniture such as a
-navigation line is removed. Supported: ``.txt``, ``.md``, ``.html``/``.htm``. Optional metadata sits
-beside a document as ``<name>.meta.json`` (id, title, source, event dates, ...).
+navigation line is removed. Supported: ``.txt``, ``.md``, ``.html``/``.htm``, ``.pdf`` (its text layer,
+rag/loading_pdf.py) and ``.docx`` (rag/loading_docx.py). Which reader runs is decided by the file's
+bytes (rag/filetypes.py), not its name: a ``.pdf`` that holds a zip is refused as what it is. Optional
+metadata sits beside a document as ``<name>.meta.json`` (id, title, source, event dates, ...).
 """
 
 from __future__ import annotations
@@ -10,15 +12,17 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from rag.filetypes import UnsupportedFile, detect_kind
 from rag.types import Document, Section
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 
 # Page furniture that web captures put before the content ("skip to main menu", in several languages).
@@ -31,6 +35,45 @@ _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 class CorpusError(Exception):
     """A corpus file could not be read or understood; the message names the file."""
+
+
+class DocumentRefused(CorpusError):
+    """A file read and refused; ``reason`` says why to the person who gave it (without the path)."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+
+
+class NotADocument(DocumentRefused):
+    """The bytes are not a readable document of a supported kind (wrong content, damaged, truncated)."""
+
+
+class EncryptedDocument(DocumentRefused):
+    """The document is locked with a password."""
+
+
+class NoTextLayer(DocumentRefused):
+    """A PDF whose pages are images only (a scan): nothing to quote until it is run through OCR."""
+
+
+class DocumentTooLarge(DocumentRefused):
+    """Over a cap: bytes, pages, characters, expanded size, memory or time (bombs land here)."""
+
+
+class UnsafeDocument(DocumentRefused):
+    """A document that carries what a reader must not follow (XML DTDs and entities)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """What a PDF or DOCX reader made of a file: the text every offset indexes, its headings as
+    ``(start, end, title)`` with ``text[start:end] == title``, the title it names, and page starts."""
+
+    text: str
+    headings: list[tuple[int, int, str]]
+    title: str | None = None
+    pages: tuple[int, ...] = ()
 
 
 def load_corpus(corpus_dir: Path) -> list[Document]:
@@ -60,36 +103,53 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
 
 
 def load_document(path: Path) -> Document:
-    """Read one file into a cleaned :class:`Document` with sections."""
+    """Read one file into a cleaned :class:`Document` with sections.
+
+    Raises :class:`CorpusError` (for a file read and refused: a :class:`DocumentRefused` subclass,
+    whose ``reason`` is meant for the person who gave the file) with a message naming the file.
+    """
     try:
         raw_bytes = path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"{path}: cannot read file: {exc.strerror or exc}") from exc
     if len(raw_bytes) > MAX_DOCUMENT_BYTES:
-        raise CorpusError(f"{path}: file is larger than {MAX_DOCUMENT_BYTES} bytes")
-    try:
-        raw = raw_bytes.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path}: not valid UTF-8 text (byte {exc.start})") from exc
-    raw = raw.replace("\r\n", "\n").replace("\r", "\n")
-    meta = _read_meta(path)
-
+        raise DocumentTooLarge(path, f"the file is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB")
     suffix = path.suffix.lower()
-    if suffix in (".html", ".htm"):
-        text, heading_lines = _html_to_text(raw)
-        title_hint = meta.get("title") or (heading_lines[0] if heading_lines else None)
-        text = _strip_furniture(text, title_hint)
-        headings = _find_marked_headings(text, set(heading_lines))
-    elif suffix in (".md", ".markdown"):
-        text = _strip_furniture(raw, meta.get("title"))
-        headings = [(s, e, m.group(2)) for s, e, m in _iter_lines_matching(text, _MD_HEADING)]
+    if raw_bytes.startswith(_OLE) and _ENCRYPTED_PACKAGE in raw_bytes:
+        # Word keeps a password-protected .docx in an OLE container, which bytes alone call a .doc.
+        raise EncryptedDocument(path, "this Word document is locked with a password: remove it, then add it")
+    try:
+        kind: str = detect_kind(raw_bytes, path.name)
+    except UnsupportedFile as exc:
+        if suffix not in _TEXT_KINDS or b"\x00" in raw_bytes[:2048]:
+            raise NotADocument(path, f"not a document forum-qa reads: {exc}") from exc
+        kind = _TEXT_KINDS[suffix]  # text in another encoding: the text reader says which byte is wrong
+    if suffix in (".pdf", ".docx") and kind != suffix[1:]:
+        raise NotADocument(path, f"the name says {suffix} but the content is {_KIND_NAMES[kind]}")
+    if kind in ("html", "md", "txt") and suffix in _TEXT_KINDS:
+        # Bytes cannot tell an HTML fragment from text; a text file's own suffix says how to read it.
+        kind = _TEXT_KINDS[suffix]
+    meta = _read_meta(path)
+    pages: tuple[int, ...] = ()
+
+    if kind in ("pdf", "docx"):
+        if kind == "pdf":
+            from rag.loading_pdf import load_pdf
+
+            extraction = load_pdf(raw_bytes, path)
+        else:
+            from rag.loading_docx import load_docx
+
+            extraction = load_docx(raw_bytes, path)
+        text, headings, pages = extraction.text, extraction.headings, extraction.pages
+        title_found = extraction.title
     else:
-        text = _strip_furniture(raw, meta.get("title"))
-        headings = _find_plain_headings(text)
+        text, headings = _load_text(raw_bytes, path, kind, meta)
+        title_found = None
 
     if not text.strip():
-        raise CorpusError(f"{path}: document has no text")
-    title = str(meta.get("title") or _first_line(text))
+        raise NotADocument(path, "the document has no text")
+    title = str(meta.get("title") or title_found or _first_line(text))
     sections = _sections(text, title, headings)
     return Document(
         id=str(meta.get("id") or _slug(path.stem)),
@@ -99,7 +159,35 @@ def load_document(path: Path) -> Document:
         source=str(meta.get("source", "")),
         path=str(path),
         metadata={k: v for k, v in meta.items() if k not in ("id", "title", "source")},
+        pages=pages,
     )
+
+
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+_TEXT_KINDS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".txt": "txt"}
+_KIND_NAMES = {"pdf": "a PDF", "docx": "a Word document", "html": "a web page", "md": "text", "txt": "text"}
+
+
+def _load_text(
+    raw_bytes: bytes, path: Path, kind: str, meta: dict[str, Any]
+) -> tuple[str, list[tuple[int, int, str]]]:
+    """Text, Markdown and HTML: decoded, leading navigation stripped, headings found."""
+    try:
+        raw = raw_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path}: not valid UTF-8 text (byte {exc.start})") from exc
+    raw = raw.replace("\r\n", "\n").replace("\r", "\n")
+    if kind == "html":
+        text, heading_lines = _html_to_text(raw)
+        title_hint = meta.get("title") or (heading_lines[0] if heading_lines else None)
+        text = _strip_furniture(text, title_hint)
+        return text, _find_marked_headings(text, set(heading_lines))
+    if kind == "md":
+        text = _strip_furniture(raw, meta.get("title"))
+        return text, [(s, e, m.group(2)) for s, e, m in _iter_lines_matching(text, _MD_HEADING)]
+    text = _strip_furniture(raw, meta.get("title"))
+    return text, _find_plain_headings(text)
 
 
 def heading_spans(doc: Document) -> list[tuple[int, int]]:

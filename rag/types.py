@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -26,6 +27,18 @@ class Document:
     source: str = ""
     path: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Offset in ``text`` where each page starts (PDF); empty for documents without pages.
+    pages: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A build's documents.json gives a list; a tuple keeps the field as immutable as the rest.
+        object.__setattr__(self, "pages", tuple(self.pages))
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page holding ``offset``, or None for a document without pages."""
+        if not self.pages:
+            return None
+        return max(1, bisect.bisect_right(self.pages, offset))
 
     def section_at(self, offset: int) -> Section:
         for section in self.sections:
@@ -37,11 +50,14 @@ class Document:
         return {"id": self.id, "title": self.title, "source": self.source, "metadata": self.metadata}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             **self.summary(),
             "text": self.text,
             "sections": [asdict(s) for s in self.sections],
         }
+        if self.pages:
+            out["pages"] = list(self.pages)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +108,8 @@ class Citation:
     score: float
     # The short answer inside the highlight, (start, end, text) in document offsets, where confident.
     short_answer: tuple[int, int, str] | None = None
+    # The 1-based page of a paged document (PDF) where the highlight starts; None otherwise.
+    page: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -108,6 +126,8 @@ class Citation:
         if self.short_answer is not None:
             start, end, text = self.short_answer
             out["short_answer"] = {"start": start, "end": end, "text": text}
+        if self.page is not None:
+            out["page"] = self.page
         return out
 
 

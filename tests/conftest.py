@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,22 @@ def settings(index_dir: Path) -> Settings:
 def qa(settings: Settings) -> Iterator[ForumQA]:
     """The real service over the real report (index built once per test session)."""
     yield ForumQA.open(settings, progress=False)
+
+
+@pytest.fixture(scope="session")
+def pdf_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A corpus holding only the report as a PDF (tests/data/report.pdf, LibreOffice's export)."""
+    root = tmp_path_factory.mktemp("pdf-corpus")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    shutil.copy(ROOT / "tests" / "data" / "report.pdf", corpus / "forum-report.pdf")
+    return Settings(corpus_dir=corpus, index_dir=root / "index")
+
+
+@pytest.fixture(scope="session")
+def pdf_qa(pdf_settings: Settings) -> ForumQA:
+    """The real service over the PDF corpus (its index built once per test session)."""
+    return ForumQA.open(pdf_settings, progress=False)
 
 
 @pytest.fixture(scope="session")

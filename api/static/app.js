@@ -171,18 +171,26 @@
     return citation.text.slice(from, to);
   }
 
+  // "p. 3" for a citation of a paged document (PDF), "" otherwise.
+  function pageLabel(citation) {
+    return Number.isInteger(citation.page) ? `p. ${citation.page}` : "";
+  }
+
   function citationChip(citation, answerable) {
     const sentence = sentenceOf(citation);
+    const page = pageLabel(citation);
     const chip = el("button", {
       type: "button",
       class: "chip" + (answerable ? "" : " muted"),
       "data-n": citation.n,
       "data-doc": citation.doc_id,
       title: sentence,
-      "aria-label": `Citation ${citation.n}: ${citation.section}. Open it in the report.`,
+      "aria-label": `Citation ${citation.n}: ${citation.section}${page ? `, page ${citation.page}` : ""}.`
+        + " Open it in the report.",
     },
     el("span", { class: "chip-n", "aria-hidden": "true" }, String(citation.n)),
-    el("span", { class: "chip-label", "aria-hidden": "true" }, citation.section));
+    // The page first: a long section title is cut short with an ellipsis, the page never is.
+    el("span", { class: "chip-label", "aria-hidden": "true" }, (page ? `${page} · ` : "") + citation.section));
     chip.addEventListener("click", () => openCitation(citation, chip));
     return chip;
   }
@@ -437,7 +445,9 @@
     document.body.classList.add("report-open");
     reportEyebrow.textContent = `Citation ${citation.n}`;
     reportTitle.textContent = citation.title;
-    reportMeta.textContent = `${citation.section} · characters ${citation.start}–${citation.end}`;
+    const page = pageLabel(citation);
+    reportMeta.textContent = [citation.section, page, `characters ${citation.start}–${citation.end}`]
+      .filter(Boolean).join(" · ");
     reportBody.setAttribute("aria-busy", "true");
     reportBody.replaceChildren(el("p", { class: "report-status" }, "Loading the report…"));
     reportTitle.focus({ preventScroll: true });
@@ -445,11 +455,12 @@
       const doc = await loadDocument(citation.doc_id);
       if (openedBy !== chip) return; // another citation was opened meanwhile
       reportTitle.textContent = doc.title;
-      if (doc.source) reportMeta.textContent = `${doc.source} · ${citation.section}`;
+      if (doc.source) reportMeta.textContent = [doc.source, citation.section, page].filter(Boolean).join(" · ");
       renderDocument(doc, citation);
       const mark = reportBody.querySelector("mark.sentence") || reportBody.querySelector("mark.passage");
       if (mark) mark.scrollIntoView({ block: "center", behavior: reducedMotion.matches ? "auto" : "smooth" });
-      announce(`Showing citation ${citation.n}, in ${citation.section}, with the supporting sentence highlighted.`);
+      const where = page ? `${citation.section}, page ${citation.page}` : citation.section;
+      announce(`Showing citation ${citation.n}, in ${where}, with the supporting sentence highlighted.`);
     } catch (err) {
       if (openedBy !== chip) return;
       const message = err instanceof ApiError ? err.message : "The report could not be shown.";

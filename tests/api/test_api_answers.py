@@ -22,6 +22,7 @@ CITATION_KEYS = {
     "highlight",
     "score",
     "short_answer",
+    "page",  # the printed page of a PDF's citation; null for the text report
 }
 
 
@@ -47,6 +48,7 @@ def test_answer_has_the_documented_shape(client: TestClient) -> None:
         assert set(citation) == CITATION_KEYS
         assert citation["n"] == i
         assert set(citation["highlight"]) == {"start", "end"}
+        assert citation["page"] is None
     # A date was asked for: the first citation marks it inside its highlighted sentence.
     first = answer["citations"][0]
     short, highlight = first["short_answer"], first["highlight"]

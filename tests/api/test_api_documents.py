@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 
 from rag.qa import ForumQA
 
-DOCUMENT_KEYS = {"id", "title", "source", "metadata", "text", "sections"}
+# "pages" holds each page's start offset for a PDF, null for the text report.
+DOCUMENT_KEYS = {"id", "title", "source", "metadata", "text", "sections", "pages"}
 
 
 def test_list_has_every_document_with_text_and_sections(client: TestClient, qa: ForumQA) -> None:
@@ -19,6 +20,7 @@ def test_list_has_every_document_with_text_and_sections(client: TestClient, qa: 
     for doc in documents:
         assert set(doc) == DOCUMENT_KEYS
         assert doc["text"] and doc["sections"]
+        assert doc["pages"] is None
 
 
 def test_one_document_matches_the_library(client: TestClient, qa: ForumQA) -> None:
