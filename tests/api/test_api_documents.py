@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from rag.qa import ForumQA
 
-DOCUMENT_KEYS = {"id", "title", "source", "metadata", "text", "sections"}
+DOCUMENT_KEYS = {"id", "title", "source", "metadata", "text", "sections", "kind", "size", "pages"}
 
 
 def test_list_has_every_document_with_text_and_sections(client: TestClient, qa: ForumQA) -> None:
@@ -19,6 +20,11 @@ def test_list_has_every_document_with_text_and_sections(client: TestClient, qa: 
     for doc in documents:
         assert set(doc) == DOCUMENT_KEYS
         assert doc["text"] and doc["sections"]
+    report = next(d for d in qa.documents if d.id == "third-korea-russia-forum")
+    listed = next(d for d in documents if d["id"] == report.id)
+    # Kind and size of its file on disk (not given in its metadata, so read from the file).
+    expected = ("txt", Path(report.path).stat().st_size, None)
+    assert (listed["kind"], listed["size"], listed["pages"]) == expected
 
 
 def test_one_document_matches_the_library(client: TestClient, qa: ForumQA) -> None:
