@@ -60,9 +60,10 @@ def upload_page(context: BrowserContext, upload_url: str) -> Page:
 
 
 def open_panel(page: Page) -> None:
-    page.get_by_role("button", name="Documents", exact=True).click()
+    toggle = page.get_by_role("button", name="Documents", exact=True)
+    toggle.click()
     expect(page.locator("#library")).to_be_visible()
-    expect(page.get_by_role("button", name="Documents", exact=True)).to_have_attribute("aria-expanded", "true")
+    expect(toggle).to_have_attribute("aria-expanded", "true")
 
 
 def test_the_panel_lists_the_documents_without_changes_when_not_allowed(page: Page, live_url: str) -> None:
