@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import lifecycle
-from api.errors import install_error_handlers
+from api.errors import install_error_handlers, record_route_methods
 from api.routes import answers, documents, health, index, openai, pages
 from api.routes.docs import install_docs
 from api.routes.pages import STATIC_DIR
@@ -65,8 +65,10 @@ def create_app(
     app.state.service = service
     install_error_handlers(app)
     install_middleware(app, settings)
-    for module in (answers, documents, index, openai, health, pages):
-        app.include_router(module.router)
+    routers = [m.router for m in (answers, documents, index, openai, health, pages)]
+    for router in routers:
+        app.include_router(router)
+    record_route_methods(app, routers)
     install_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
