@@ -381,14 +381,17 @@
     buildDot.hidden = !building;
     libraryStatus.classList.toggle("error", status.state === "failed");
     const pending = status.pending || { added: [], removed: [] };
-    const waiting = pending.added.length + pending.removed.length;
+    const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
     if (status.state === "loading") {
       libraryStatus.textContent = "The index is loading…";
     } else if (building) {
-      const phase = status.phase ? `: ${status.phase}` : "";
-      const count = status.total ? ` (${status.done} of ${status.total})` : "";
-      const changes = waiting ? ` ${waiting} ${waiting === 1 ? "change waits" : "changes wait"} for it;` : "";
-      libraryStatus.textContent = `Building the index${phase}${count}.${changes} answers come from the previous index meanwhile.`;
+      const phase = status.phase && status.phase !== "building the index" ? ` (${status.phase})` : "";
+      const count = status.total ? `: ${status.done} of ${status.total}` : "";
+      const waiting = [
+        pending.added.length ? `${plural(pending.added.length, "new document is", "new documents are")} not searchable yet` : "",
+        pending.removed.length ? `${plural(pending.removed.length, "removed document is", "removed documents are")} still searchable` : "",
+      ].filter(Boolean).join("; ");
+      libraryStatus.textContent = `Building the index${phase}${count}. ${waiting ? `${waiting}: ` : ""}answers come from the previous index meanwhile.`;
     } else if (status.state === "failed") {
       libraryStatus.textContent = `The last build failed: ${status.last_error || "unknown error"}. The previous index still answers.`;
     } else {
