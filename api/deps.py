@@ -6,9 +6,11 @@ already known to be acceptable and stay one line of work each.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import UploadFile
 
 from api.errors import ApiError, invalid
 from api.schemas import AnswerRequest, SearchRequest
@@ -76,14 +78,67 @@ def checked_mode(mode: str, settings: Settings) -> None:
         )
 
 
-async def answer_request(body: AnswerRequest, settings: SettingsDep) -> AnswerRequest:
+def known_documents(doc_ids: list[str] | None, qa: ForumQA) -> None:
+    """A 422 naming the ids of ``doc_ids`` that the serving index has no document for."""
+    unknown = qa.unknown_documents(doc_ids) if doc_ids else []
+    if unknown:
+        raise invalid(f"doc_ids: unknown document id(s) {', '.join(map(repr, unknown))}; "
+                      "GET /api/documents lists the documents")
+
+
+async def answer_request(body: AnswerRequest, settings: SettingsDep, qa: QA) -> AnswerRequest:
     checked_mode(body.mode, settings)
+    known_documents(body.doc_ids, qa)
     return body.model_copy(update={"question": checked_text(body.question, "question", settings)})
 
 
-async def search_request(body: SearchRequest, settings: SettingsDep) -> SearchRequest:
+async def search_request(body: SearchRequest, settings: SettingsDep, qa: QA) -> SearchRequest:
+    known_documents(body.doc_ids, qa)
     return body.model_copy(update={"query": checked_text(body.query, "query", settings)})
 
 
 ValidAnswerRequest = Annotated[AnswerRequest, Depends(answer_request)]
 ValidSearchRequest = Annotated[SearchRequest, Depends(search_request)]
+
+
+async def uploads_on(settings: SettingsDep) -> None:
+    """A 403 unless documents may be changed over HTTP (the API key itself is checked by middleware)."""
+    if not settings.uploads_enabled:
+        raise ApiError(403, "forbidden", "adding and removing documents is off on this server: set "
+                       "FORUMQA_API_KEY (then send it as a bearer token) or FORUMQA_ALLOW_UPLOADS=1")
+
+
+UploadsOn = Depends(uploads_on)
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """An uploaded file's bytes and the name the client gave it (metadata only, never a path)."""
+
+    data: bytes
+    filename: str
+
+
+async def upload_file(request: Request, settings: SettingsDep, _: Annotated[None, UploadsOn],
+                      qa: QA) -> Upload:
+    """The file of a ``multipart/form-data`` upload (field ``file``), read once the checks passed.
+
+    The body is parsed here rather than by a ``File()`` parameter, because FastAPI parses declared
+    bodies before any dependency runs: an upload to a server with uploads off would be read first.
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "multipart/form-data":
+        raise ApiError(415, "unsupported_media_type",
+                       "send the document as multipart/form-data, in a field named 'file'")
+    form = await request.form(max_files=1, max_fields=10)
+    try:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise invalid("no file: send the document in a multipart field named 'file'")
+        data = await file.read(settings.max_upload_bytes + 1)
+        return Upload(data, file.filename or "")
+    finally:
+        await form.close()
+
+
+ValidUpload = Annotated[Upload, Depends(upload_file)]

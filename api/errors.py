@@ -8,12 +8,15 @@ logged with its traceback and answered with a generic 500 that leaks no internal
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -73,9 +76,31 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = f"no route for {request.method} {request.url.path}"
-    elif exc.status_code == 405 and message == "Method Not Allowed":
-        message = f"{request.method} is not allowed on {request.url.path}"
-    return _json_error(exc.status_code, kind, message, headers=getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        if message == "Method Not Allowed":
+            message = f"{request.method} is not allowed on {request.url.path}"
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return _json_error(exc.status_code, kind, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path. Starlette names only the first route's, and a path
+    may have several routes (GET and POST /api/documents are two): see :func:`record_route_methods`."""
+    path = request.scope.get("path", "")
+    root = request.scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    table: list[tuple[re.Pattern[str], set[str]]] = getattr(request.app.state, "route_methods", [])
+    return ", ".join(sorted({m for pattern, methods in table if pattern.match(path) for m in methods}))
+
+
+def record_route_methods(app: FastAPI, routers: Iterable[APIRouter]) -> None:
+    """Remember the path pattern and methods of every route of ``routers``, for the Allow of a 405."""
+    app.state.route_methods = [
+        (route.path_regex, set(route.methods or ())) for router in routers for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:

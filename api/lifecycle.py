@@ -59,6 +59,43 @@ def unregister_pid(index_dir: Path, pid: int | None = None) -> None:
     _rewrite(pid_file(index_dir), lambda pids: [p for p in pids if p != pid])
 
 
+def server_pids(index_dir: Path) -> list[int] | None:
+    """The pids listed in ``index_dir/server.pid``, or None when there is no such file."""
+    try:
+        return [int(p) for p in pid_file(index_dir).read_text().split() if p.isdigit()]
+    except OSError:
+        return None
+
+
+def is_forumqa_server(pid: int) -> bool:
+    """True when ``pid`` runs a forum-qa server (a stale pid may now belong to another program)."""
+    import psutil
+
+    try:
+        cmdline = " ".join(psutil.Process(pid).cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    markers = ("forumqa", "api.main", "uvicorn", "multiprocessing", "rag.cli")
+    return any(marker in cmdline for marker in markers)
+
+
+def signal_other_servers(index_dir: Path) -> list[int]:
+    """SIGHUP every other forum-qa server process of ``index_dir`` so it swaps to the newest build.
+
+    Used after a build made by one worker (an upload), so its sibling workers serve it too.
+    """
+    signalled = []
+    for pid in server_pids(index_dir) or []:
+        if pid == os.getpid() or not is_forumqa_server(pid):
+            continue
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except OSError:
+            continue
+        signalled.append(pid)
+    return signalled
+
+
 def install_reload_on_sighup(reload: Callable[[], object]) -> Callable[[], None]:
     """Run ``reload`` in a thread on SIGHUP; returns the function that restores the previous handler.
 

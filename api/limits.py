@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
@@ -58,20 +58,26 @@ class BodyLimitMiddleware:
 
     A declared ``Content-Length`` over the cap is refused before the app runs. Otherwise the bytes are
     counted as the app reads them (``receive`` is wrapped), so a chunked upload without a length is
-    cut off at the cap too, never buffered whole.
+    cut off at the cap too, never buffered whole. ``routes`` gives single routes, by (method, path),
+    a cap of their own and the words that name it: the document upload takes files far larger than
+    any JSON question.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, routes: Mapping[tuple[str, str], tuple[int, str]] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.routes = dict(routes or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, named = self.routes.get((scope["method"], route_path(scope)), (self.max_bytes, ""))
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._too_large(scope, receive, send)
+        if declared is not None and declared > limit:
+            await self._too_large(scope, receive, send, limit, named)
             return
 
         received = 0
@@ -82,8 +88,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def watched_send(message: Message) -> None:
@@ -97,13 +103,11 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if started:  # the app answered already; nothing sensible left to send
                 raise
-            await self._too_large(scope, receive, send)
+            await self._too_large(scope, receive, send, limit, named)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413, "payload_too_large", f"the request body is larger than {self.max_bytes} bytes",
-            {"Connection": "close"},
-        )
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int, named: str) -> None:
+        message = f"the request body is larger than {limit} bytes" + (f" ({named})" if named else "")
+        response = error_response(413, "payload_too_large", message, {"Connection": "close"})
         await response(scope, receive, send)
 
 

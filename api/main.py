@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import lifecycle
-from api.errors import install_error_handlers
-from api.routes import answers, documents, health, openai, pages
+from api.errors import install_error_handlers, record_route_methods
+from api.routes import answers, documents, health, index, openai, pages
 from api.routes.docs import install_docs
 from api.routes.pages import STATIC_DIR
 from api.security import install_security
@@ -30,13 +30,18 @@ Cited answers from the report of the Third Korea-Russia Forum, computed offline.
 
 * `POST /api/answer` answers a question (with the chat history for follow-ups) and cites passages;
   every offset indexes the text returned by `GET /api/documents/{doc_id}`.
+* `doc_ids` in `/api/answer` and `/api/search` restricts them to some documents.
+* `POST /api/documents` (multipart, field `file`) and `DELETE /api/documents/{doc_id}` change the
+  documents when the server allows it (`GET /api/config`); the index is rebuilt in the background
+  while the old one serves (`GET /api/index/status`).
 * `POST /v1/chat/completions` is the same as an OpenAI-compatible chat model named `forum-qa`.
 * Every error is JSON: `{"error": {"type": ..., "message": ...}}`.
 """
 
 TAGS = [
     {"name": "answers", "description": "Questions and passage search."},
-    {"name": "documents", "description": "The report's documents, to show citations in context."},
+    {"name": "documents", "description": "The documents, to show citations in context; adding and removing "
+     "them (with an API key or FORUMQA_ALLOW_UPLOADS), and the background rebuild that follows."},
     {"name": "openai", "description": "OpenAI-compatible chat completions (model `forum-qa`)."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
@@ -60,8 +65,10 @@ def create_app(
     app.state.service = service
     install_error_handlers(app)
     install_middleware(app, settings)
-    for module in (answers, documents, openai, health, pages):
-        app.include_router(module.router)
+    routers = [m.router for m in (answers, documents, index, openai, health, pages)]
+    for router in routers:
+        app.include_router(router)
+    record_route_methods(app, routers)
     install_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
@@ -71,6 +78,19 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     """Where middleware is installed: api/security.py wraps the whole app in the security headers,
     CORS (``settings.cors_origins``), the rate limit, the API key and the body-size cap."""
     install_security(app, settings)
+
+
+def _sweep(settings: Settings) -> None:
+    """Delete what an upload or removal interrupted by a crash left in the corpus folder."""
+    from rag.documents import sweep
+
+    try:
+        removed = sweep(settings.corpus_dir)
+    except OSError as exc:
+        log.warning("cannot tidy %s: %s", settings.corpus_dir, exc)
+        return
+    if removed:
+        log.info("removed the remains of interrupted document changes: %s", removed)
 
 
 def _lifespan(service: Service, loader: Loader) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
@@ -83,6 +103,8 @@ def _lifespan(service: Service, loader: Loader) -> Callable[[FastAPI], AbstractA
             log.warning("cannot write %s (forumqa reload will not reach this process): %s",
                         lifecycle.pid_file(index_dir), exc)
         restore_sighup = lifecycle.install_reload_on_sighup(service.reload)
+        if service.settings.uploads_enabled:
+            _sweep(service.settings)
         service.start_loading(loader)  # no-op when the app was given a loaded ForumQA
         try:
             yield

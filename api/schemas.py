@@ -7,7 +7,7 @@ question length) are checked in :mod:`api.deps`, because a pydantic model cannot
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +15,11 @@ TOP_K_MIN = 1
 TOP_K_MAX = 20
 MAX_HISTORY_TURNS = 50
 MAX_TURN_CHARS = 20_000  # an assistant turn carries its sources, so allow far more than a question
+MAX_DOC_IDS = 1000
+DocIds = list[Annotated[str, Field(min_length=1, max_length=200)]] | None
+DOC_IDS_DESCRIPTION = (
+    "Only these documents (ids from GET /api/documents); leave out for all. An unknown id is a 422."
+)
 
 EXAMPLE_QUESTION = "When did the Third Korea-Russia Forum take place?"
 EXAMPLE_SENTENCE = (
@@ -83,6 +88,7 @@ class AnswerRequest(BaseModel):
         description="Earlier turns, oldest first; follow-ups like 'who headed it?' are resolved with them.",
     )
     mode: AnswerMode = Field("auto", description=MODE_DESCRIPTION)
+    doc_ids: DocIds = Field(None, min_length=1, max_length=MAX_DOC_IDS, description=DOC_IDS_DESCRIPTION)
 
 
 class SearchRequest(BaseModel):
@@ -96,6 +102,7 @@ class SearchRequest(BaseModel):
 
     query: str = Field(description="What to look for; not blank, at most FORUMQA_MAX_QUESTION_CHARS.")
     top_k: int = Field(5, ge=TOP_K_MIN, le=TOP_K_MAX, description="How many passages to return.")
+    doc_ids: DocIds = Field(None, min_length=1, max_length=MAX_DOC_IDS, description=DOC_IDS_DESCRIPTION)
 
 
 # ------------------------------------------------------------------------------------ responses
@@ -225,6 +232,9 @@ class DocumentOut(BaseModel):
                     "metadata": {"place": "Moscow", "event_dates": "September 27-28"},
                     "text": "Third Korea-Russia Forum\n\nThe Korea Foundation cosponsored…",
                     "sections": [{"title": "Third Korea-Russia Forum", "start": 0, "end": 1282}],
+                    "kind": "txt",
+                    "size": 14903,
+                    "pages": None,
                 }
             ]
         }
@@ -239,12 +249,95 @@ class DocumentOut(BaseModel):
     pages: list[int] | None = Field(
         None, description="Paged documents (PDF): the offset in ``text`` where each page starts."
     )
+    kind: str = Field(description="pdf, docx, html, md or txt.")
+    size: int = Field(description="Size of the document's file in bytes.")
+    page_count: int | None = Field(None, description="Pages, for paged documents (PDF).")
 
 
 class DocumentList(BaseModel):
     """Every document the index serves."""
 
     documents: list[DocumentOut]
+
+
+class StoredDocumentOut(BaseModel):
+    """A document as stored in the corpus folder."""
+
+    id: str = Field(description="The id chosen for it: a slug of its title.")
+    title: str
+    kind: str = Field(description="Decided by the file's bytes: pdf, docx, html, md or txt.")
+    size: int = Field(description="Bytes.")
+    file: str = Field(description="Its file name in the corpus folder (chosen by the server).")
+    original_filename: str = Field(description="The name it was uploaded with (kept as metadata only).")
+    pages: int | None = None
+
+
+class BuildStatusOut(BaseModel):
+    """The background index builder and how the serving index differs from the corpus."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "state": "building",
+                    "phase": "building the index",
+                    "done": None,
+                    "total": None,
+                    "queued": 0,
+                    "pending": {"added": ["pangyo-techno-valley"], "removed": []},
+                    "documents": 1,
+                    "serving_build_id": "20261128T201500-1a2b3c4d-5e6f70",
+                    "last_build_id": None,
+                    "builds": 0,
+                    "last_error": None,
+                    "started_at": 1795897000.0,
+                    "seconds": None,
+                }
+            ]
+        }
+    )
+
+    state: Literal["loading", "idle", "building", "failed"] = Field(
+        description="loading: the server is still loading its first index; failed: the last build failed "
+        "(see last_error) and the previous index still serves."
+    )
+    phase: str | None = Field(description="What the builder is doing now.")
+    done: int | None = Field(description="Progress within the phase, when the phase reports it.")
+    total: int | None
+    queued: int = Field(description="Changes waiting for the build after the current one.")
+    pending: dict[str, list[str]] = Field(
+        description="Document ids in the corpus but not yet served (added) and served but no longer in "
+        "the corpus (removed)."
+    )
+    documents: int = Field(description="Documents the serving index holds.")
+    serving_build_id: str | None
+    last_build_id: str | None = Field(description="The last build this server's builder made.")
+    builds: int = Field(description="Builds this server's builder finished.")
+    last_error: str | None
+    started_at: float | None = Field(description="Unix time the current or last build started.")
+    seconds: float | None = Field(description="How long the last finished build took.")
+
+
+class UploadResponse(BaseModel):
+    """The stored document, and the rebuild that will serve it (poll GET /api/index/status)."""
+
+    document: StoredDocumentOut
+    build: BuildStatusOut
+
+
+class RemoveResponse(BaseModel):
+    """The removed document, and the rebuild that will drop it from answers."""
+
+    removed: StoredDocumentOut
+    build: BuildStatusOut
+
+
+class ApiConfig(BaseModel):
+    """What this server allows, for clients such as the chat page."""
+
+    uploads: bool = Field(description="Whether POST and DELETE /api/documents are enabled.")
+    max_upload_bytes: int
+    accepted_kinds: list[str] = Field(description="Document kinds an upload may be.")
 
 
 class Health(BaseModel):

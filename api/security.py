@@ -136,7 +136,7 @@ class ApiKeyMiddleware:
 
 def secure(app: ASGIApp, settings: Settings, docs_paths: Iterable[str] = ()) -> ASGIApp:
     """``app`` wrapped in every protection ``settings`` asks for (see the module docstring for the order)."""
-    wrapped: ASGIApp = BodyLimitMiddleware(app, settings.max_body_bytes)
+    wrapped: ASGIApp = BodyLimitMiddleware(app, settings.max_body_bytes, upload_limits(settings))
     if settings.api_key:
         wrapped = ApiKeyMiddleware(wrapped, settings.api_key)
     if settings.rate_limit_per_minute:
@@ -145,12 +145,30 @@ def secure(app: ASGIApp, settings: Settings, docs_paths: Iterable[str] = ()) -> 
         wrapped = CORSMiddleware(
             wrapped,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
             allow_credentials=False,
             max_age=600,
         )
     return SecurityHeadersMiddleware(wrapped, docs_paths=docs_paths)
+
+
+#: Room for the multipart framing (boundaries, part headers) around an uploaded file of the size cap.
+MULTIPART_SLACK = 64 * 1024
+UPLOAD_ROUTE = ("POST", "/api/documents")
+
+
+def upload_limits(settings: Settings) -> dict[tuple[str, str], tuple[int, str]]:
+    """The body cap of the upload route: a file of ``max_upload_bytes`` plus its multipart framing.
+
+    Only when uploads are on: otherwise the route refuses every upload, and keeps the small cap so that
+    a server with uploads off never reads a large body.
+    """
+    if not settings.uploads_enabled:
+        return {UPLOAD_ROUTE: (settings.max_body_bytes, "uploads are off on this server")}
+    limit = max(settings.max_body_bytes, settings.max_upload_bytes + MULTIPART_SLACK)
+    named = f"the file limit FORUMQA_MAX_UPLOAD_BYTES is {settings.max_upload_bytes} bytes"
+    return {UPLOAD_ROUTE: (limit, named)}
 
 
 def _error_schema(schema: dict[str, Any]) -> dict[str, Any]:

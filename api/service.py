@@ -10,8 +10,10 @@ import logging
 import threading
 from collections.abc import Callable
 
+from api import lifecycle
 from rag.config import Settings
 from rag.qa import ForumQA
+from rag.rebuild import Rebuilder
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +26,14 @@ def open_quietly(settings: Settings) -> ForumQA:
 
 
 class Service:
-    """Holds the ForumQA once loaded, or why it failed to load."""
+    """Holds the ForumQA once loaded, or why it failed to load, and the background index builder."""
 
     def __init__(self, settings: Settings, qa: ForumQA | None = None) -> None:
         self.settings = settings
         self._qa = qa
         self.error: str | None = None
         self._thread: threading.Thread | None = None
+        self.rebuilder = Rebuilder(settings, self._swap_after_build)
 
     @property
     def qa(self) -> ForumQA | None:
@@ -56,6 +59,13 @@ class Service:
             return
         self._qa = qa
         log.info("ready: serving index %s", qa.index.build_id)
+
+    def _swap_after_build(self) -> None:
+        """After a background build: serve it here, and tell sibling workers to serve it too."""
+        self.reload()
+        signalled = lifecycle.signal_other_servers(self.settings.index_dir)
+        if signalled:
+            log.info("asked server processes %s to reload", signalled)
 
     def reload(self) -> bool:
         """Swap to a newer index build, if loaded and there is one; True if swapped."""

@@ -1,4 +1,4 @@
-"""The ``forumqa`` command line: build, ask, eval, serve, reload."""
+"""The ``forumqa`` command line: build, ask, eval, serve, reload, add, remove."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     qa = ForumQA.open(settings, progress=not args.json)
     answer: Answer | None = None
     streamed = False
-    for event in qa.answer_events(question, history, args.top_k, args.mode):
+    for event in qa.answer_events(question, history, args.top_k, mode=args.mode):
         if isinstance(event, Token) and not args.json:
             print(event.text, end="", flush=True)  # the LLM's words as they come
             streamed = True
@@ -239,36 +239,86 @@ def _log_config() -> dict[str, object]:
     return config
 
 
+def cmd_add(args: argparse.Namespace) -> int:
+    """Store each file in the corpus (refusing what cannot be read), then build and tell servers."""
+    from rag import documents
+
+    settings = _settings(args)
+    failed = 0
+    for path in args.files:
+        try:
+            data = path.read_bytes()
+            stored = documents.add(settings.corpus_dir, data, path.name, settings.max_upload_bytes)
+        except OSError as exc:
+            print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+            failed += 1
+            continue
+        except documents.DocumentError as exc:
+            print(f"{path}: refused: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"added {path} as {stored.id!r} ({stored.kind}, {stored.size} bytes): {stored.title}")
+    if failed == len(args.files):
+        return 1
+    return _rebuild_and_signal(settings, args) or (1 if failed else 0)
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from rag import documents
+
+    settings = _settings(args)
+    removed_any, status = False, 0
+    for doc_id in args.ids:
+        try:
+            removed = documents.remove(settings.corpus_dir, doc_id)
+        except documents.DocumentError as exc:
+            print(f"forumqa: error: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        removed_any = True
+        print(f"removed {removed.id!r} ({removed.file}): {removed.title}")
+    if not removed_any:
+        return status
+    return _rebuild_and_signal(settings, args) or status
+
+
+def _rebuild_and_signal(settings: Settings, args: argparse.Namespace) -> int:
+    from rag.indexing import build_index
+
+    if args.no_build:
+        print("not building (--no-build): run `forumqa reload` to build and update running servers")
+        return 0
+    report = build_index(settings, progress=not args.quiet)
+    print(f"index {report.build_dir.name}: {report.chunks} chunks, {report.sentences} sentences, "
+          f"embedded {sum(report.embedded.values())} new texts in {report.seconds:.1f}s")
+    _signal_servers(settings)
+    return 0
+
+
 def cmd_reload(args: argparse.Namespace) -> int:
     """Build if the corpus changed, then tell running servers (by pid file) to swap in the new index."""
     from rag.indexing import build_index
 
     settings = _settings(args)
     build_index(settings, progress=True)
-    pid_file = settings.index_dir / "server.pid"
-    try:
-        pids = [int(p) for p in pid_file.read_text().split()]
-    except (OSError, ValueError):
+    _signal_servers(settings)
+    return 0
+
+
+def _signal_servers(settings: Settings) -> None:
+    from api.lifecycle import is_forumqa_server, server_pids
+
+    pids = server_pids(settings.index_dir)
+    if not pids:
         print("index is built; no running server found (start one with `forumqa serve`)")
-        return 0
+        return
     for pid in pids:
-        if not _is_forumqa_server(pid):
+        if not is_forumqa_server(pid):
             # A stale pid may now belong to another program, which SIGHUP would terminate.
             print(f"skipping pid {pid}: not a running forum-qa server")
             continue
         os.kill(pid, signal.SIGHUP)
         print(f"asked server process {pid} to reload")
-    return 0
-
-
-def _is_forumqa_server(pid: int) -> bool:
-    import psutil
-
-    try:
-        cmdline = " ".join(psutil.Process(pid).cmdline())
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-        return False
-    return any(marker in cmdline for marker in ("forumqa", "api.main", "uvicorn", "multiprocessing"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -417,6 +467,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
+        "add",
+        parents=[common],
+        help="add documents to the corpus, then rebuild and update running servers",
+        description="Copy each FILE into the corpus folder under an id made from its title (the file "
+        "name is kept only as metadata), after checking it: at most FORUMQA_MAX_UPLOAD_BYTES, a kind "
+        "decided by its bytes (PDF, DOCX, HTML, Markdown or text, as this installation reads them), "
+        "readable, and not already there (same bytes, or same title). Then build the index (only new "
+        "text is embedded) and send SIGHUP to running servers so they serve it. A refused file is "
+        "reported and the others are still added; the exit status is 1 if any was refused.",
+        epilog="example: forumqa add reports/fourth-forum.html notes.md",
+    )
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="a document to add")
+    p.add_argument("--no-build", action="store_true", help="only store the files; build later")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser(
+        "remove",
+        parents=[common],
+        help="remove documents from the corpus by id, then rebuild and update running servers",
+        description="Delete the document with each ID (see `forumqa ask --json` citations or GET "
+        "/api/documents) and its metadata from the corpus folder, then build the index and send SIGHUP "
+        "to running servers. The last document cannot be removed.",
+        epilog="example: forumqa remove fourth-korea-russia-forum",
+    )
+    p.add_argument("ids", nargs="+", metavar="ID", help="a document id")
+    p.add_argument("--no-build", action="store_true", help="only remove the files; build later")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser(
         "reload",
         parents=[common],
         help="rebuild if needed and make running servers swap index",
@@ -432,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO
-        if args.verbose or args.command in ("build", "serve", "reload")
+        if args.verbose or args.command in ("build", "serve", "reload", "add", "remove")
         else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(1000, ge=1)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     api_key: str | None = None
+    # Adding and removing documents over HTTP (POST/DELETE /api/documents) is off unless an API key
+    # guards the API or this is set: an open server must not let anyone rewrite its corpus.
+    allow_uploads: bool = Field(False, description="Allow uploads and removals without an API key.")
+    max_upload_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024, description="Largest document file accepted."
+    )
     cors_origins: list[str] = Field(default_factory=list)
     rate_limit_per_minute: int = Field(0, ge=0, description="Requests per client per minute; 0 = off.")
     threads: int = Field(
@@ -67,3 +73,8 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url and self.llm_model)
+
+    @property
+    def uploads_enabled(self) -> bool:
+        """Whether documents may be added and removed over HTTP: with an API key, or when allowed."""
+        return self.allow_uploads or bool(self.api_key)

@@ -77,6 +77,18 @@ def llm_client(settings: Settings) -> LLMClient | None:
     return client
 
 
+def _documents_filter(index: SearchIndex, doc_ids: Sequence[str] | None) -> tuple[str, ...] | None:
+    """``doc_ids`` sorted and checked against ``index`` (None: every document)."""
+    if doc_ids is None:
+        return None
+    unknown = [d for d in dict.fromkeys(doc_ids) if d not in index.documents]
+    if unknown:
+        raise ValueError(f"unknown document id(s): {', '.join(map(repr, unknown))}")
+    if not doc_ids:
+        raise ValueError("doc_ids is empty: name at least one document, or leave it out for all")
+    return tuple(sorted(set(doc_ids)))
+
+
 class _State:
     """An index and the retriever over it; replaced as a whole on reload."""
 
@@ -95,7 +107,9 @@ class ForumQA:
         self.embedders = {name: self._embedder(name) for name in index.embedder_names}
         self._state = _State(index, self.embedders, settings)
         self._reload_lock = threading.Lock()
-        self._cache: OrderedDict[tuple[str, tuple[tuple[str, str], ...], int, str], Answer] = OrderedDict()
+        self._cache: OrderedDict[
+            tuple[str, tuple[tuple[str, str], ...], int, str, tuple[str, ...] | None], Answer
+        ] = OrderedDict()
         self._cache_lock = threading.Lock()
         self.llm = llm_client(settings)
         if self.llm is not None:
@@ -143,29 +157,40 @@ class ForumQA:
             log.info("now serving index %s", index.build_id)
             return True
 
-    def search(self, query: str, top_k: int = 5) -> list[Citation]:
-        """Ranked passages for ``query`` (no answer composed)."""
-        return self._run(_checked(query), None, top_k).citations
+    def search(self, query: str, top_k: int = 5, doc_ids: Sequence[str] | None = None) -> list[Citation]:
+        """Ranked passages for ``query`` (no answer composed), only from ``doc_ids`` when given."""
+        return self._run(_checked(query), None, top_k, doc_ids).citations
 
     def answer(
-        self, question: str, history: Sequence[Turn] | None = None, top_k: int = 5, mode: Mode = "extractive"
+        self,
+        question: str,
+        history: Sequence[Turn] | None = None,
+        top_k: int = 5,
+        doc_ids: Sequence[str] | None = None,
+        mode: Mode = "extractive",
     ) -> Answer:
         """The cited answer to ``question``, given the earlier turns of the chat.
 
-        ``mode`` "generative" has the configured LLM write the answer from the cited passages
-        (checked sentence by sentence); "auto" does so when an LLM is configured. Raises
-        ``ValueError`` for an empty question, text that is not valid Unicode, or generative mode
-        without an LLM (:class:`LLMNotConfigured`).
+        ``doc_ids`` restricts the answer to those documents. ``mode`` "generative" has the
+        configured LLM write the answer from the cited passages (checked sentence by sentence);
+        "auto" does so when an LLM is configured. Raises
+        ``ValueError`` for an empty question, text that is not valid Unicode, a document id the
+        index does not have, or generative mode without an LLM (:class:`LLMNotConfigured`).
         """
         final = None
-        for event in self.answer_events(question, history, top_k, mode):
+        for event in self.answer_events(question, history, top_k, doc_ids, mode):
             if isinstance(event, Final):
                 final = event.answer
         assert final is not None  # answer_events always ends with one Final
         return final
 
     def answer_events(
-        self, question: str, history: Sequence[Turn] | None = None, top_k: int = 5, mode: Mode = "extractive"
+        self,
+        question: str,
+        history: Sequence[Turn] | None = None,
+        top_k: int = 5,
+        doc_ids: Sequence[str] | None = None,
+        mode: Mode = "extractive",
     ) -> Iterator[Event]:
         """Like :meth:`answer`, as events: the LLM's tokens as they come, then the final answer.
 
@@ -176,7 +201,7 @@ class ForumQA:
         question = _checked(question)
         client = self._client_for(mode)
         started = time.perf_counter()
-        extractive = self._run(question, turns, top_k)
+        extractive = self._run(question, turns, top_k, doc_ids)
         return self._events(extractive, question, turns, client, started)
 
     def _events(
@@ -199,11 +224,19 @@ class ForumQA:
             )
         return self.llm
 
-    def _run(self, question: str, history: Sequence[Turn] | None, top_k: int) -> Answer:
+    def unknown_documents(self, doc_ids: Sequence[str]) -> list[str]:
+        """The ids among ``doc_ids`` that no document of the serving index has."""
+        documents = self._state.index.documents
+        return [d for d in dict.fromkeys(doc_ids) if d not in documents]
+
+    def _run(
+        self, question: str, history: Sequence[Turn] | None, top_k: int, doc_ids: Sequence[str] | None = None
+    ) -> Answer:
         started = time.perf_counter()
         state = self._state  # one consistent index for the whole request, even across a reload
+        only = _documents_filter(state.index, doc_ids)
         history_key = tuple((t.role, t.content) for t in history or ())
-        key = (question, history_key, top_k, state.index.build_id)
+        key = (question, history_key, top_k, state.index.build_id, only)
         with self._cache_lock:
             cached = self._cache.get(key)
             if cached is not None:
@@ -213,7 +246,7 @@ class ForumQA:
 
         query = standalone_question(question, history)
         vectors = state.retriever.query_vectors(query)
-        hits = state.retriever.retrieve(query, max(top_k, self.settings.candidates), vectors)
+        hits = state.retriever.retrieve(query, max(top_k, self.settings.candidates), vectors, only)
         # A few chunks more than asked for: overlapping windows often share their best sentence,
         # and compose() keeps one citation per supporting sentence.
         pool = hits[: top_k + 5]

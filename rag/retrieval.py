@@ -7,6 +7,7 @@ Questions written in Latin script use the English model and BM25; questions in o
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,20 +66,39 @@ class Retriever:
         models = dense_models_for(script_of(query), self.index.embedder_names)
         return {name: self.embedders[name].encode_queries([query])[0] for name in models}
 
-    def retrieve(self, query: str, k: int, vectors: dict[str, np.ndarray] | None = None) -> list[Hit]:
+    def chunks_of(self, doc_ids: Iterable[str]) -> np.ndarray:
+        """The ids of the chunks of documents ``doc_ids``, ascending."""
+        wanted = set(doc_ids)
+        return np.array([c.id for c in self.index.chunks if c.doc_id in wanted], dtype=np.int64)
+
+    def retrieve(
+        self,
+        query: str,
+        k: int,
+        vectors: dict[str, np.ndarray] | None = None,
+        doc_ids: Iterable[str] | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best chunks for ``query``; only chunks of ``doc_ids`` when it is given."""
         vectors = vectors if vectors is not None else self.query_vectors(query)
         n = len(self.index.chunks)
-        depth = min(n, max(k, 50))  # fusion only needs the head of each ranking
+        allowed = self.chunks_of(doc_ids) if doc_ids is not None else None
+        if allowed is not None and not len(allowed):
+            return []
+        depth = min(n if allowed is None else len(allowed), max(k, 50))  # fusion needs only the heads
         fused = np.zeros(n, dtype=np.float64)
         dense_best = np.full(n, -1.0, dtype=np.float64)
         for name, vector in vectors.items():
-            scores, ids = search(self.index.chunk_vectors[name], vector[None, :], depth)
+            scores, ids = search(self.index.chunk_vectors[name], vector[None, :], depth, allowed)
             for rank, (cid, score) in enumerate(zip(ids[0], scores[0], strict=True)):
                 if cid < 0:
                     continue
                 fused[cid] += 1.0 / (self.rrf_k + rank + 1)
                 dense_best[cid] = max(dense_best[cid], float(score))
         lexical = self.index.chunk_lexicon.scores(query)
+        if allowed is not None:
+            outside = np.ones(n, dtype=bool)
+            outside[allowed] = False
+            lexical = np.where(outside, 0.0, lexical)
         if lexical.any():
             order = np.argsort(-lexical, kind="stable")[:depth]
             for rank, cid in enumerate(order):
@@ -86,4 +106,6 @@ class Retriever:
                     break
                 fused[cid] += 1.0 / (self.rrf_k + rank + 1)
         top = np.argsort(-fused, kind="stable")[:k]
+        if allowed is not None:  # a chunk no ranking reached still has score 0: keep to the documents
+            top = top[np.isin(top, allowed)]
         return [Hit(int(c), float(fused[c]), float(dense_best[c]), float(lexical[c])) for c in top]

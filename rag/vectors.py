@@ -99,8 +99,29 @@ def load_vector_index(path: Path, mmap: bool = True) -> faiss.Index:
     return faiss.read_index(str(path))
 
 
-def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and ids of the ``k`` nearest rows for each query (ids are -1 past the index size)."""
-    k = max(1, min(k, index.ntotal))
-    scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+def search(
+    index: faiss.Index, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and ids of the ``k`` nearest rows for each query (ids are -1 past the index size).
+
+    ``allowed`` (row ids) restricts the search to those rows inside FAISS, so a small document of a
+    large corpus still gets its ``k`` best rows rather than whatever of them made the global top ``k``.
+    An inverted-file index then probes every list: the selector skips the other rows before any
+    distance is computed, and probing only the nearest lists would miss a small document's rows.
+    """
+    k = max(1, min(k, index.ntotal if allowed is None else len(allowed)))
+    x = np.ascontiguousarray(queries, dtype=np.float32)
+    if allowed is None:
+        scores, ids = index.search(x, k)
+        return scores, ids
+    selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+    ivf = faiss.try_extract_index_ivf(index)
+    params: faiss.SearchParameters
+    if ivf is not None:
+        params = faiss.SearchParametersIVF()
+        params.nprobe = ivf.nlist
+    else:
+        params = faiss.SearchParameters()
+    params.sel = selector  # ``selector`` stays referenced here until the search returns
+    scores, ids = index.search(x, k, params=params)
     return scores, ids

@@ -18,7 +18,8 @@ router = APIRouter(prefix="/api", tags=["answers"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The body is not valid JSON."},
-    422: {"model": ErrorResponse, "description": "Blank or too long question, top_k not in 1..20, …"},
+    422: {"model": ErrorResponse, "description": "Blank or too long question, top_k not in 1..20, an unknown "
+          "document in doc_ids, …"},
     503: {"model": ErrorResponse, "description": "The index is still loading."},
 }
 
@@ -31,7 +32,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def answer(request: ValidAnswerRequest, qa: QA) -> dict[str, Any]:
     """The cited answer to ``question``; ``history`` lets follow-ups refer to earlier turns."""
     history = [Turn(t.role, t.content) for t in request.history]
-    return qa.answer(request.question, history, request.top_k, request.mode).to_dict()
+    return qa.answer(request.question, history, request.top_k, request.doc_ids, request.mode).to_dict()
 
 
 def _ndjson(events: Iterator[Event]) -> Iterator[str]:
@@ -58,7 +59,7 @@ def answer_stream(request: ValidAnswerRequest, qa: QA) -> StreamingResponse:
     """Like /api/answer, but a generated answer arrives token by token; the checked answer (which may
     strike sentences already shown) ends the stream. Bad input fails before the stream starts."""
     history = [Turn(t.role, t.content) for t in request.history]
-    events = qa.answer_events(request.question, history, request.top_k, request.mode)
+    events = qa.answer_events(request.question, history, request.top_k, request.doc_ids, request.mode)
     return StreamingResponse(
         _ndjson(events),
         media_type="application/x-ndjson",
@@ -69,4 +70,4 @@ def answer_stream(request: ValidAnswerRequest, qa: QA) -> StreamingResponse:
 @router.post("/search", response_model=SearchResponse, responses=ERRORS, summary="Search passages")
 def search(request: ValidSearchRequest, qa: QA) -> dict[str, Any]:
     """The ``top_k`` passages that best match ``query``, best first, with their supporting sentence."""
-    return {"results": [c.to_dict() for c in qa.search(request.query, request.top_k)]}
+    return {"results": [c.to_dict() for c in qa.search(request.query, request.top_k, request.doc_ids)]}

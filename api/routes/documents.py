@@ -1,29 +1,62 @@
-"""Routes /api/documents: the report's documents with full text, to show citations in context."""
+"""Routes /api/documents: list the documents, read one with its full text, add one, remove one.
+
+Adding and removing change the corpus folder at once (:mod:`rag.documents`) and queue a background
+rebuild (:mod:`rag.rebuild`); the answer is 202 while the old index keeps serving until the new one
+is swapped in. ``GET /api/index/status`` follows the build.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
 
-from api.deps import QA
+from api.deps import QA, ServiceDep, SettingsDep, UploadsOn, ValidUpload, get_qa
 from api.errors import ApiError
-from api.schemas import DocumentList, DocumentOut, ErrorResponse
+from api.schemas import DocumentList, DocumentOut, ErrorResponse, RemoveResponse, UploadResponse
+from api.status import build_status
+from rag import documents
+from rag.types import Document
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
 
-# ``async def``: these only read objects already in memory, no need for a threadpool hop.
+#: The status code and error type each refusal of the document store gets.
+REFUSALS: dict[type[documents.DocumentError], tuple[int, str]] = {
+    documents.TooLarge: (413, "payload_too_large"),
+    documents.UnsupportedKind: (415, "unsupported_media_type"),
+    documents.Unreadable: (422, "unreadable_document"),
+    documents.Duplicate: (409, "conflict"),
+    documents.NotFound: (404, "not_found"),
+    documents.LastDocument: (409, "conflict"),
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+def refused(exc: documents.DocumentError) -> ApiError:
+    status, kind = REFUSALS.get(type(exc), (422, "invalid_request"))
+    return ApiError(status, kind, str(exc))
+
+
+def _out(doc: Document) -> dict[str, Any]:
+    return {**doc.to_dict(), **documents.describe(doc)}
+
+
+# ``async def`` for the reads: they only touch objects already in memory.
 
 
 @router.get("", response_model=DocumentList, summary="List the documents")
 async def list_documents(qa: QA) -> dict[str, Any]:
-    return {"documents": [d.to_dict() for d in qa.documents]}
+    return {"documents": [_out(d) for d in qa.documents]}
 
 
 @router.get(
     "/{doc_id}",
     response_model=DocumentOut,
-    responses={404: {"model": ErrorResponse, "description": "No document has this id."}},
+    responses={404: _error("No document has this id.")},
     summary="One document with its full text and sections",
 )
 async def get_document(doc_id: str, qa: QA) -> dict[str, Any]:
@@ -31,4 +64,76 @@ async def get_document(doc_id: str, qa: QA) -> dict[str, Any]:
     document = qa.document(doc_id)
     if document is None:
         raise ApiError(404, "not_found", f"no document with id {doc_id!r}")
-    return document.to_dict()
+    return _out(document)
+
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary",
+                                 "description": "The document: PDF, DOCX, HTML, Markdown or text."}
+                    },
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=UploadResponse,
+    openapi_extra=UPLOAD_BODY,
+    responses={
+        400: _error("The multipart body is malformed."),
+        403: _error("Uploads are off (no API key and FORUMQA_ALLOW_UPLOADS unset)."),
+        409: _error("The same file, or a document with the same id (title), is already in the corpus."),
+        413: _error("The file is larger than FORUMQA_MAX_UPLOAD_BYTES."),
+        415: _error("Not multipart, or the file is no kind of document this server reads (by its bytes)."),
+        422: _error("No 'file' field, or the file cannot be read (damaged, empty, encrypted, a scan...)."),
+        503: _error("The index is still loading."),
+    },
+    summary="Add a document (rebuilt in the background)",
+)
+async def add_document(upload: ValidUpload, service: ServiceDep, settings: SettingsDep) -> dict[str, Any]:
+    """Stores the file under an id made from its title and queues a rebuild; answers 202 at once.
+
+    The kind is decided by the file's bytes, not its name; the name is kept only as metadata. Until
+    the rebuild is swapped in (``GET /api/index/status``), answers come from the previous index.
+    """
+    try:
+        stored = await run_in_threadpool(
+            documents.add, settings.corpus_dir, upload.data, upload.filename, settings.max_upload_bytes
+        )
+    except documents.DocumentError as exc:
+        raise refused(exc) from None
+    return {"document": stored.to_dict(), "build": build_status(service, service.rebuilder.request())}
+
+
+@router.delete(
+    "/{doc_id}",
+    status_code=202,
+    response_model=RemoveResponse,
+    dependencies=[UploadsOn, Depends(get_qa)],  # removals wait for the first index, as uploads do
+    responses={
+        403: _error("Removals are off (no API key and FORUMQA_ALLOW_UPLOADS unset)."),
+        404: _error("No document of the corpus has this id."),
+        409: _error("It is the last document."),
+        503: _error("The index is still loading."),
+    },
+    summary="Remove a document (rebuilt in the background)",
+)
+def remove_document(doc_id: str, service: ServiceDep, settings: SettingsDep) -> dict[str, Any]:
+    """Deletes the document's files from the corpus and queues a rebuild; answers 202 at once."""
+    try:
+        removed = documents.remove(settings.corpus_dir, doc_id)
+    except documents.DocumentError as exc:
+        raise refused(exc) from None
+    return {"removed": removed.to_dict(), "build": build_status(service, service.rebuilder.request())}

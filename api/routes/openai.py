@@ -55,11 +55,11 @@ def chat_completions(
     question, history = openai_compat.question_and_history(request, settings)
     if request.stream:
         # Retrieval and the reader run here, before the first byte: bad input is still a JSON error.
-        events = qa.answer_events(question, history, request.top_k, request.mode)
+        events = qa.answer_events(question, history, request.top_k, mode=request.mode)
         return StreamingResponse(
             openai_compat.sse_stream(events, qa),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    answer = qa.answer(question, history, request.top_k, request.mode)
+    answer = qa.answer(question, history, request.top_k, mode=request.mode)
     return openai_compat.completion(answer, openai_compat.reply_text(answer, qa))

@@ -1,4 +1,5 @@
-// The chat page: asks /api/answer, shows cited answers, opens citations in the report beside the chat.
+// The chat page: asks /api/answer, shows cited answers, opens citations in the report beside the chat,
+// and lists the documents (adding and removing them when the server allows it, with the build status).
 //
 // Every piece of text that comes from the server (answers, passages, the report itself) is put into
 // the page as text nodes (textContent / createTextNode), never parsed as HTML: a report or a question
@@ -19,12 +20,28 @@
   const reportEyebrow = $("report-eyebrow");
   const reportBody = $("report-body");
   const announcer = $("announcer");
+  const library = $("library");
+  const libraryToggle = $("library-toggle");
+  const libraryStatus = $("library-status");
+  const docList = $("doc-list");
+  const uploadForm = $("upload-form");
+  const uploadFile = $("upload-file");
+  const uploadSend = $("upload-send");
+  const uploadNote = $("upload-note");
+  const uploadError = $("upload-error");
+  const buildDot = $("build-dot");
+  const filterNote = $("filter-note");
 
   const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
   const documents = new Map(); // doc_id -> Promise of the document, fetched once
   let history = []; // earlier {role, content} turns, sent with each question for follow-ups
   let busy = false;
   let openedBy = null; // the chip that opened the report, to return focus to on close
+  let config = { uploads: false, max_upload_bytes: 0, accepted_kinds: [] }; // GET /api/config
+  let known = []; // the documents the index serves, as GET /api/documents lists them
+  const excluded = new Set(); // ids of documents unticked in the panel: questions leave them out
+  let polling = null; // the timer that follows a build
+  let rebuilding = false; // a build was seen running: list the documents again when it ends
 
   // ------------------------------------------------------------------------------ DOM helpers
 
@@ -57,13 +74,17 @@
   class ApiError extends Error {}
 
   async function api(path, body) {
+    return request(path, body === undefined ? { headers: { Accept: "application/json" } } : {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+  }
+
+  async function request(path, options) {
     let response;
     try {
-      response = await fetch(path, body === undefined ? { headers: { Accept: "application/json" } } : {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify(body),
-      });
+      response = await fetch(path, options);
     } catch (err) {
       throw new ApiError("The server could not be reached. Check that it is running and try again.");
     }
@@ -176,19 +197,22 @@
     return Number.isInteger(citation.page) ? `p. ${citation.page}` : "";
   }
 
-  function citationChip(citation, answerable) {
+  // `named`: the answer cites several documents, so each chip says which one it is from.
+  function citationChip(citation, answerable, named) {
     const sentence = sentenceOf(citation);
     const page = pageLabel(citation);
+    const where = named ? `${citation.title}, ${citation.section}` : citation.section;
     const chip = el("button", {
       type: "button",
       class: "chip" + (answerable ? "" : " muted"),
       "data-n": citation.n,
       "data-doc": citation.doc_id,
       title: sentence,
-      "aria-label": `Citation ${citation.n}: ${citation.section}${page ? `, page ${citation.page}` : ""}.`
+      "aria-label": `Citation ${citation.n}: ${where}${page ? `, page ${citation.page}` : ""}.`
         + " Open it in the report.",
     },
     el("span", { class: "chip-n", "aria-hidden": "true" }, String(citation.n)),
+    named ? el("span", { class: "chip-doc", "aria-hidden": "true" }, citation.title) : null,
     // The page first: a long section title is cut short with an ellipsis, the page never is.
     el("span", { class: "chip-label", "aria-hidden": "true" }, (page ? `${page} · ` : "") + citation.section));
     chip.addEventListener("click", () => openCitation(citation, chip));
@@ -233,7 +257,8 @@
   }
 
   function answerMessage(answer) {
-    const chips = new Map(answer.citations.map((c) => [c.n, citationChip(c, answer.answerable)]));
+    const named = new Set(answer.citations.map((c) => c.doc_id)).size > 1;
+    const chips = new Map(answer.citations.map((c) => [c.n, citationChip(c, answer.answerable, named)]));
     const bubble = el("article", { class: "bubble", "aria-label": "Answer" });
     if (!answer.answerable) {
       bubble.append(el("p", { class: "badge" },
@@ -299,8 +324,11 @@
     announce("Searching the report…");
     const turns = history.slice();
     try {
+      const body = { question, history: turns, top_k: 5 };
+      const only = chosenDocuments();
+      if (only) body.doc_ids = only;
       let streaming = null; // the bubble text an LLM's words appear in, as they arrive
-      const answer = await apiStream("/api/answer/stream", { question, history: turns, top_k: 5 }, (text) => {
+      const answer = await apiStream("/api/answer/stream", body, (text) => {
         if (!streaming) {
           streaming = el("p", { class: "text streaming", "aria-busy": "true" });
           pending.classList.remove("pending");
@@ -367,6 +395,203 @@
     input.focus();
     announce("New chat started.");
   });
+
+  // ---------------------------------------------------------------------------- the documents
+
+  function formatSize(bytes) {
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+    return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+  }
+
+  // The ids questions are limited to, or null when every document is ticked (no filter is sent).
+  function chosenDocuments() {
+    const chosen = known.filter((d) => !excluded.has(d.id)).map((d) => d.id);
+    return chosen.length === known.length ? null : chosen;
+  }
+
+  function updateFilterNote() {
+    const only = chosenDocuments();
+    filterNote.textContent = only ? ` Answering from ${only.length} of ${known.length} documents.` : "";
+    // The last ticked document cannot be unticked: a question needs at least one.
+    for (const box of docList.querySelectorAll("input.doc-check")) {
+      box.disabled = box.checked && (only ? only.length : known.length) === 1;
+    }
+  }
+
+  function documentItem(doc) {
+    const check = el("input", { type: "checkbox", class: "doc-check", value: doc.id,
+      checked: !excluded.has(doc.id) });
+    check.addEventListener("change", () => {
+      if (check.checked) excluded.delete(doc.id); else excluded.add(doc.id);
+      updateFilterNote();
+    });
+    const facts = [doc.kind.toUpperCase(), formatSize(doc.size)];
+    if (doc.page_count) facts.push(`${doc.page_count} ${doc.page_count === 1 ? "page" : "pages"}`);
+    const item = el("li", { class: "doc", "data-doc": doc.id },
+      el("label", { class: "doc-pick" }, check, el("span", { class: "doc-title" }, doc.title)),
+      el("p", { class: "doc-meta" }, facts.join(" · ")));
+    if (config.uploads) {
+      const remove = el("button", { type: "button", class: "button small doc-remove",
+        "aria-label": `Remove ${doc.title}` }, "Remove");
+      remove.addEventListener("click", () => removeDocument(doc, remove));
+      item.append(remove);
+    }
+    return item;
+  }
+
+  async function refreshDocuments() {
+    try {
+      const data = await api("/api/documents");
+      known = data.documents.map((d) => ({ id: d.id, title: d.title, kind: d.kind, size: d.size, page_count: d.page_count }));
+    } catch (err) {
+      docList.replaceChildren(el("li", { class: "doc-error", role: "alert" },
+        err instanceof ApiError ? err.message : "The documents could not be listed."));
+      return;
+    }
+    for (const id of [...excluded]) if (!known.some((d) => d.id === id)) excluded.delete(id);
+    docList.replaceChildren(...known.map(documentItem));
+    updateFilterNote();
+  }
+
+  function showStatus(status) {
+    const building = status.state === "building" || status.queued > 0;
+    buildDot.hidden = !building;
+    libraryStatus.classList.toggle("error", status.state === "failed");
+    const pending = status.pending || { added: [], removed: [] };
+    const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+    if (status.state === "loading") {
+      libraryStatus.textContent = "The index is loading…";
+    } else if (building) {
+      const phase = status.phase && status.phase !== "building the index" ? ` (${status.phase})` : "";
+      const count = status.total ? `: ${status.done} of ${status.total}` : "";
+      const waiting = [
+        pending.added.length ? `${plural(pending.added.length, "new document is", "new documents are")} not searchable yet` : "",
+        pending.removed.length ? `${plural(pending.removed.length, "removed document is", "removed documents are")} still searchable` : "",
+      ].filter(Boolean).join("; ");
+      libraryStatus.textContent = `Building the index${phase}${count}. ${waiting ? `${waiting}: ` : ""}answers come from the previous index meanwhile.`;
+    } else if (status.state === "failed") {
+      libraryStatus.textContent = `The last build failed: ${status.last_error || "unknown error"}. The previous index still answers.`;
+    } else {
+      libraryStatus.textContent = `Index up to date: ${status.documents} ${status.documents === 1 ? "document" : "documents"}.`;
+    }
+    return building || status.state === "loading";
+  }
+
+  async function followBuild() {
+    if (polling) return;
+    let status;
+    try {
+      status = await api("/api/index/status");
+    } catch (err) {
+      libraryStatus.textContent = err instanceof ApiError ? err.message : "The build status is unavailable.";
+      return;
+    }
+    if (showStatus(status)) {
+      rebuilding = true;
+      polling = window.setTimeout(() => { polling = null; followBuild(); }, 1000);
+    } else if (rebuilding) {
+      rebuilding = false;
+      await refreshDocuments();
+      announce(status.state === "failed" ? "The index could not be rebuilt." : "The index is rebuilt.");
+    }
+  }
+
+  function buildStarted(status, message) {
+    rebuilding = true;
+    showStatus(status);
+    announce(message);
+    followBuild();
+  }
+
+  async function removeDocument(doc, button) {
+    // Two steps, so a stray click never deletes a document.
+    if (button.dataset.confirm !== "yes") {
+      button.dataset.confirm = "yes";
+      button.textContent = "Confirm removal";
+      button.setAttribute("aria-label", `Confirm removing ${doc.title}`);
+      window.setTimeout(() => {
+        if (!button.isConnected) return;
+        delete button.dataset.confirm;
+        button.textContent = "Remove";
+        button.setAttribute("aria-label", `Remove ${doc.title}`);
+      }, 6000);
+      return;
+    }
+    button.disabled = true;
+    try {
+      const result = await request(`/api/documents/${encodeURIComponent(doc.id)}`,
+        { method: "DELETE", headers: { Accept: "application/json" } });
+      buildStarted(result.build, `Removed ${doc.title}. Rebuilding the index.`);
+    } catch (err) {
+      button.disabled = false;
+      libraryStatus.textContent = err instanceof ApiError ? err.message : "The document could not be removed.";
+      libraryStatus.classList.add("error");
+    }
+  }
+
+  uploadForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    uploadError.hidden = true;
+    const file = uploadFile.files[0];
+    if (!file) {
+      uploadError.textContent = "Choose a file first.";
+      uploadError.hidden = false;
+      uploadFile.focus();
+      return;
+    }
+    const body = new FormData();
+    body.append("file", file);
+    uploadSend.disabled = true;
+    uploadSend.textContent = "Uploading…";
+    try {
+      const result = await request("/api/documents", { method: "POST", body, headers: { Accept: "application/json" } });
+      uploadFile.value = "";
+      buildStarted(result.build, `Added ${result.document.title}. Building the index.`);
+    } catch (err) {
+      uploadError.textContent = err instanceof ApiError ? err.message : "The file could not be uploaded.";
+      uploadError.hidden = false;
+    } finally {
+      uploadSend.disabled = false;
+      uploadSend.textContent = "Upload";
+    }
+  });
+
+  function openLibrary(open) {
+    library.hidden = !open;
+    document.body.classList.toggle("library-open", open);
+    libraryToggle.setAttribute("aria-expanded", String(open));
+    if (open) {
+      refreshDocuments();
+      followBuild();
+      $("library-title").setAttribute("tabindex", "-1");
+      $("library-title").focus({ preventScroll: true });
+    } else {
+      libraryToggle.focus();
+    }
+  }
+
+  libraryToggle.addEventListener("click", () => openLibrary(library.hidden));
+  $("library-close").addEventListener("click", () => openLibrary(false));
+
+  async function loadConfig() {
+    try {
+      config = await api("/api/config");
+    } catch (err) {
+      return; // without it the panel still lists documents; adding and removing stay hidden
+    }
+    uploadForm.hidden = !config.uploads;
+    if (config.uploads) {
+      uploadFile.setAttribute("accept", config.accepted_kinds.map((k) => ({
+        pdf: ".pdf", docx: ".docx", html: ".html,.htm", md: ".md,.markdown", txt: ".txt",
+      })[k] || "").filter(Boolean).join(","));
+      const kinds = config.accepted_kinds.map((k) => k.toUpperCase()).join(", ");
+      uploadNote.textContent = `${kinds}; up to ${formatSize(config.max_upload_bytes)}. The kind is read from the file itself.`;
+    }
+    if (!library.hidden) refreshDocuments();
+  }
+
+  loadConfig().then(refreshDocuments).then(followBuild);
 
   // ------------------------------------------------------------------------------ the report
 
@@ -481,7 +706,9 @@
 
   $("report-close").addEventListener("click", () => closeReport());
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && !report.hidden) closeReport();
+    if (event.key !== "Escape") return;
+    if (!report.hidden) closeReport();
+    else if (!library.hidden && library.contains(document.activeElement)) openLibrary(false);
   });
 
   input.focus();

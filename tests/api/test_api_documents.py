@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from rag.qa import ForumQA
 
-# "pages" holds each page's start offset for a PDF, null for the text report.
-DOCUMENT_KEYS = {"id", "title", "source", "metadata", "text", "sections", "pages"}
+# "pages" holds each page's start offset for a PDF, null for the text report; "page_count" their number.
+DOCUMENT_KEYS = {
+    "id", "title", "source", "metadata", "text", "sections", "pages", "kind", "size", "page_count"
+}
 
 
 def test_list_has_every_document_with_text_and_sections(client: TestClient, qa: ForumQA) -> None:
@@ -21,6 +24,11 @@ def test_list_has_every_document_with_text_and_sections(client: TestClient, qa: 
         assert set(doc) == DOCUMENT_KEYS
         assert doc["text"] and doc["sections"]
         assert doc["pages"] is None
+    report = next(d for d in qa.documents if d.id == "third-korea-russia-forum")
+    listed = next(d for d in documents if d["id"] == report.id)
+    # Kind and size of its file on disk (not given in its metadata, so read from the file).
+    expected = ("txt", Path(report.path).stat().st_size, None)
+    assert (listed["kind"], listed["size"], listed["page_count"]) == expected
 
 
 def test_one_document_matches_the_library(client: TestClient, qa: ForumQA) -> None:

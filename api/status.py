@@ -1,0 +1,43 @@
+"""The index status the API reports: the background builder's state plus what the corpus has that the
+serving index does not (and the reverse)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.service import Service
+from rag.documents import corpus_ids
+from rag.rebuild import BuildStatus
+
+
+def build_status(service: Service, status: BuildStatus | None = None) -> dict[str, Any]:
+    """The body of ``GET /api/index/status`` (``status``: the builder's, if just taken)."""
+    status = status or service.rebuilder.status()
+    qa = service.qa
+    served = set(qa.index.documents) if qa is not None else set()
+    try:
+        in_corpus = set(corpus_ids(service.settings.corpus_dir))
+    except OSError:
+        in_corpus = served
+    state: str = status.state
+    error = status.last_error
+    if qa is None and status.state == "idle":  # the first index is not served yet
+        state, error = ("failed", service.error) if service.error is not None else ("loading", None)
+    return {
+        "state": state,
+        "phase": status.phase,
+        "done": status.done,
+        "total": status.total,
+        "queued": status.queued,
+        "pending": {
+            "added": sorted(in_corpus - served) if qa is not None else [],
+            "removed": sorted(served - in_corpus) if qa is not None else [],
+        },
+        "documents": len(served),
+        "serving_build_id": qa.index.build_id if qa is not None else None,
+        "last_build_id": status.build_id,
+        "builds": status.builds,
+        "last_error": error,
+        "started_at": status.started_at,
+        "seconds": status.seconds,
+    }
