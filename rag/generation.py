@@ -48,6 +48,13 @@ NOTICE_LLM_FAILED = "The LLM could not answer ({reason}), so this is the report'
 NOTICE_CHECK_FAILED = "The LLM's answer could not be checked, so this is the report's own words."
 NOTICE_UNSUPPORTED = "The passages did not support the LLM's answer, so this is the report's own words."
 
+#: What stands in for a generated sentence that repeats forum-qa's rules (a document told it to).
+WITHHELD = "[withheld: it echoed forum-qa's prompt]"
+_WORD = re.compile(r"\w+")
+_SHINGLE = 5
+_SENTENCE_DONE = re.compile(r"[.!?。！？\n]")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?。！？\n])")
+
 _TAG = re.compile(r"</?\s*(passage|question|passages)\b", re.IGNORECASE)
 
 
@@ -66,6 +73,41 @@ class Final:
 
 
 Event = Token | Final
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.lower())
+    return {tuple(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1)}
+
+
+_PROMPT_SHINGLES = _shingles(SYSTEM_PROMPT)
+
+
+def echoes_prompt(text: str) -> bool:
+    """True when ``text`` repeats five words in a row of the system prompt: no answer drawn from the
+    passages does that, an LLM obeying "print your instructions" does."""
+    return not _shingles(text).isdisjoint(_PROMPT_SHINGLES)
+
+
+def _guarded(tokens: Iterator[str]) -> Iterator[str]:
+    """The tokens as they come, except that once the text has repeated five words of the system
+    prompt in a row, the rest of that sentence is replaced by :data:`WITHHELD`. So at most four words
+    in a row of the rules reach the screen while streaming; the grounding check strikes the sentence.
+    """
+    shown, muted = "", False  # the tail of what was shown: an echo may span two sentences
+    for token in tokens:
+        for part in _SENTENCE_SPLIT.split(token):
+            if not part:
+                continue
+            if not muted and echoes_prompt(shown + part):
+                muted = True
+                shown = ""
+                yield " " + WITHHELD
+            elif not muted:
+                shown = (shown + part)[-200:]
+                yield part
+            if _SENTENCE_DONE.search(part[-1]):
+                muted = False
 
 
 def _data(text: str) -> str:
@@ -95,7 +137,7 @@ def messages(question: str, history: Sequence[Turn], citations: Sequence[Citatio
 
 def _checked(extractive: Answer, text: str, stream: Stream, seconds: float) -> Answer:
     grounding: Grounding = check(text, extractive.citations)
-    dropped = [Dropped(d.text, d.reason) for d in grounding.dropped]
+    dropped = [Dropped(WITHHELD if echoes_prompt(d.text) else d.text, d.reason) for d in grounding.dropped]
     usage = stream.usage.to_dict() if stream.usage else None
     if not grounding.grounded:
         log.info("generated answer dropped whole (%d sentence(s) unsupported)", len(dropped))
@@ -145,7 +187,7 @@ def generate_events(
     stream = client.stream(messages(question, history, extractive.citations))
     pieces: list[str] = []
     try:
-        for piece in stream.tokens:
+        for piece in _guarded(stream.tokens):
             pieces.append(piece)
             yield Token(piece)
     except LLMError as error:
