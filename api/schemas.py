@@ -234,7 +234,7 @@ class DocumentOut(BaseModel):
                     "sections": [{"title": "Third Korea-Russia Forum", "start": 0, "end": 1282}],
                     "kind": "txt",
                     "size": 14903,
-                    "pages": None,
+                    "page_count": None,
                 }
             ]
         }
@@ -269,7 +269,7 @@ class StoredDocumentOut(BaseModel):
     size: int = Field(description="Bytes.")
     file: str = Field(description="Its file name in the corpus folder (chosen by the server).")
     original_filename: str = Field(description="The name it was uploaded with (kept as metadata only).")
-    pages: int | None = None
+    page_count: int | None = Field(None, description="Pages, for paged documents (PDF).")
 
 
 class BuildStatusOut(BaseModel):

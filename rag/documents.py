@@ -81,7 +81,7 @@ class StoredDocument:
     size: int
     file: str  # its file name inside the corpus folder
     original_filename: str = ""
-    pages: int | None = None
+    page_count: int | None = None  # pages of a paged document (PDF)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,7 +139,7 @@ def describe(doc: Document) -> dict[str, Any]:
             size = size if size is not None else path.stat().st_size
             with path.open("rb") as fh:
                 kind = kind or detect_kind(fh.read(4096), path.name)
-    pages = meta.get("pages")
+    pages = meta.get("page_count")
     return {
         "kind": str(kind) if kind else (path.suffix.lstrip(".").lower() if path else "txt"),
         "size": int(size) if isinstance(size, int) else len(doc.text.encode("utf-8")),
@@ -178,13 +178,17 @@ def clean_filename(name: str) -> str:
 
 @contextlib.contextmanager
 def _corpus_lock(corpus_dir: Path) -> Iterator[None]:
-    """One change at a time per corpus folder, across threads and processes (server, CLI)."""
-    with _LOCK, (corpus_dir / ".documents.lock").open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    """One change at a time per corpus folder, across threads and processes (server, CLI).
+
+    The lock is taken on the folder itself, so no lock file ever appears among the documents.
+    """
+    with _LOCK:
+        fd = os.open(corpus_dir, os.O_RDONLY | os.O_DIRECTORY)
         try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            os.close(fd)  # closing releases the lock
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -261,7 +265,7 @@ def add(corpus_dir: Path, data: bytes, filename: str, max_bytes: int) -> StoredD
     digest = hashlib.sha256(data).hexdigest()
     doc_id = _id_for(document.title, digest)
     original = clean_filename(filename)
-    pages = document.metadata.get("pages")
+    pages = len(document.pages) or None
     with _corpus_lock(corpus_dir):
         existing = corpus_ids(corpus_dir)
         for other_id, path in existing.items():
@@ -283,14 +287,13 @@ def add(corpus_dir: Path, data: bytes, filename: str, max_bytes: int) -> StoredD
             "original_filename": original,
             "added": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "stored_by": STORED_BY,
-            **({"pages": pages} if isinstance(pages, int) else {}),
+            **({"page_count": pages} if pages else {}),
         }
         # The metadata first: the document's rename is the moment it joins the corpus, complete.
         _write_atomically(meta_path(path), json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8"))
         _write_atomically(path, data)
         _fsync_dir(corpus_dir)
-    return StoredDocument(doc_id, document.title, kind, len(data), path.name, original,
-                          pages if isinstance(pages, int) else None)
+    return StoredDocument(doc_id, document.title, kind, len(data), path.name, original, pages)
 
 
 def remove(corpus_dir: Path, doc_id: str) -> StoredDocument:
@@ -317,7 +320,7 @@ def remove(corpus_dir: Path, doc_id: str) -> StoredDocument:
         meta_path(path).unlink(missing_ok=True)
         trash.unlink(missing_ok=True)
         _fsync_dir(corpus_dir)
-    pages = meta.get("pages")
+    pages = meta.get("page_count")
     return StoredDocument(doc_id, str(meta.get("title") or doc_id), kind, size, path.name,
                           str(meta.get("original_filename", "")), pages if isinstance(pages, int) else None)
 

@@ -11,6 +11,7 @@ import io
 import time
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +25,8 @@ from rag.config import Settings
 from rag.documents import accepted_kinds
 from rag.qa import ForumQA
 
-CAP = 64 * 1024
+CAP = 512 * 1024
+DATA = Path(__file__).resolve().parents[1] / "data"
 REPORT = "third-korea-russia-forum"
 # A document about something the report never mentions, so a citation of it can only come from it.
 PANGYO = (
@@ -165,6 +167,31 @@ def test_a_document_with_nothing_to_read_is_422(upload_client: TestClient, name:
     assert says in error_of(upload(upload_client, name, data), 422)["message"]
 
 
+def docx_bomb(expanded_mb: int) -> bytes:
+    """A small zip whose word/document.xml expands to ``expanded_mb`` MB."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document>" + "A" * (expanded_mb << 20) + "</w:document>")
+    return buffer.getvalue()
+
+
+@pytest.mark.skipif("pdf" not in accepted_kinds() or "docx" not in accepted_kinds(),
+                    reason="this installation reads no PDF or DOCX")
+@pytest.mark.parametrize(
+    ("name", "data", "says"),
+    [
+        ("scan.pdf", (DATA / "scan.pdf").read_bytes(), "no text layer"),
+        ("cut.pdf", (DATA / "report.pdf").read_bytes()[:3000], "damaged, cut short"),
+        ("bomb.docx", docx_bomb(200), "zip bomb"),
+    ],
+)
+def test_hostile_or_unreadable_pdf_and_docx_are_422(upload_client: TestClient, name: str, data: bytes,
+                                                    says: str) -> None:
+    assert len(data) <= CAP
+    assert says in error_of(upload(upload_client, name, data), 422)["message"]
+
+
 def test_a_request_that_is_not_an_upload_is_refused_clearly(upload_client: TestClient) -> None:
     error = error_of(upload_client.post("/api/documents", json={"file": "Pangyo"}), 415)
     assert "multipart/form-data" in error["message"]
@@ -203,7 +230,7 @@ def test_an_upload_is_stored_under_a_safe_name_with_its_metadata(
     document = uploaded["document"]
     assert document == {
         "id": PANGYO_ID, "title": "Pangyo Techno Valley", "kind": "txt", "size": len(PANGYO),
-        "file": f"{PANGYO_ID}.txt", "original_filename": "pangyo notes.txt", "pages": None,
+        "file": f"{PANGYO_ID}.txt", "original_filename": "pangyo notes.txt", "page_count": None,
     }
     assert (workspace.corpus_dir / f"{PANGYO_ID}.txt").read_bytes() == PANGYO
     assert not (workspace.corpus_dir / "pangyo notes.txt").exists()
