@@ -132,7 +132,7 @@ def test_upload_filter_cite_and_remove(upload_page: Page, artifacts: Path) -> No
     expect(page.locator("#filter-note")).to_have_text(" Answering from 1 of 2 documents.")
     report_box = page.locator(f'#doc-list > li[data-doc="{REPORT}"] input.doc-check')
     expect(report_box).to_be_disabled()  # the last ticked document stays ticked
-    with page.expect_request(lambda r: r.url.endswith("/api/answer")) as sent:
+    with page.expect_request(lambda r: r.url.endswith("/api/answer/stream") and r.method == "POST") as sent:
         ask(page, QUESTION)
     assert sent.value.post_data_json["doc_ids"] == [REPORT]
     answer = page.locator("#thread > .message.assistant").last
