@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from llm_support import llm_server_fixture
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -35,6 +36,10 @@ def settings(index_dir: Path) -> Settings:
 def qa(settings: Settings) -> Iterator[ForumQA]:
     """The real service over the real report (index built once per test session)."""
     yield ForumQA.open(settings, progress=False)
+
+
+# One real OpenAI-compatible LLM server for the session, started only when a test asks for it.
+llm_server = llm_server_fixture()
 
 
 @pytest.fixture(scope="session")
