@@ -171,30 +171,39 @@ def _fallback(extractive: Answer, error: LLMError) -> Answer:
 def generate(extractive: Answer, question: str, history: Sequence[Turn], client: LLMClient) -> Answer:
     """The generated, checked answer; the extractive one (with a notice) when that is not possible."""
     final = extractive
-    for event in generate_events(extractive, question, history, client):
+    for event in generate_events(extractive, question, history, client, stream=False):
         if isinstance(event, Final):
             final = event.answer
     return final
 
 
 def generate_events(
-    extractive: Answer, question: str, history: Sequence[Turn], client: LLMClient
+    extractive: Answer, question: str, history: Sequence[Turn], client: LLMClient, stream: bool = True
 ) -> Iterator[Event]:
-    """Tokens as the LLM writes them, then one :class:`Final` (always, whatever fails)."""
+    """Tokens as the LLM writes them (``stream``), then one :class:`Final` (always, whatever fails).
+
+    Without ``stream`` the LLM is asked for its whole answer at once, which is also how servers that
+    stream no token counts (llama.cpp's Python server) report ``usage``.
+    """
     if not extractive.answerable or not extractive.citations:
         yield Final(extractive)  # the reader says the documents do not answer: no LLM call
         return
-    stream = client.stream(messages(question, history, extractive.citations))
+    chat = messages(question, history, extractive.citations)
     pieces: list[str] = []
     try:
-        for piece in _guarded(stream.tokens):
-            pieces.append(piece)
-            yield Token(piece)
+        if stream:
+            record = client.stream(chat)
+            for piece in _guarded(record.tokens):
+                pieces.append(piece)
+                yield Token(piece)
+        else:
+            text, record = client.complete(chat)
+            pieces = list(_guarded(iter([text])))
     except LLMError as error:
         yield Final(_fallback(extractive, error))
         return
     try:
-        yield Final(_checked(extractive, "".join(pieces), stream, stream.seconds))
+        yield Final(_checked(extractive, "".join(pieces), record, record.seconds))
     except Exception:  # a bug in the check must not cost the user the answer: the extractive one stands
         log.exception("the grounding check failed; answering extractively")
         yield Final(replace(extractive, notice=NOTICE_CHECK_FAILED))

@@ -1,8 +1,8 @@
 """A small client for any OpenAI-compatible chat server (Ollama, llama.cpp, vLLM, OpenAI).
 
-Only ``POST {base_url}/chat/completions`` is used, always streamed, so one code path serves both the
-streaming and the whole answer and a total deadline can be enforced between tokens: a server that
-trickles tokens forever cannot hold a request past ``timeout``. Every failure becomes an
+Only ``POST {base_url}/chat/completions`` is used, streamed or not, through one reader, so a total
+deadline is enforced between tokens: a server that trickles tokens forever cannot hold a request
+past ``timeout``. Every failure becomes an
 :class:`LLMError` with a short ``kind`` and a message safe to show a user: it never carries the API
 key, credentials in the URL, or the server's raw error body.
 """
@@ -111,19 +111,20 @@ class LLMClient:
         self._http.close()
 
     def complete(self, messages: list[dict[str, str]]) -> tuple[str, Stream]:
-        """The whole answer text and its stream record (usage, timings)."""
-        stream = self.stream(messages)
-        text = "".join(stream.tokens)
-        return text, stream
+        """The whole answer text and its record (usage, timings), asked for without streaming:
+        servers that leave ``usage`` out of streams (llama.cpp's Python server) report it here."""
+        record = Stream(tokens=iter(()), model=self.config.model)
+        text = "".join(self._tokens(messages, record, stream=False))
+        return text, record
 
     def stream(self, messages: list[dict[str, str]]) -> Stream:
         """Start a chat completion; iterate ``.tokens``. Raises :class:`LLMError` on any failure,
         at the start or while iterating."""
         record = Stream(tokens=iter(()), model=self.config.model)
-        record.tokens = self._tokens(messages, record)
+        record.tokens = self._tokens(messages, record, stream=True)
         return record
 
-    def _tokens(self, messages: list[dict[str, str]], record: Stream) -> Iterator[str]:
+    def _tokens(self, messages: list[dict[str, str]], record: Stream, stream: bool) -> Iterator[str]:
         if not self._slots.acquire(timeout=self.config.queue_timeout):
             raise LLMError("busy", "the LLM is busy with other questions")
         started = time.monotonic()
@@ -131,11 +132,12 @@ class LLMClient:
         body: dict[str, Any] = {
             "model": self.config.model,
             "messages": messages,
-            "stream": True,
+            "stream": stream,
             "max_tokens": self.config.max_tokens,
             "temperature": self.config.temperature,
-            "stream_options": {"include_usage": True},
         }
+        if stream:
+            body["stream_options"] = {"include_usage": True}
         chars = 0
         try:
             with self._http.stream("POST", "chat/completions", json=body) as response:

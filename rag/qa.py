@@ -178,7 +178,7 @@ class ForumQA:
         index does not have, or generative mode without an LLM (:class:`LLMNotConfigured`).
         """
         final = None
-        for event in self.answer_events(question, history, top_k, doc_ids, mode):
+        for event in self._answer_events(question, history, top_k, doc_ids, mode, stream=False):
             if isinstance(event, Final):
                 final = event.answer
         assert final is not None  # answer_events always ends with one Final
@@ -197,20 +197,37 @@ class ForumQA:
         Validation, retrieval and the reader run before the first event, so bad input raises
         before anything is streamed.
         """
+        return self._answer_events(question, history, top_k, doc_ids, mode, stream=True)
+
+    def _answer_events(
+        self,
+        question: str,
+        history: Sequence[Turn] | None,
+        top_k: int,
+        doc_ids: Sequence[str] | None,
+        mode: Mode,
+        stream: bool,
+    ) -> Iterator[Event]:
         turns = [Turn(t.role, _checked(t.content, allow_empty=True)) for t in history or ()]
         question = _checked(question)
         client = self._client_for(mode)
         started = time.perf_counter()
         extractive = self._run(question, turns, top_k, doc_ids)
-        return self._events(extractive, question, turns, client, started)
+        return self._events(extractive, question, turns, client, started, stream)
 
     def _events(
-        self, extractive: Answer, question: str, turns: list[Turn], client: LLMClient | None, started: float
+        self,
+        extractive: Answer,
+        question: str,
+        turns: list[Turn],
+        client: LLMClient | None,
+        started: float,
+        stream: bool,
     ) -> Iterator[Event]:
         if client is None:
             yield Final(extractive)
             return
-        for event in generate_events(extractive, question, turns, client):
+        for event in generate_events(extractive, question, turns, client, stream):
             if isinstance(event, Final):
                 event = Final(replace(event.answer, took_ms=(time.perf_counter() - started) * 1000))
             yield event

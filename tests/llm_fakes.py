@@ -81,6 +81,9 @@ class FakeLLM:
             handler.end_headers()
             handler.wfile.write(payload)
             return
+        if body.get("stream") is False:
+            self._whole(handler, b, body.get("messages", []))
+            return
         handler.send_response(200)
         handler.send_header("Content-Type", "text/event-stream")
         handler.send_header("Connection", "close")
@@ -108,6 +111,30 @@ class FakeLLM:
             handler.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout under test): that is the point
+
+    def _whole(self, handler: BaseHTTPRequestHandler, b: Behaviour, messages: list[dict[str, str]]) -> None:
+        """A non-streamed answer: one JSON body, after the time the tokens would have taken."""
+        text = b.reply(messages)
+        time.sleep(b.token_delay * (len(text) // 6 + 1) * (100 if b.endless else 1))
+        n = max(1, len(text) // 4)
+        message = {"role": "assistant", "content": text}
+        completion: dict[str, Any] = {
+            "id": "x",
+            "object": "chat.completion",
+            "model": "fake-model",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        }
+        if b.usage:
+            completion["usage"] = {"prompt_tokens": 100, "completion_tokens": n, "total_tokens": 100 + n}
+        payload = b"<html>this is not json</html>" if b.garbage else json.dumps(completion).encode()
+        try:
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     @staticmethod
     def _event(handler: BaseHTTPRequestHandler, chunk: dict[str, Any]) -> None:
