@@ -286,6 +286,8 @@ class BuildReport:
     sentences: int
     embedded: dict[str, int]
     seconds: float
+    # Seconds each model spent embedding (texts/s = embedded / embed_seconds).
+    embed_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def build_index(settings: Settings, *, force: bool = False, progress: bool = True) -> BuildReport:
@@ -316,7 +318,10 @@ def build_index(settings: Settings, *, force: bool = False, progress: bool = Tru
         tmp = builds / f".tmp-{uuid.uuid4().hex[:12]}"
         tmp.mkdir()
         try:
-            embedded = _write_build(tmp, settings, documents, chunks, sentences, cache_source, progress)
+            embed_seconds: dict[str, float] = {}
+            embedded = _write_build(
+                tmp, settings, documents, chunks, sentences, cache_source, progress, embed_seconds
+            )
             build_id = (
                 time.strftime("%Y%m%dT%H%M%S") + "-" + fingerprint["corpus_hash"][:8] + "-" + tmp.name[5:11]
             )
@@ -355,7 +360,7 @@ def build_index(settings: Settings, *, force: bool = False, progress: bool = Tru
             embedded,
             seconds,
         )
-        return BuildReport(final, True, reason, len(chunks), len(sentences), embedded, seconds)
+        return BuildReport(final, True, reason, len(chunks), len(sentences), embedded, seconds, embed_seconds)
 
 
 def _write_build(
@@ -366,6 +371,7 @@ def _write_build(
     sentences: list[Span],
     previous: Path | None,
     progress: bool,
+    embed_seconds: dict[str, float],
 ) -> dict[str, int]:
     _write_json(tmp / "documents.json", [{**d.to_dict(), "path": d.path} for d in documents])
     _write_json(tmp / "chunks.json", [asdict(c) for c in chunks])
@@ -376,11 +382,13 @@ def _write_build(
     for name in settings.embedders:
         embedder = get_embedder(name)
         cache = _load_cache(previous, embedder)
+        started = time.perf_counter()
         # Chunks and sentences in one pass: a text that is both is embedded once, and the batches
         # sorted by length mix the two kinds.
         vectors, embedded[name] = _embed_with_cache(
             embedder, chunk_texts + sentence_texts, cache, progress, "chunks and sentences"
         )
+        embed_seconds[name] = time.perf_counter() - started
         save_vector_index(build_vector_index(vectors[: len(chunks)]), tmp / f"{name}.chunks.faiss")
         np.save(tmp / f"{name}.sentences.npy", vectors[len(chunks) :])
         del vectors
