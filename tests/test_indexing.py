@@ -105,9 +105,12 @@ def test_manifest_records_corpus_models_chunking_and_libraries(qa: ForumQA, sett
 
     assert list(manifest["embedders"]) == list(settings.embedders)
     for name, recorded in manifest["embedders"].items():
+        # The passage encoder too: MiniLM's passages come from its int8 ONNX export, so a cache made by
+        # the torch model is not mixed with it.
         assert recorded == {
             "model_id": EMBEDDERS[name].model_id,
             "weights_sha256": EMBEDDERS[name].weights_sha256,
+            "passages": EMBEDDERS[name].passage_encoder_id,
         }
     # The recorded hashes are those of the weight files installed (computed here), and the model ids
     # name the installed package versions.
