@@ -6,6 +6,11 @@ cosine ~0.55) and nothing is downloaded. For each size: build time, bytes per ve
 single-query search p50/p95 and recall@10 against exact search (``IndexFlatIP``, also timed as the
 baseline). At 100k the index is built twice, with different thread counts, and must come out the same.
 Targets at 1M: p50 <= 5 ms, recall@10 >= 0.95, index <= 1 GiB in memory.
+
+Then the whole pipeline on real text: the ten SQuAD articles of ``../shared/eval/squad`` and the same
+articles ten times over under distinct ids, each built in a child process (time, peak memory), then
+English questions answered in this process against both, interleaved (answer p50/p95). Targets: p50
+at 10x within 1.5x of 1x; the 10x build within 1 GiB peak.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ TOPICS = 100
 TARGET_P50_S = 0.005
 TARGET_RECALL = 0.95
 TARGET_INDEX_BYTES = 2**30
+TARGET_10X_P50_RATIO = 1.5
+TARGET_10X_PEAK_BYTES = 2**30
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -370,7 +377,88 @@ def alternatives(n: int, n_queries: int, repeats: int) -> list[list[object]]:
 # ---------------------------------------------------------------------------------------- section
 
 
-def run(ctx: Context, sizes: Sequence[int] | None = None, n_queries: int | None = None) -> Report:
+def article_scale(ctx: Context, report: Report, n_questions: int) -> None:
+    """Build the ten articles 1x and 10x (child processes) and time answers against both."""
+    from bench import articles
+    from rag.config import Settings
+    from rag.qa import ForumQA
+
+    data = articles.prepare(ctx.scratch("squad"))
+    if data is None:
+        report.note(f"{articles.SQUAD_DIR} is absent: the 1x/10x corpus comparison is skipped")
+        return
+    embedders = list(Settings().embedders)
+    corpora = {"1x": data / "corpus", "10x": articles.copies(data / "corpus", ctx.scratch("squad-10x"), 10)}
+    builds: dict[str, dict[str, Any]] = {}
+    engines: dict[str, ForumQA] = {}
+    for label, corpus in corpora.items():
+        log(f"scale: building the articles {label}")
+        index_dir = ctx.scratch(f"squad-index-{label}")
+        builds[label] = articles.measure_build(corpus, index_dir, embedders)
+        engines[label] = ForumQA.open(
+            Settings(corpus_dir=corpus, index_dir=index_dir, embedders=embedders), progress=False
+        )
+    records = [
+        json.loads(line) for line in (data / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    asked = [r["question"] for r in records if r.get("answerable")]
+    asked = [asked[i] for i in np.random.default_rng(0).choice(len(asked), n_questions, replace=False)]
+    for engine in engines.values():
+        engine.warm_up()
+        engine.answer(asked[0])
+    times: dict[str, list[float]] = {label: [] for label in engines}
+    for question in asked:  # interleaved, so both see the same machine load
+        for label, engine in engines.items():
+            started = time.perf_counter()
+            engine.answer(question)
+            times[label].append(time.perf_counter() - started)
+    latency = {label: Latency.of(t) for label, t in times.items()}
+    report.table(
+        f"answers on the ten articles and on them ten times over ({n_questions} English questions, "
+        f"{', '.join(embedders)})",
+        ["corpus", "documents", "chunks", "sentences", "texts embedded", "build s", "peak MiB", "p50", "p95"],
+        [
+            [
+                label,
+                len(engines[label].documents),
+                builds[label]["chunks"],
+                builds[label]["sentences"],
+                sum(builds[label]["embedded"].values()),
+                f"{builds[label]['build_s']:.1f}",
+                mb(builds[label]["peak_rss_bytes"]),
+                ms(latency[label].p50),
+                ms(latency[label].p95),
+            ]
+            for label in engines
+        ],
+    )
+    report.note(
+        "the 10x corpus repeats the same texts, so its build embeds each distinct text once (content hashes)"
+    )
+    report.check(
+        Check(
+            "answer p50 at 10x / 1x",
+            latency["10x"].p50 / latency["1x"].p50,
+            TARGET_10X_P50_RATIO,
+            unit="x",
+        )
+    )
+    report.check(
+        Check(
+            "10x build peak memory",
+            builds["10x"]["peak_rss_bytes"] / 2**20,
+            TARGET_10X_PEAK_BYTES / 2**20,
+            unit=" MiB",
+        )
+    )
+
+
+def run(
+    ctx: Context,
+    sizes: Sequence[int] | None = None,
+    n_queries: int | None = None,
+    articles: bool | None = None,
+) -> Report:
     """Measure every size, check reproducibility at 100k (or the largest size below it), print tables."""
     import faiss
 
@@ -463,6 +551,9 @@ def run(ctx: Context, sizes: Sequence[int] | None = None, n_queries: int | None 
             higher_is_better=True,
         )
     )
+    if articles if articles is not None else sizes is None:  # explicit sizes (the tests): vectors only
+        log("scale: the ten articles, 1x and 10x")
+        article_scale(ctx, report, 30 if ctx.quick else 100)
     report.print_checks()
     os.rmdir(workdir)
     return report

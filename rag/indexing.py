@@ -22,6 +22,7 @@ import logging
 import os
 import platform
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -50,7 +51,6 @@ FORMAT_VERSION = 3
 # What is embedded for a chunk: its section title, then its text. The title gives each window the
 # topic it belongs to ("Economic Relations"), which the sentences themselves often leave implicit.
 EMBED_RECIPE = "section-title+text"
-EMBED_BATCH = 16
 
 
 class IndexUnavailable(RuntimeError):
@@ -120,7 +120,7 @@ def expected_fingerprint(settings: Settings) -> dict[str, Any]:
         cls = EMBEDDERS.get(name)
         if cls is None:
             raise ValueError(f"unknown embedder {name!r}")
-        embedders[name] = {"model_id": cls.model_id, "weights_sha256": cls.weights_sha256}
+        embedders[name] = embedder_fingerprint(cls)
     return {
         "format_version": FORMAT_VERSION,
         "corpus_hash": corpus_hash(settings.corpus_dir),
@@ -171,14 +171,23 @@ def chunk_embed_text(chunk: Chunk) -> str:
     return f"{chunk.section}. {chunk.text}"
 
 
+def embedder_fingerprint(embedder: type[Embedder] | Embedder) -> dict[str, str]:
+    """What made an embedder's passage vectors: recorded per build, and a cache is reused only on a match."""
+    return {
+        "model_id": embedder.model_id,
+        "weights_sha256": embedder.weights_sha256,
+        "passages": embedder.passage_encoder_id,
+    }
+
+
 def _load_cache(build_dir: Path | None, embedder: Embedder) -> dict[str, np.ndarray]:
-    """Vectors of the previous build by text hash, if its manifest says the same weights made them."""
+    """Vectors of the previous build by text hash, if its manifest says the same encoder made them."""
     manifest = read_manifest(build_dir)
     if build_dir is None or manifest is None:
         return {}
-    made_by = manifest.get("embedders", {}).get(embedder.name, {}).get("weights_sha256")
-    if made_by != embedder.weights_sha256:
-        log.info("the previous build of %s used other weights; embedding every text", embedder.name)
+    made_by = manifest.get("embedders", {}).get(embedder.name, {})
+    if made_by != embedder_fingerprint(embedder):
+        log.info("the previous build of %s used another encoder; embedding every text", embedder.name)
         return {}
     try:
         with np.load(build_dir / f"{embedder.name}.cache.npz") as data:
@@ -188,28 +197,49 @@ def _load_cache(build_dir: Path | None, embedder: Embedder) -> dict[str, np.ndar
         return {}
 
 
-def _embed_with_cache(
-    embedder: Embedder, texts: Sequence[str], cache: dict[str, np.ndarray], progress: bool
-) -> tuple[np.ndarray, int]:
-    """Vectors for ``texts`` and how many were embedded: only texts missing from ``cache`` reach the model."""
-    keys = [sha256_text(t) for t in texts]
-    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache}.items())
-    bar = tqdm(
-        total=len(missing),
-        desc=f"embedding with {embedder.name}",
-        unit="text",
-        disable=not progress or not missing,
+def progress_bar(total: int, desc: str, progress: bool) -> tqdm:
+    """A bar on stderr showing texts done and texts/s; silent when ``progress`` is off or nothing to do."""
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="texts",
+        disable=not progress or total == 0,
         leave=False,
+        file=sys.stderr,
+        dynamic_ncols=True,
     )
-    for i in range(0, len(missing), EMBED_BATCH):
-        batch = missing[i : i + EMBED_BATCH]
-        vectors = embedder.encode_passages([t for _, t in batch])
-        for (key, _), vector in zip(batch, vectors, strict=True):
-            cache[key] = vector
-        bar.update(len(batch))
-    bar.close()
-    out = np.stack([cache[k] for k in keys]) if keys else np.zeros((0, embedder.dim), np.float32)
-    return out.astype(np.float32), len(missing)
+
+
+def _embed_with_cache(
+    embedder: Embedder,
+    texts: Sequence[str],
+    cache: dict[str, np.ndarray],
+    progress: bool,
+    what: str = "texts",
+) -> tuple[np.ndarray, int]:
+    """Vectors for ``texts`` and how many were embedded: only texts missing from ``cache`` reach the model.
+
+    Each distinct text is embedded once (a text that is both a chunk and a sentence, or repeated
+    across documents). The texts to embed go in order of length, so a batch holds texts of about
+    one length and pads little, in batches of the model's ``passage_batch``.
+    """
+    keys = [sha256_text(t) for t in texts]
+    missing = sorted(
+        {k: t for k, t in zip(keys, texts, strict=True) if k not in cache}.items(),
+        key=lambda item: (len(item[1]), item[0]),
+    )
+    batch_size = max(1, embedder.passage_batch)
+    with progress_bar(len(missing), f"embedding {what} with {embedder.name}", progress) as bar:
+        for i in range(0, len(missing), batch_size):
+            batch = missing[i : i + batch_size]
+            vectors = embedder.encode_passages([t for _, t in batch])
+            for (key, _), vector in zip(batch, vectors, strict=True):
+                cache[key] = np.array(vector, dtype=np.float32)  # own copy: frees the batch array
+            bar.update(len(batch))
+    out = np.empty((len(keys), embedder.dim), dtype=np.float32)
+    for row, key in enumerate(keys):
+        out[row] = cache[key]
+    return out, len(missing)
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -256,6 +286,8 @@ class BuildReport:
     sentences: int
     embedded: dict[str, int]
     seconds: float
+    # Seconds each model spent embedding (texts/s = embedded / embed_seconds).
+    embed_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def build_index(settings: Settings, *, force: bool = False, progress: bool = True) -> BuildReport:
@@ -286,7 +318,10 @@ def build_index(settings: Settings, *, force: bool = False, progress: bool = Tru
         tmp = builds / f".tmp-{uuid.uuid4().hex[:12]}"
         tmp.mkdir()
         try:
-            embedded = _write_build(tmp, settings, documents, chunks, sentences, cache_source, progress)
+            embed_seconds: dict[str, float] = {}
+            embedded = _write_build(
+                tmp, settings, documents, chunks, sentences, cache_source, progress, embed_seconds
+            )
             build_id = (
                 time.strftime("%Y%m%dT%H%M%S") + "-" + fingerprint["corpus_hash"][:8] + "-" + tmp.name[5:11]
             )
@@ -325,7 +360,7 @@ def build_index(settings: Settings, *, force: bool = False, progress: bool = Tru
             embedded,
             seconds,
         )
-        return BuildReport(final, True, reason, len(chunks), len(sentences), embedded, seconds)
+        return BuildReport(final, True, reason, len(chunks), len(sentences), embedded, seconds, embed_seconds)
 
 
 def _write_build(
@@ -336,34 +371,32 @@ def _write_build(
     sentences: list[Span],
     previous: Path | None,
     progress: bool,
+    embed_seconds: dict[str, float],
 ) -> dict[str, int]:
     _write_json(tmp / "documents.json", [{**d.to_dict(), "path": d.path} for d in documents])
     _write_json(tmp / "chunks.json", [asdict(c) for c in chunks])
     _write_json(tmp / "sentences.json", [asdict(s) for s in sentences])
+    chunk_texts = [chunk_embed_text(c) for c in chunks]
+    sentence_texts = [s.text for s in sentences]
     embedded: dict[str, int] = {}
     for name in settings.embedders:
         embedder = get_embedder(name)
         cache = _load_cache(previous, embedder)
-        chunk_vectors, n_chunks = _embed_with_cache(
-            embedder, [chunk_embed_text(c) for c in chunks], cache, progress
+        started = time.perf_counter()
+        # Chunks and sentences in one pass: a text that is both is embedded once, and the batches
+        # sorted by length mix the two kinds.
+        vectors, embedded[name] = _embed_with_cache(
+            embedder, chunk_texts + sentence_texts, cache, progress, "chunks and sentences"
         )
-        sentence_vectors, n_sentences = _embed_with_cache(
-            embedder, [s.text for s in sentences], cache, progress
-        )
-        embedded[name] = n_chunks + n_sentences
-        save_vector_index(build_vector_index(chunk_vectors), tmp / f"{name}.chunks.faiss")
-        np.save(tmp / f"{name}.sentences.npy", sentence_vectors)
-        used = {
-            sha256_text(t) for t in [*(chunk_embed_text(c) for c in chunks), *(s.text for s in sentences)]
-        }
-        keys = sorted(used)
-        np.savez(
-            tmp / f"{name}.cache.npz",
-            keys=np.array(keys),
-            vectors=np.stack([cache[k] for k in keys]),
-        )
-    LexicalIndex.build([chunk_embed_text(c) for c in chunks]).save(tmp / "bm25-chunks")
-    LexicalIndex.build([s.text for s in sentences]).save(tmp / "bm25-sentences")
+        embed_seconds[name] = time.perf_counter() - started
+        save_vector_index(build_vector_index(vectors[: len(chunks)]), tmp / f"{name}.chunks.faiss")
+        np.save(tmp / f"{name}.sentences.npy", vectors[len(chunks) :])
+        del vectors
+        keys = sorted({sha256_text(t) for t in (*chunk_texts, *sentence_texts)})
+        np.savez(tmp / f"{name}.cache.npz", keys=np.array(keys), vectors=np.stack([cache[k] for k in keys]))
+        del cache
+    LexicalIndex.build(chunk_texts, progress, "chunks").save(tmp / "bm25-chunks")
+    LexicalIndex.build(sentence_texts, progress, "sentences").save(tmp / "bm25-sentences")
     return embedded
 
 

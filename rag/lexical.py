@@ -5,12 +5,14 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 
 import bm25s
 import numpy as np
 import Stemmer
+from tqdm import tqdm
 
 # bm25s logs every index build at DEBUG through a logger it configures itself.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -317,8 +319,17 @@ class LexicalIndex:
         self._frequencies: dict[str, int] | None = None
 
     @classmethod
-    def build(cls, texts: list[str]) -> LexicalIndex:
-        tokenized = [terms(t) or ["\x00"] for t in texts]
+    def build(cls, texts: list[str], progress: bool = False, what: str = "texts") -> LexicalIndex:
+        bar = tqdm(
+            texts,
+            desc=f"BM25 of {what}",
+            unit="texts",
+            disable=not progress or not texts,
+            leave=False,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        tokenized = [terms(t) or ["\x00"] for t in bar]
         retriever = bm25s.BM25(k1=1.2, b=0.75)
         retriever.index(tokenized, show_progress=False)
         return cls(retriever, len(texts))

@@ -165,3 +165,34 @@ def test_load_generator_counts_requests_and_errors(fake_server: str) -> None:
     assert bad["errors"] == 3 and not bad["latencies"] and "HTTP 404" in bad["error_samples"][0]
     with pytest.raises(ValueError, match="loopback"):
         loadgen.fire("http://192.0.2.1/api/answer", bodies, 1, timeout=1, deadline_s=1)
+
+
+def test_article_corpora_copy_under_distinct_ids_and_leave_one_out(tmp_path: Path) -> None:
+    from bench import articles
+
+    source = tmp_path / "corpus"
+    source.mkdir()
+    for name in ("alpha", "beta"):
+        (source / f"{name}.txt").write_text(f"{name.title()}\n\nA sentence about {name}.\n", encoding="utf-8")
+    tenfold = articles.copies(source, tmp_path / "10x", 10)
+    names = sorted(p.name for p in tenfold.iterdir())
+    assert len(names) == 20 and len(set(names)) == 20 and "beta-9.txt" in names
+    assert (tenfold / "alpha-3.txt").read_bytes() == (source / "alpha.txt").read_bytes()
+    rest = articles.without(source, tmp_path / "nine", "alpha")
+    assert [p.name for p in rest.iterdir()] == ["beta.txt"]
+
+
+def test_article_build_child_reports_time_memory_and_the_added_document(tmp_path: Path) -> None:
+    """The child process builds a real index, then adds a document: only its texts are embedded."""
+    from bench import articles
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Tiny\n\nThe forum opened in Moscow. Delegates spoke about trade.\n")
+    extra = tmp_path / "b.txt"
+    extra.write_text("Other\n\nGas was discussed. A pipeline is planned.\n")
+    result = articles.measure_build(corpus, tmp_path / "index", ["minilm"], add=extra)
+    assert (result["chunks"], result["sentences"]) == (1, 2)
+    assert result["embedded"] == {"minilm": 3} and result["add_embedded"] == {"minilm": 3}
+    assert result["build_s"] > 0 and result["add_s"] > 0 and result["embed_s"]["minilm"] > 0
+    assert 50 * 2**20 < result["peak_rss_bytes"] < 2**30

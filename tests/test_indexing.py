@@ -105,9 +105,12 @@ def test_manifest_records_corpus_models_chunking_and_libraries(qa: ForumQA, sett
 
     assert list(manifest["embedders"]) == list(settings.embedders)
     for name, recorded in manifest["embedders"].items():
+        # The passage encoder too: MiniLM's passages come from its int8 ONNX export, so a cache made by
+        # the torch model is not mixed with it.
         assert recorded == {
             "model_id": EMBEDDERS[name].model_id,
             "weights_sha256": EMBEDDERS[name].weights_sha256,
+            "passages": EMBEDDERS[name].passage_encoder_id,
         }
     # The recorded hashes are those of the weight files installed (computed here), and the model ids
     # name the installed package versions.
@@ -218,6 +221,86 @@ def test_fresh_build_then_up_to_date_then_forced(tmp_path: Path) -> None:
     index = load_index(tiny.index_dir)
     assert index.build_id == again.build_dir.name
     check_tables(index)
+
+
+TINY = (
+    "Tiny Report\n\nThe forum opened in Moscow. Delegates spoke about trade. They spoke about gas.\n\n"
+    "Culture\nStudents will be exchanged every year. Both sides agreed.\n"
+)
+
+
+def distinct_texts(settings: Settings, names: list[str] | None = None) -> set[str]:
+    """The distinct texts a build of ``settings`` embeds (chunk texts and sentences), of some documents."""
+    from rag.indexing import chunk_embed_text
+
+    documents = [d for d in load_corpus(settings.corpus_dir) if names is None or d.id in names]
+    chunks, sentences = chunk_documents(
+        documents, ChunkingParams(settings.chunk_sentences, settings.chunk_overlap)
+    )
+    return {chunk_embed_text(c) for c in chunks} | {s.text for s in sentences}
+
+
+def test_each_distinct_text_is_embedded_once(tmp_path: Path) -> None:
+    """Two documents with the same text, and a sentence that is a whole chunk: each text reaches the
+    model once, and the vectors of equal texts are equal."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(TINY, encoding="utf-8")
+    (corpus / "b.txt").write_text(TINY, encoding="utf-8")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", embedders=["minilm"])
+    report = build_index(settings, progress=False)
+    assert (report.chunks, report.sentences) == (4, 10)
+    assert report.embedded == {"minilm": len(distinct_texts(settings))}
+    index = load_index(settings.index_dir)
+    vectors = index.sentence_vectors["minilm"]
+    twin = {s.text: i for i, s in enumerate(index.sentences) if s.doc_id == "a"}
+    for i, sentence in enumerate(index.sentences):
+        if sentence.doc_id == "b":
+            assert (vectors[i] == vectors[twin[sentence.text]]).all()
+
+
+def test_adding_a_document_embeds_only_its_texts(tmp_path: Path) -> None:
+    """A build after a document is added reuses the cached vectors of every unchanged text: only the new
+    document's texts reach the models, and the old texts keep the very vectors they had."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "tiny.txt").write_text(TINY, encoding="utf-8")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", embedders=["minilm", "use"])
+    build_index(settings, progress=False)
+    before = load_index(settings.index_dir)
+    (corpus / "second.txt").write_text(
+        "Second Report\n\nEnergy\nA pipeline from Sakhalin was discussed at length. Its cost is unknown.\n",
+        encoding="utf-8",
+    )
+    added = build_index(settings, progress=False)
+    assert added.rebuilt and added.reason == "corpus hash changed"
+    new_texts = distinct_texts(settings, ["second"]) - distinct_texts(settings, ["tiny"])
+    assert added.embedded == {"minilm": len(new_texts), "use": len(new_texts)}
+    after = load_index(settings.index_dir)
+    for name in ("minilm", "use"):
+        old = {s.text: before.sentence_vectors[name][i] for i, s in enumerate(before.sentences)}
+        for i, sentence in enumerate(after.sentences):
+            if sentence.doc_id == "tiny":
+                assert (after.sentence_vectors[name][i] == old[sentence.text]).all()
+
+
+def test_progress_bars_show_texts_per_second_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A build with progress shows each long step (embedding per model, BM25) with its rate in texts/s
+    on stderr, nothing on stdout; with progress off it prints nothing."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "tiny.txt").write_text(TINY, encoding="utf-8")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", embedders=["minilm"])
+    build_index(settings, progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "embedding chunks and sentences with minilm" in err
+    assert "BM25 of sentences" in err
+    assert "texts/s" in err
+    build_index(settings, force=True, progress=False)
+    assert capsys.readouterr() == ("", "")
 
 
 def test_unchanged_corpus_is_not_rebuilt_and_forced_rebuild_embeds_nothing(
