@@ -522,12 +522,18 @@ def main(argv: list[str] | None = None) -> int:
     from rag.embedding import ModelIntegrityError
     from rag.loading import CorpusError
 
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `forumqa ask ... | head` ends quietly
+    # `forumqa ask ... | head` ends quietly. Not for `serve`: there a client that hangs up mid-answer
+    # would kill the server (a socket write raises SIGPIPE); and restored after, so an in-process
+    # caller (the tests) keeps Python's default, which ignores it.
+    previous = None if args.func is cmd_serve else signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         return int(args.func(args))
     except (CorpusError, ModelIntegrityError, FileNotFoundError, ValueError) as exc:
         print(f"forumqa: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGPIPE, previous)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,11 @@ def test_eval_of_an_empty_question_file_fails_cleanly(
     captured = capsys.readouterr()
     assert code != 0
     assert "error" in captured.err.lower()
+
+
+def test_the_cli_leaves_sigpipe_as_it_found_it(tmp_path: Path) -> None:
+    """`forumqa ask | head` ends quietly through SIGPIPE's default action; an in-process caller (or a
+    server sharing the process) must get Python's handling back, or a hung-up socket would kill it."""
+    before = signal.getsignal(signal.SIGPIPE)
+    assert main(["eval", str(tmp_path / "missing.jsonl")]) == 1
+    assert signal.getsignal(signal.SIGPIPE) == before

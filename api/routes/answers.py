@@ -53,7 +53,7 @@ def _ndjson(events: Iterator[Event]) -> Iterator[str]:
         },
         **ERRORS,
     },
-    summary="Answer with citations, streamed",
+    summary="Stream the cited answer",
 )
 def answer_stream(request: ValidAnswerRequest, qa: QA) -> StreamingResponse:
     """Like /api/answer, but a generated answer arrives token by token; the checked answer (which may
