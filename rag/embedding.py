@@ -11,9 +11,10 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+T = TypeVar("T")
 
 
 class ModelIntegrityError(RuntimeError):
@@ -79,6 +83,27 @@ def verify_weights(path: Path, expected_sha256: str) -> None:
             f"model weights {path} have sha256 {actual}, expected {expected_sha256}: "
             "the file is damaged or was replaced; reinstall the model package"
         )
+
+
+def load_pinned(
+    path: Path, expected_sha256: str | None, what: str, rebuild: str, parse: Callable[[str], T]
+) -> T:
+    """A model file that ships in the package (the reader, the grounding check): found, its sha256 as
+    pinned in code (``None`` skips that, for a model being trained), parsed by ``parse``. Each failure
+    is a :class:`ModelIntegrityError` naming the file and how to ``rebuild`` it."""
+    if not path.is_file():
+        raise ModelIntegrityError(f"{what} not found: {path} (rebuild it with {rebuild})")
+    if expected_sha256 is not None:
+        actual = sha256_file(path)
+        if actual != expected_sha256:
+            raise ModelIntegrityError(
+                f"{what} {path} has sha256 {actual}, expected {expected_sha256}: the file is "
+                f"damaged or was replaced; reinstall forum-qa or rebuild it with {rebuild}"
+            )
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelIntegrityError(f"{what} {path} cannot be read: {exc}") from exc
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:

@@ -40,8 +40,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from rag.chunking import split_sentences
-from rag.embedding import Embedder, ModelIntegrityError, get_embedder
-from rag.hashing import sha256_file
+from rag.embedding import Embedder, get_embedder, load_pinned
 from rag.lexical import STOPWORDS, terms, words
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "grounding.json"
@@ -468,22 +467,13 @@ def load_model(path: Path | None = None, expected_sha256: str | None = MODEL_SHA
     """The grounding model (the shipped one by default), its sha256 checked; a bad file raises
     :class:`ModelIntegrityError` naming it. ``expected_sha256=None`` skips the check (while training).
     """
-    path = path or MODEL_PATH
-    if not path.is_file():
-        raise ModelIntegrityError(
-            f"grounding model not found: {path} (rebuild: python -m rag.train_grounding)"
-        )
-    if expected_sha256 is not None:
-        actual = sha256_file(path)
-        if actual != expected_sha256:
-            raise ModelIntegrityError(
-                f"grounding model {path} has sha256 {actual}, expected {expected_sha256}: the file is "
-                "damaged or was replaced; reinstall forum-qa or rebuild it with python -m rag.train_grounding"
-            )
-    try:
-        return GroundingModel.from_json(path.read_text(encoding="utf-8"))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelIntegrityError(f"grounding model {path} cannot be read: {exc}") from exc
+    return load_pinned(
+        path or MODEL_PATH,
+        expected_sha256,
+        "grounding model",
+        "python -m rag.train_grounding",
+        GroundingModel.from_json,
+    )
 
 
 @cache

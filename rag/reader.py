@@ -29,8 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.embedding import EMBEDDERS, ModelIntegrityError, package_dir
-from rag.hashing import sha256_file
+from rag.embedding import EMBEDDERS, load_pinned, package_dir
 from rag.indexing import SearchIndex
 from rag.lexical import STOPWORDS, stem, terms, words
 from rag.retrieval import Hit, script_of
@@ -555,20 +554,9 @@ def load_reader(path: Path | None = None, expected_sha256: str | None = MODEL_SH
     """Load the reader (the shipped one by default), checking its sha256; a bad file is named in a
     :class:`ModelIntegrityError`. ``expected_sha256=None`` skips the check (a reader being trained).
     """
-    path = path or MODEL_PATH
-    if not path.is_file():
-        raise ModelIntegrityError(f"reader model not found: {path} (rebuild it with `forumqa train-reader`)")
-    if expected_sha256 is not None:
-        actual = sha256_file(path)
-        if actual != expected_sha256:
-            raise ModelIntegrityError(
-                f"reader model {path} has sha256 {actual}, expected {expected_sha256}: the file is "
-                "damaged or was replaced; reinstall forum-qa or rebuild it with `forumqa train-reader`"
-            )
-    try:
-        return ReaderModel.from_json(path.read_text(encoding="utf-8"))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelIntegrityError(f"reader model {path} cannot be read: {exc}") from exc
+    return load_pinned(
+        path or MODEL_PATH, expected_sha256, "reader model", "`forumqa train-reader`", ReaderModel.from_json
+    )
 
 
 # ------------------------------------------------------------------------------------ reading
