@@ -135,7 +135,7 @@ def messages(question: str, history: Sequence[Turn], citations: Sequence[Citatio
     return chat
 
 
-def _checked(extractive: Answer, text: str, stream: Stream, seconds: float) -> Answer:
+def _checked(extractive: Answer, text: str, stream: Stream) -> Answer:
     grounding: Grounding = check(text, extractive.citations)
     dropped = [Dropped(WITHHELD if echoes_prompt(d.text) else d.text, d.reason) for d in grounding.dropped]
     usage = stream.usage.to_dict() if stream.usage else None
@@ -149,7 +149,7 @@ def _checked(extractive: Answer, text: str, stream: Stream, seconds: float) -> A
             dropped=dropped,
             notice=NOTICE_UNSUPPORTED,
             usage=usage,
-            generated_ms=seconds * 1000,
+            generated_ms=stream.seconds * 1000,
         )
     return replace(
         extractive,
@@ -159,22 +159,13 @@ def _checked(extractive: Answer, text: str, stream: Stream, seconds: float) -> A
         grounded=not dropped,
         dropped=dropped,
         usage=usage,
-        generated_ms=seconds * 1000,
+        generated_ms=stream.seconds * 1000,
     )
 
 
 def _fallback(extractive: Answer, error: LLMError) -> Answer:
     log.warning("LLM failed (%s): %s; answering extractively", error.kind, error)
     return replace(extractive, mode="extractive", model=None, notice=NOTICE_LLM_FAILED.format(reason=error))
-
-
-def generate(extractive: Answer, question: str, history: Sequence[Turn], client: LLMClient) -> Answer:
-    """The generated, checked answer; the extractive one (with a notice) when that is not possible."""
-    final = extractive
-    for event in generate_events(extractive, question, history, client, stream=False):
-        if isinstance(event, Final):
-            final = event.answer
-    return final
 
 
 def generate_events(
@@ -203,7 +194,7 @@ def generate_events(
         yield Final(_fallback(extractive, error))
         return
     try:
-        yield Final(_checked(extractive, "".join(pieces), record, record.seconds))
+        yield Final(_checked(extractive, "".join(pieces), record))
     except Exception:  # a bug in the check must not cost the user the answer: the extractive one stands
         log.exception("the grounding check failed; answering extractively")
         yield Final(replace(extractive, notice=NOTICE_CHECK_FAILED))

@@ -477,7 +477,8 @@ def load_model(path: Path | None = None, expected_sha256: str | None = MODEL_SHA
 
 
 @cache
-def _shipped_model() -> GroundingModel:
+def shipped_model() -> GroundingModel:
+    """The shipped model, read and verified once per process."""
     return load_model()
 
 
@@ -584,7 +585,7 @@ def support(
     texts = [passages] if isinstance(passages, str) else list(passages)
     parsed = [_Passage.of(i + 1, t) for i, t in enumerate(texts)]
     found = (scorer or _default_scorer).supports([sentence], [parsed])[0]
-    return (model or _shipped_model()).score(found)
+    return (model or shipped_model()).score(found)
 
 
 # ------------------------------------------------------------------------------------ checking
@@ -669,7 +670,7 @@ def check(
     each sentence is routed by its own script, since an answer in Korean may quote English names.
     """
     del question_language  # each sentence's script decides its model; see the docstring
-    model = model or _shipped_model()
+    model = model or shipped_model()
     scorer = scorer or _default_scorer
     given = _numbered(passages)
     parsed = {n: _Passage.of(n, t) for n, t in given.items() if t.strip()}

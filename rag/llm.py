@@ -72,7 +72,6 @@ class Stream:
     tokens: Iterator[str]
     model: str
     usage: Usage | None = None
-    first_token_s: float | None = None
     seconds: float = 0.0
 
 
@@ -149,8 +148,6 @@ class LLMClient:
                         record.usage = _usage(payload["usage"])
                     piece = _delta_text(payload)
                     if piece:
-                        if record.first_token_s is None:
-                            record.first_token_s = time.monotonic() - started
                         chars += len(piece)
                         if chars > MAX_ANSWER_CHARS:
                             raise LLMError("bad_response", "the LLM's answer ran far too long")

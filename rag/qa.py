@@ -20,7 +20,7 @@ from rag.config import Settings
 from rag.embedding import Embedder, configure_threads, get_embedder
 from rag.followup import standalone_question
 from rag.generation import Event, Final, generate_events
-from rag.grounding import load_model as load_grounding_model
+from rag.grounding import shipped_model as grounding_model
 from rag.indexing import SearchIndex, current_build_dir, ensure_index, load_index
 from rag.llm import LLMClient, LLMConfig
 from rag.reader import (
@@ -113,7 +113,7 @@ class ForumQA:
         self._cache_lock = threading.Lock()
         self.llm = llm_client(settings)
         if self.llm is not None:
-            load_grounding_model()  # a damaged model stops start-up here, not a question later
+            grounding_model()  # loaded once: a damaged model stops start-up here, not a question later
 
     def _embedder(self, name: str) -> Embedder:
         return get_embedder(name, self.settings.threads, self.settings.query_encoder)
