@@ -41,7 +41,7 @@ lint: install
 	$(VENV)/bin/ruff check rag api tests bench
 	$(VENV)/bin/mypy rag api
 
-# Quality on held-out data. The SQuAD articles below were not used to fit the reader (rag/train_reader.py).
+# Quality on held-out data. The SQuAD articles below were not used to fit the reader (rag/train/reader.py).
 SQUAD ?= ../shared/eval/squad
 HELD_OUT := ipod,sino-tibetan-relations-during-the-ming-dynasty,solar-energy,the-legend-of-zelda-twilight-princess,to-kill-a-mockingbird
 # English questions are answered with MiniLM alone, so the multilingual models would only slow the builds.

@@ -21,6 +21,7 @@ from api.routes.pages import STATIC_DIR
 from api.security import install_security
 from api.service import Loader, Service, open_quietly
 from rag.config import Settings
+from rag.index import servers
 from rag.qa import ForumQA
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
 
 def _sweep(settings: Settings) -> None:
     """Delete what an upload or removal interrupted by a crash left in the corpus folder."""
-    from rag.documents import sweep
+    from rag.ingest.store import sweep
 
     try:
         removed = sweep(settings.corpus_dir)
@@ -98,10 +99,10 @@ def _lifespan(service: Service, loader: Loader) -> Callable[[FastAPI], AbstractA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         index_dir = service.settings.index_dir
         try:
-            lifecycle.register_pid(index_dir)
+            servers.register_pid(index_dir)
         except OSError as exc:  # a read-only index folder must not stop serving; only reload is lost
             log.warning("cannot write %s (forumqa reload will not reach this process): %s",
-                        lifecycle.pid_file(index_dir), exc)
+                        servers.pid_file(index_dir), exc)
         restore_sighup = lifecycle.install_reload_on_sighup(service.reload)
         if service.settings.uploads_enabled:
             _sweep(service.settings)
@@ -111,8 +112,8 @@ def _lifespan(service: Service, loader: Loader) -> Callable[[FastAPI], AbstractA
         finally:
             restore_sighup()
             try:
-                lifecycle.unregister_pid(index_dir)
+                servers.unregister_pid(index_dir)
             except OSError as exc:
-                log.warning("cannot update %s: %s", lifecycle.pid_file(index_dir), exc)
+                log.warning("cannot update %s: %s", servers.pid_file(index_dir), exc)
 
     return lifespan

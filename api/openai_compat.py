@@ -19,7 +19,7 @@ from api.deps import checked_mode, checked_text, unicode_text
 from api.errors import ApiError, invalid
 from api.schemas import ChatCompletionRequest
 from rag.config import Settings
-from rag.generation import Event, Final, Token
+from rag.generate.generation import Event, Final, Token
 from rag.qa import ForumQA
 from rag.types import Answer, Turn
 

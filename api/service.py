@@ -10,10 +10,10 @@ import logging
 import threading
 from collections.abc import Callable
 
-from api import lifecycle
 from rag.config import Settings
+from rag.index import servers
+from rag.index.rebuild import Rebuilder
 from rag.qa import ForumQA
-from rag.rebuild import Rebuilder
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class Service:
     def _swap_after_build(self) -> None:
         """After a background build: serve it here, and tell sibling workers to serve it too."""
         self.reload()
-        signalled = lifecycle.signal_other_servers(self.settings.index_dir)
+        signalled = servers.signal_other_servers(self.settings.index_dir)
         if signalled:
             log.info("asked server processes %s to reload", signalled)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from api.service import Service
-from rag.documents import corpus_ids
-from rag.rebuild import BuildStatus
+from rag.index.rebuild import BuildStatus
+from rag.ingest.store import corpus_ids
 
 
 def build_status(service: Service, status: BuildStatus | None = None) -> dict[str, Any]:

@@ -45,8 +45,8 @@ def turns(question: Question) -> list[Any]:
 
 def models_for(qa: Any, question: Question) -> list[str]:
     """The embedders ``qa`` encodes ``question`` with (after follow-up rewriting), as the retriever does."""
-    from rag.followup import standalone_question
-    from rag.retrieval import dense_models_for, script_of
+    from rag.answer.followup import standalone_question
+    from rag.answer.retrieval import dense_models_for, script_of
 
     query = standalone_question(question.text, turns(question))
     return list(dense_models_for(script_of(query), qa.index.embedder_names))
@@ -54,7 +54,7 @@ def models_for(qa: Any, question: Question) -> list[str]:
 
 def floor_call(qa: Any, question: Question) -> Callable[[], object]:
     """A call doing only the query encoding that answering ``question`` needs: the latency floor."""
-    from rag.followup import standalone_question
+    from rag.answer.followup import standalone_question
 
     query = standalone_question(question.text, turns(question))
     encoders = [qa.embedders[name] for name in models_for(qa, question)]

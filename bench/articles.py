@@ -65,8 +65,8 @@ def measure_build(
 
 def _child(argv: list[str]) -> dict[str, Any]:
     from rag.config import Settings
-    from rag.embedding import get_embedder
-    from rag.indexing import build_index
+    from rag.index.build import build_index
+    from rag.index.embedders import get_embedder
 
     corpus, index_dir, embedders = Path(argv[0]), Path(argv[1]), json.loads(argv[2])
     started = time.perf_counter()

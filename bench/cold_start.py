@@ -81,14 +81,14 @@ def startup_steps(index_dir: str, embedders: list[str]) -> None:
     import api.main  # noqa: F401
 
     step("import api.main (fastapi, rag, faiss)")
-    from rag.indexing import ensure_index, load_index
+    from rag.index.build import ensure_index, load_index
 
     settings = bench_settings(Path(index_dir), embedders=embedders)
     ensure_index(settings, progress=False)
     step("ensure_index: staleness check (serve, before uvicorn)")
     index = load_index(settings.index_dir)
     step("load_index (tables, FAISS mmap, BM25)")
-    from rag.embedding import get_embedder
+    from rag.index.embedders import get_embedder
 
     for name in index.embedder_names:
         get_embedder(name)

@@ -548,7 +548,7 @@ class Context:
         if self._index_dir is not None:
             return self._index_dir
         target = self.index_dir_override or self.scratch("index")
-        from rag.indexing import build_index
+        from rag.index.build import build_index
 
         log(f"preparing the index in {target}")
         build_index(bench_settings(target), progress=False)
@@ -559,7 +559,7 @@ class Context:
         """A copy of the shared index rebuilt for ``embedders`` (reusing the embedding caches)."""
         key = tuple(embedders)
         if key not in self._variants:
-            from rag.indexing import build_index
+            from rag.index.build import build_index
 
             target = self.scratch("index-" + "-".join(key))
             shutil.copytree(

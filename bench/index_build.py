@@ -31,7 +31,7 @@ OLD_BATCH = 16  # what builds used before batches were sized per model
 
 def load_models(settings: Any) -> float:
     """Seconds to load (and verify) the embedders ``settings`` names, if not loaded yet in this process."""
-    from rag.embedding import get_embedder
+    from rag.index.embedders import get_embedder
 
     started = time.perf_counter()
     for name in settings.embedders:
@@ -42,7 +42,7 @@ def load_models(settings: Any) -> float:
 def passage_throughput(texts: list[str], embedders: list[str]) -> list[list[object]]:
     """Per embedder: texts/s as builds embedded before (batches of 16 in the given order, MiniLM through
     torch) and now (the model's ``passage_batch``, sorted by length, MiniLM through int8 ONNX)."""
-    from rag.embedding import MiniLMEmbedder, get_embedder
+    from rag.index.embedders import MiniLMEmbedder, get_embedder
 
     rows: list[list[object]] = []
     for name in embedders:
@@ -73,10 +73,10 @@ def passage_throughput(texts: list[str], embedders: list[str]) -> list[list[obje
 def ten_articles(ctx: Context, report: Report) -> None:
     """The ten SQuAD articles from scratch and one of them added to the other nine, in child processes."""
     from bench import articles
-    from rag.chunking import ChunkingParams, chunk_documents
     from rag.config import Settings
-    from rag.indexing import chunk_embed_text
-    from rag.loading import load_corpus
+    from rag.index.build import chunk_embed_text
+    from rag.ingest.chunking import ChunkingParams, chunk_documents
+    from rag.ingest.loading import load_corpus
 
     data = articles.prepare(ctx.scratch("squad"))
     if data is None:
@@ -153,7 +153,7 @@ def ten_articles(ctx: Context, report: Report) -> None:
 
 def run(ctx: Context) -> Report:
     """Time fresh, unchanged and forced builds of the report; hand the last index to later sections."""
-    from rag.indexing import build_index
+    from rag.index.build import build_index
 
     report = Report("index build")
     index_dir = ctx.scratch("build")

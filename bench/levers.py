@@ -145,7 +145,7 @@ def top_citation(answer: Any) -> tuple[str, int, int] | None:
 def onnx_lever(ctx: Context, report: Report) -> None:
     import numpy as np
 
-    from rag.embedding import OnnxMiniLMEmbedder, get_embedder
+    from rag.index.embedders import OnnxMiniLMEmbedder, get_embedder
 
     repeats = ctx.repeats(3)
     questions = dev_questions()
@@ -251,8 +251,8 @@ IMPORTS: tuple[str, ...] = (
     "rag.config",
     "numpy",
     "faiss",
-    "rag.vectors",
-    "rag.indexing",
+    "rag.index.vectors",
+    "rag.index.build",
     "rag.qa",
     "rag",
     "torch",

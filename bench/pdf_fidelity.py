@@ -15,7 +15,7 @@ LibreOffice; Debian's shared-mime-info spec with its HTML source) and each libra
   repeated lines), per page;
 * ``ms/page``: median extraction time of three runs.
 
-pypdf, pdfminer.six and pypdfium2 are the candidates, each as its plain text call; ``rag.loading_pdf``
+pypdf, pdfminer.six and pypdfium2 are the candidates, each as its plain text call; ``rag.ingest.pdf``
 is the loader built on the chosen one (child process included, furniture removed); poppler's
 ``pdftotext`` (when on PATH) is a reference, not a candidate (a program, not a library).
 """
@@ -72,7 +72,7 @@ def _pdftotext(path: Path) -> list[str]:
 
 def _loader(path: Path) -> list[str]:
     """The loader's text (pypdfium2 in its child process, furniture removed), cut at its page starts."""
-    from rag.loading_pdf import load_pdf
+    from rag.ingest.pdf import load_pdf
 
     extraction = load_pdf(path.read_bytes(), path)
     bounds = [*list(extraction.pages), len(extraction.text)]
@@ -83,7 +83,7 @@ LIBRARIES: dict[str, Callable[[Path], list[str]]] = {
     "pypdf": _pypdf,
     "pdfminer.six": _pdfminer,
     "pypdfium2": _pdfium,
-    "rag.loading_pdf": _loader,
+    "rag.ingest.pdf": _loader,
 }
 if shutil.which("pdftotext"):
     LIBRARIES["(pdftotext)"] = _pdftotext
@@ -99,7 +99,7 @@ def _sources() -> dict[str, tuple[str, list[str]]]:
     """PDF name -> (source text, furniture line patterns)."""
     from make_files import FOOTER, HEADER, report_parts
 
-    from rag.loading import _html_to_text
+    from rag.ingest.loading import _html_to_text
 
     title, parts = report_parts()
     report = "\n".join([title] + [text for text, _ in parts])

@@ -1,4 +1,4 @@
-"""Scale: the vector index of rag/vectors.py on synthetic corpora of 10k, 100k and 1M passages.
+"""Scale: the vector index of rag/index/vectors.py on synthetic corpora of 10k, 100k and 1M passages.
 
 The passages are 384-dim unit vectors from a seeded two-level Gaussian mixture (topics, then subtopics
 of ~100 passages each, then passages), so neighbourhoods look like sentence embeddings' (nearest
@@ -120,7 +120,7 @@ def probe_memory(path: str, queries_path: str) -> None:
     """Run in a fresh process: print JSON of the RSS growth from loading ``path`` (copy, then mmap)."""
     import psutil
 
-    from rag.vectors import load_vector_index
+    from rag.index.vectors import load_vector_index
 
     queries = np.load(queries_path)
     proc = psutil.Process()
@@ -150,7 +150,7 @@ def memory_probe(path: Path, queries: np.ndarray) -> dict[str, Any]:
 
 def hold_index(path: str, queries_path: str, mmap: bool) -> None:
     """Run in a fresh process: load ``path`` (unless empty), search, say "ready", wait for stdin to close."""
-    from rag.vectors import load_vector_index
+    from rag.index.vectors import load_vector_index
 
     if path:
         index = load_vector_index(Path(path), mmap=mmap)
@@ -237,7 +237,7 @@ def measure_size(n: int, n_queries: int, repeats: int, workdir: Path, share: boo
     """Generate, build, save, probe and search one corpus of ``n`` passages."""
     import faiss
 
-    from rag.vectors import build_vector_index, load_vector_index, save_vector_index
+    from rag.index.vectors import build_vector_index, load_vector_index, save_vector_index
 
     log(f"scale {n:,}: generating")
     started = time.perf_counter()
@@ -296,7 +296,7 @@ def reproducibility(n: int, workdir: Path) -> tuple[bool, bool, float]:
     """
     import faiss
 
-    from rag.vectors import build_vector_index, load_vector_index, save_vector_index
+    from rag.index.vectors import build_vector_index, load_vector_index, save_vector_index
 
     passages, queries = synthetic_vectors(n, queries=200)
     default_threads = faiss.omp_get_max_threads()
@@ -319,7 +319,7 @@ def reproducibility(n: int, workdir: Path) -> tuple[bool, bool, float]:
 
 
 # PQ (e.g. IVF256,PQ48) was tried too: 70 s to train at 100k and recall@10 0.44 - not worth a row.
-# "{nlist}" becomes the list count rag.vectors picks for the size.
+# "{nlist}" becomes the list count rag.index.vectors picks for the size.
 ALTERNATIVES: tuple[str, ...] = ("Flat", "IVF{nlist},SQ8", "IVF{nlist},SQfp16", "HNSW32,SQ8", "HNSW32")
 
 
@@ -331,7 +331,7 @@ def alternatives(n: int, n_queries: int, repeats: int) -> list[list[object]]:
     """
     import faiss
 
-    from rag.vectors import EXACT_SEARCH_MAX, _ivf_lists
+    from rag.index.vectors import EXACT_SEARCH_MAX, _ivf_lists
 
     passages, queries = synthetic_vectors(n, queries=n_queries)
     _, truth = exact_index(passages).search(queries, K)

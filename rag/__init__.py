@@ -1,7 +1,10 @@
 """forum-qa: cited question answering over the Third Korea-Russia Forum report.
 
-The pipeline, one module a stage: loading -> chunking -> embedding -> indexing (vectors, lexical)
--> retrieval -> reader -> answering, wrapped by :class:`ForumQA` (qa.py) and the ``forumqa`` CLI (cli.py).
+The package is laid out by stage, each importing only from the stages before it:
+``ingest`` (files to documents and chunks) → ``index`` (embeddings, FAISS, BM25, builds) → ``answer``
+(retrieval, reader, cited answer) → ``generate`` (an LLM's answer and its grounding check); ``train``
+rebuilds the shipped models. At the top: :class:`ForumQA` (qa.py) wires the stages, the ``forumqa`` CLI
+(cli.py), ``evaluation``, and what every stage shares: ``types``, ``config`` and ``hashing``.
 """
 
 from __future__ import annotations
@@ -10,28 +13,29 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rag.answer.reader import ReaderModel, load_reader
     from rag.config import Settings
-    from rag.embedding import ModelIntegrityError
-    from rag.indexing import IndexUnavailable, build_index, ensure_index, load_index
-    from rag.loading import CorpusError, load_corpus
+    from rag.index.build import IndexUnavailable, build_index, ensure_index, load_index
+    from rag.index.embedders import ModelIntegrityError
+    from rag.ingest.extraction import CorpusError
+    from rag.ingest.loading import load_corpus
     from rag.qa import ForumQA
-    from rag.reader import ReaderModel, load_reader
     from rag.types import Answer, Chunk, Citation, Document, Section, Span, Turn
 
 # Where each public name lives; imported on first use, so `import rag.config` (the CLI, the server's
 # settings) does not pay for FAISS, bm25s and the models.
 _EXPORTS = {
     "Settings": "rag.config",
-    "ModelIntegrityError": "rag.embedding",
-    "IndexUnavailable": "rag.indexing",
-    "build_index": "rag.indexing",
-    "ensure_index": "rag.indexing",
-    "load_index": "rag.indexing",
-    "CorpusError": "rag.loading",
-    "load_corpus": "rag.loading",
+    "ModelIntegrityError": "rag.index.embedders",
+    "IndexUnavailable": "rag.index.build",
+    "build_index": "rag.index.build",
+    "ensure_index": "rag.index.build",
+    "load_index": "rag.index.build",
+    "CorpusError": "rag.ingest.extraction",
+    "load_corpus": "rag.ingest.loading",
     "ForumQA": "rag.qa",
-    "ReaderModel": "rag.reader",
-    "load_reader": "rag.reader",
+    "ReaderModel": "rag.answer.reader",
+    "load_reader": "rag.answer.reader",
     **dict.fromkeys(["Answer", "Chunk", "Citation", "Document", "Section", "Span", "Turn"], "rag.types"),
 }
 

@@ -28,7 +28,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from rag.indexing import build_index
+    from rag.index.build import build_index
 
     report = build_index(_settings(args), force=args.force, progress=not args.quiet)
     if report.rebuilt:
@@ -42,7 +42,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.generation import Final, Token
+    from rag.generate.generation import Final, Token
     from rag.qa import ForumQA
     from rag.types import Turn
 
@@ -160,9 +160,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_train_reader(args: argparse.Namespace) -> int:
+    from rag.answer.reader import MODEL_PATH, MODEL_SHA256
     from rag.hashing import sha256_file
-    from rag.reader import MODEL_PATH, MODEL_SHA256
-    from rag.train_reader import train_from_squad
+    from rag.train.reader import train_from_squad
 
     model = train_from_squad(
         args.squad,
@@ -182,7 +182,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     if digest == MODEL_SHA256:
         print("identical to the shipped reader")
     else:
-        print("differs from the shipped reader: to ship it, set MODEL_SHA256 in rag/reader.py to it")
+        print("differs from the shipped reader: to ship it, set MODEL_SHA256 in rag/answer/reader.py to it")
     return 0
 
 
@@ -195,7 +195,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     # Build before forking workers so they all map the same index instead of racing to build it.
-    from rag.indexing import ensure_index
+    from rag.index.build import ensure_index
 
     ensure_index(settings)
     os.environ.update(
@@ -241,19 +241,19 @@ def _log_config() -> dict[str, object]:
 
 def cmd_add(args: argparse.Namespace) -> int:
     """Store each file in the corpus (refusing what cannot be read), then build and tell servers."""
-    from rag import documents
+    from rag.ingest import store
 
     settings = _settings(args)
     failed = 0
     for path in args.files:
         try:
             data = path.read_bytes()
-            stored = documents.add(settings.corpus_dir, data, path.name, settings.max_upload_bytes)
+            stored = store.add(settings.corpus_dir, data, path.name, settings.max_upload_bytes)
         except OSError as exc:
             print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
             failed += 1
             continue
-        except documents.DocumentError as exc:
+        except store.DocumentError as exc:
             print(f"{path}: refused: {exc}", file=sys.stderr)
             failed += 1
             continue
@@ -264,14 +264,14 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from rag import documents
+    from rag.ingest import store
 
     settings = _settings(args)
     removed_any, status = False, 0
     for doc_id in args.ids:
         try:
-            removed = documents.remove(settings.corpus_dir, doc_id)
-        except documents.DocumentError as exc:
+            removed = store.remove(settings.corpus_dir, doc_id)
+        except store.DocumentError as exc:
             print(f"forumqa: error: {exc}", file=sys.stderr)
             status = 1
             continue
@@ -283,7 +283,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def _rebuild_and_signal(settings: Settings, args: argparse.Namespace) -> int:
-    from rag.indexing import build_index
+    from rag.index.build import build_index
 
     if args.no_build:
         print("not building (--no-build): run `forumqa reload` to build and update running servers")
@@ -297,7 +297,7 @@ def _rebuild_and_signal(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_reload(args: argparse.Namespace) -> int:
     """Build if the corpus changed, then tell running servers (by pid file) to swap in the new index."""
-    from rag.indexing import build_index
+    from rag.index.build import build_index
 
     settings = _settings(args)
     build_index(settings, progress=True)
@@ -306,7 +306,7 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
 
 def _signal_servers(settings: Settings) -> None:
-    from api.lifecycle import is_forumqa_server, server_pids
+    from rag.index.servers import is_forumqa_server, server_pids
 
     pids = server_pids(settings.index_dir)
     if not pids:
@@ -519,8 +519,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("faiss.loader", "bm25s", "sentence_transformers", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from rag.embedding import ModelIntegrityError
-    from rag.loading import CorpusError
+    from rag.index.embedders import ModelIntegrityError
+    from rag.ingest.extraction import CorpusError
 
     # `forumqa ask ... | head` ends quietly. Not for `serve`: there a client that hangs up mid-answer
     # would kill the server (a socket write raises SIGPIPE); and restored after, so an in-process

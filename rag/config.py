@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     )
     index_dir: Path = Field(Path("index"), description="Folder of built index artifacts.")
 
-    # Embedding models, by registry name (see rag.embedding.EMBEDDERS). Questions in Latin script
+    # Embedding models, by registry name (see rag.index.embedders.EMBEDDERS). Questions in Latin script
     # go to the English model(s); Korean, Russian and other scripts to the multilingual ones, fused.
     embedders: list[str] = Field(default_factory=lambda: ["minilm", "e5", "use"])
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rag.config import Settings
-from rag.grounding import split_answer
+from rag.generate.grounding import split_answer
 from rag.qa import ForumQA, Mode
 from rag.types import Answer, Turn
 

@@ -15,15 +15,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Literal
 
-from rag.answering import compose, question_parts
-from rag.config import Settings
-from rag.embedding import Embedder, configure_threads, get_embedder
-from rag.followup import standalone_question
-from rag.generation import Event, Final, generate_events
-from rag.grounding import shipped_model as grounding_model
-from rag.indexing import SearchIndex, current_build_dir, ensure_index, load_index
-from rag.llm import LLMClient, LLMConfig
-from rag.reader import (
+from rag.answer.compose import compose, question_parts
+from rag.answer.followup import standalone_question
+from rag.answer.reader import (
     ReaderModel,
     ReaderState,
     is_latin,
@@ -31,7 +25,13 @@ from rag.reader import (
     multilingual_confidence,
     read,
 )
-from rag.retrieval import Retriever
+from rag.answer.retrieval import Retriever
+from rag.config import Settings
+from rag.generate.generation import Event, Final, generate_events
+from rag.generate.grounding import shipped_model as grounding_model
+from rag.generate.llm import LLMClient, LLMConfig
+from rag.index.build import SearchIndex, current_build_dir, ensure_index, load_index
+from rag.index.embedders import Embedder, configure_threads, get_embedder
 from rag.types import Answer, Citation, Document, Turn
 
 log = logging.getLogger(__name__)

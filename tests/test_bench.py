@@ -108,9 +108,9 @@ def test_scale_section_on_2k_vectors(ctx: Context, capsys: pytest.CaptureFixture
 
 
 def test_ivf_path_is_reproducible_with_sane_recall(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import rag.vectors
+    import rag.index.vectors
 
-    monkeypatch.setattr(rag.vectors, "EXACT_SEARCH_MAX", 1000)
+    monkeypatch.setattr(rag.index.vectors, "EXACT_SEARCH_MAX", 1000)
     same_bytes, same_results, _ = scale.reproducibility(3000, tmp_path)
     assert same_bytes and same_results
     result = scale.measure_size(3000, 20, 1, tmp_path)

@@ -18,7 +18,7 @@ from core_support import CORPUS, FORUMQA, dev_records, has_evidence
 from rag.cli import main
 from rag.config import Settings
 from rag.evaluation import COLUMNS
-from rag.indexing import current_build_dir
+from rag.index.build import current_build_dir
 from rag.qa import ForumQA
 
 SUBCOMMANDS = ["build", "ask", "eval", "serve", "reload"]

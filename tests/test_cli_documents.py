@@ -16,7 +16,7 @@ from core_support import ROOT, copy_workspace
 
 from rag.cli import main
 from rag.config import Settings
-from rag.indexing import load_index
+from rag.index.build import load_index
 from rag.qa import ForumQA
 
 DOCUMENT = (

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import QA, ValidAnswerRequest, ValidSearchRequest
 from api.schemas import AnswerResponse, ErrorResponse, SearchResponse
-from rag.generation import Event, Token
+from rag.generate.generation import Event, Token
 from rag.types import Turn
 
 router = APIRouter(prefix="/api", tags=["answers"])

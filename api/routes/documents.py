@@ -1,7 +1,7 @@
 """Routes /api/documents: list the documents, read one with its full text, add one, remove one.
 
-Adding and removing change the corpus folder at once (:mod:`rag.documents`) and queue a background
-rebuild (:mod:`rag.rebuild`); the answer is 202 while the old index keeps serving until the new one
+Adding and removing change the corpus folder at once (:mod:`rag.ingest.store`) and queue a background
+rebuild (:mod:`rag.index.rebuild`); the answer is 202 while the old index keeps serving until the new one
 is swapped in. ``GET /api/index/status`` follows the build.
 """
 
@@ -16,19 +16,19 @@ from api.deps import QA, ServiceDep, SettingsDep, UploadsOn, ValidUpload, get_qa
 from api.errors import ApiError
 from api.schemas import DocumentList, DocumentOut, ErrorResponse, RemoveResponse, UploadResponse
 from api.status import build_status
-from rag import documents
+from rag.ingest import store
 from rag.types import Document
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
 
 #: The status code and error type each refusal of the document store gets.
-REFUSALS: dict[type[documents.DocumentError], tuple[int, str]] = {
-    documents.TooLarge: (413, "payload_too_large"),
-    documents.UnsupportedKind: (415, "unsupported_media_type"),
-    documents.Unreadable: (422, "unreadable_document"),
-    documents.Duplicate: (409, "conflict"),
-    documents.NotFound: (404, "not_found"),
-    documents.LastDocument: (409, "conflict"),
+REFUSALS: dict[type[store.DocumentError], tuple[int, str]] = {
+    store.TooLarge: (413, "payload_too_large"),
+    store.UnsupportedKind: (415, "unsupported_media_type"),
+    store.Unreadable: (422, "unreadable_document"),
+    store.Duplicate: (409, "conflict"),
+    store.NotFound: (404, "not_found"),
+    store.LastDocument: (409, "conflict"),
 }
 
 
@@ -36,13 +36,13 @@ def _error(description: str) -> dict[str, Any]:
     return {"model": ErrorResponse, "description": description}
 
 
-def refused(exc: documents.DocumentError) -> ApiError:
+def refused(exc: store.DocumentError) -> ApiError:
     status, kind = REFUSALS.get(type(exc), (422, "invalid_request"))
     return ApiError(status, kind, str(exc))
 
 
 def _out(doc: Document) -> dict[str, Any]:
-    return {**doc.to_dict(), **documents.describe(doc)}
+    return {**doc.to_dict(), **store.describe(doc)}
 
 
 # ``async def`` for the reads: they only touch objects already in memory.
@@ -110,9 +110,9 @@ async def add_document(upload: ValidUpload, service: ServiceDep, settings: Setti
     """
     try:
         stored = await run_in_threadpool(
-            documents.add, settings.corpus_dir, upload.data, upload.filename, settings.max_upload_bytes
+            store.add, settings.corpus_dir, upload.data, upload.filename, settings.max_upload_bytes
         )
-    except documents.DocumentError as exc:
+    except store.DocumentError as exc:
         raise refused(exc) from None
     return {"document": stored.to_dict(), "build": build_status(service, service.rebuilder.request())}
 
@@ -133,7 +133,7 @@ async def add_document(upload: ValidUpload, service: ServiceDep, settings: Setti
 def remove_document(doc_id: str, service: ServiceDep, settings: SettingsDep) -> dict[str, Any]:
     """Deletes the document's files from the corpus and queues a rebuild; answers 202 at once."""
     try:
-        removed = documents.remove(settings.corpus_dir, doc_id)
-    except documents.DocumentError as exc:
+        removed = store.remove(settings.corpus_dir, doc_id)
+    except store.DocumentError as exc:
         raise refused(exc) from None
     return {"removed": removed.to_dict(), "build": build_status(service, service.rebuilder.request())}

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from api.deps import ServiceDep, SettingsDep
 from api.schemas import ApiConfig, BuildStatusOut
 from api.status import build_status
-from rag.documents import accepted_kinds
+from rag.ingest.store import accepted_kinds
 
 router = APIRouter(prefix="/api", tags=["documents"])
 

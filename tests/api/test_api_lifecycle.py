@@ -16,6 +16,7 @@ from server_support import LiveServer
 from api import lifecycle
 from api.main import create_app
 from rag.config import Settings
+from rag.index import servers
 from rag.qa import ForumQA
 
 
@@ -83,9 +84,9 @@ def test_the_server_lists_its_pid_while_it_runs(settings: Settings, qa: ForumQA,
 def test_register_keeps_live_servers_and_drops_dead_ones(tmp_path: Path) -> None:
     dead = 2**22 + 12345  # above the kernel's default pid_max, so no process has it
     (tmp_path / "server.pid").write_text(f"{dead}\n{os.getppid()}\n")
-    lifecycle.register_pid(tmp_path, os.getpid())
+    servers.register_pid(tmp_path, os.getpid())
     assert (tmp_path / "server.pid").read_text().split() == [str(os.getppid()), str(os.getpid())]
-    lifecycle.unregister_pid(tmp_path, os.getpid())
+    servers.unregister_pid(tmp_path, os.getpid())
     assert (tmp_path / "server.pid").read_text().split() == [str(os.getppid())]
 
 

@@ -21,7 +21,7 @@ import pytest
 from core_support import copy_workspace
 
 from rag.config import Settings
-from rag.indexing import current_build_dir
+from rag.index.build import current_build_dir
 from rag.qa import ForumQA
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ from httpx import Response
 from api.main import create_app
 from api.security import MULTIPART_SLACK
 from rag.config import Settings
-from rag.documents import accepted_kinds
+from rag.ingest.store import accepted_kinds
 from rag.qa import ForumQA
 
 CAP = 512 * 1024

@@ -44,7 +44,7 @@ FOREIGN_HTML = Path("/usr/share/doc/shared-mime-info/shared-mime-info-spec.html"
 def report_parts() -> tuple[str, list[tuple[str, bool]]]:
     """The report's title and its paragraphs as (text, is_heading), as the text loader reads them."""
     sys.path.insert(0, str(REPO))
-    from rag.loading import load_document
+    from rag.ingest.loading import load_document
 
     doc = load_document(REPORT)
     heading_starts = {s.start for s in doc.sections[1:]}

@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from rag.config import Settings
-from rag.embedding import E5Embedder, MiniLMEmbedder, ModelIntegrityError, package_dir, verify_weights
-from rag.indexing import IndexUnavailable, build_index, current_build_dir, ensure_index, load_index
+from rag.index.build import IndexUnavailable, build_index, current_build_dir, ensure_index, load_index
+from rag.index.embedders import E5Embedder, MiniLMEmbedder, ModelIntegrityError, package_dir, verify_weights
 from rag.qa import ForumQA
 
 from .support import FORUMQA, ServerProcess, clean_env
@@ -112,14 +112,14 @@ def test_damaged_index_is_logged_and_rebuilt(
     assert build_id_of(private) == new
     assert load_index(private.index_dir).build_id == new  # the rebuilt index is complete on disk
     assert_answers(qa)
-    messages = [r.getMessage() for r in caplog.records if r.name.startswith("rag.indexing")
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("rag.index.build")
                 and r.levelno >= logging.INFO]
 
     # No rebuild loop: the next start serves the rebuilt index as it is.
     caplog.clear()
     assert ensure_index(private, progress=False).build_id == new
     assert not any("build" in r.getMessage() and r.levelno >= logging.INFO for r in caplog.records
-                   if r.name == "rag.indexing" and "up to date" not in r.getMessage())
+                   if r.name == "rag.index.build" and "up to date" not in r.getMessage())
 
     assert any(damage.log in m for m in messages), f"no log line says {damage.log!r}: {messages}"
 

