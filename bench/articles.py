@@ -89,8 +89,24 @@ def _child(argv: list[str]) -> dict[str, Any]:
         shutil.copyfile(argv[4], corpus / Path(argv[4]).name)
         added = build_index(settings, progress=False)
         result.update(add_s=added.seconds, add_embedded=added.embedded, add_embed_s=added.embed_seconds)
-    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result["peak_rss_bytes"] = peak_rss_bytes()
     return result
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory since it started its program.
+
+    ``VmHWM`` is the high-water mark of the process's own memory map, which exec replaces. Linux's
+    ``ru_maxrss`` instead keeps the maximum across exec, so a child forked from a large process (a test
+    session that loaded the models) would report its parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 if __name__ == "__main__":
