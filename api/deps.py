@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from api.errors import ApiError, invalid
 from api.schemas import AnswerRequest, SearchRequest
 from api.service import Service
-from rag.config import Settings
+from rag.config import LLMNotConfigured, Settings
 from rag.qa import ForumQA
 
 # These are ``async def`` because they never block: a sync dependency would cost a threadpool hop.
@@ -70,12 +70,11 @@ def checked_text(text: str, field: str, settings: Settings) -> str:
 
 
 def checked_mode(mode: str, settings: Settings) -> None:
-    """A 422 when generative answers are asked for and no LLM is configured."""
-    if mode == "generative" and not settings.llm_configured:
-        raise invalid(
-            "mode 'generative' needs an LLM, and none is configured "
-            "(FORUMQA_LLM_BASE_URL and FORUMQA_LLM_MODEL); use 'extractive' or 'auto'"
-        )
+    """A 422 when generative answers are asked for and no LLM is configured (:meth:`Settings.check_mode`)."""
+    try:
+        settings.check_mode(mode)
+    except LLMNotConfigured as exc:
+        raise invalid(f"{exc}; use 'extractive' or 'auto'") from None
 
 
 def known_documents(doc_ids: list[str] | None, qa: ForumQA) -> None:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.config import Settings
+from rag.config import LLMNotConfigured, Settings
 
 if TYPE_CHECKING:  # imported lazily below: `forumqa --help` should not load the models' libraries
     from rag.qa import ForumQA
@@ -51,8 +51,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print("error: the question is empty", file=sys.stderr)
         return 2
     settings = _settings(args)
-    if args.mode == "generative" and not settings.llm_configured:
-        print("error: --mode generative needs FORUMQA_LLM_BASE_URL and FORUMQA_LLM_MODEL", file=sys.stderr)
+    try:
+        settings.check_mode(args.mode)  # before loading the index and models, which takes seconds
+    except LLMNotConfigured as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     history = [Turn("user", h) for h in args.after]
     qa = ForumQA.open(settings, progress=not args.json)
@@ -136,8 +138,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise ValueError(f"no questions for article(s) {', '.join(sorted(unknown))} in {args.file}")
         items = [i for i in items if i.article in wanted]
     settings = _settings(args)
-    if args.mode == "generative" and not settings.llm_configured:
-        raise ValueError("--mode generative needs FORUMQA_LLM_BASE_URL and FORUMQA_LLM_MODEL")
+    settings.check_mode(args.mode)  # main() reports its LLMNotConfigured (a ValueError) like other errors
     if args.per_article:
         results = evaluate_per_article(settings, items, args.per_article, top_k=args.top_k)
     else:

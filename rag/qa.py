@@ -51,10 +51,6 @@ def _checked(text: str, allow_empty: bool = False) -> str:
     return text
 
 
-class LLMNotConfigured(ValueError):
-    """Generative mode was asked for, but no LLM is configured."""
-
-
 def llm_client(settings: Settings) -> LLMClient | None:
     """The client of the configured LLM server, or None when there is none."""
     if not settings.llm_configured:
@@ -175,7 +171,7 @@ class ForumQA:
         configured LLM write the answer from the cited passages (checked sentence by sentence);
         "auto" does so when an LLM is configured. Raises
         ``ValueError`` for an empty question, text that is not valid Unicode, a document id the
-        index does not have, or generative mode without an LLM (:class:`LLMNotConfigured`).
+        index does not have, or generative mode without an LLM (:class:`rag.config.LLMNotConfigured`).
         """
         final = None
         for event in self._answer_events(question, history, top_k, doc_ids, mode, stream=False):
@@ -233,13 +229,8 @@ class ForumQA:
             yield event
 
     def _client_for(self, mode: Mode) -> LLMClient | None:
-        if mode == "extractive":
-            return None
-        if self.llm is None and mode == "generative":
-            raise LLMNotConfigured(
-                "generative mode needs an LLM: set FORUMQA_LLM_BASE_URL and FORUMQA_LLM_MODEL"
-            )
-        return self.llm
+        self.settings.check_mode(mode)  # self.llm is None exactly when the settings configure no LLM
+        return None if mode == "extractive" else self.llm
 
     def unknown_documents(self, doc_ids: Sequence[str]) -> list[str]:
         """The ids among ``doc_ids`` that no document of the serving index has."""

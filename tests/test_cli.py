@@ -110,6 +110,24 @@ def test_ask_text_mode_with_a_follow_up(
     assert "commence" in out
 
 
+@pytest.mark.parametrize("command", ["ask", "eval"])
+def test_generative_mode_without_an_llm_is_refused_before_loading(
+    command: str, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("FORUMQA_LLM_BASE_URL", "FORUMQA_LLM_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    missing_index = tmp_path / "never-built"  # refused before any index is looked for, let alone built
+    target = "Who headed the Korean delegation?" if command == "ask" else str(tmp_path / "q.jsonl")
+    (tmp_path / "q.jsonl").write_text('{"question": "Who?"}\n', encoding="utf-8")
+    code = main([command, "--mode", "generative", "--index-dir", str(missing_index),
+                 "--corpus-dir", str(CORPUS), target])
+    captured = capsys.readouterr()
+    assert code == (2 if command == "ask" else 1)
+    assert "FORUMQA_LLM_BASE_URL" in captured.err and "FORUMQA_LLM_MODEL" in captured.err
+    assert captured.out == "" and not missing_index.exists()
+
+
 def test_eval_prints_the_metrics_table(qa: ForumQA, settings: Settings, tmp_path: Path) -> None:
     records = [dev_item(i) for i in ("d07", "d19", "u11")]
     questions = tmp_path / "small.jsonl"
