@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.config import LLMNotConfigured, Settings
+from rag.config import Settings
 
 if TYPE_CHECKING:  # imported lazily below: `forumqa --help` should not load the models' libraries
     from rag.qa import ForumQA
@@ -43,20 +43,18 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from rag.generate.generation import Final, Token
-    from rag.qa import ForumQA
+    from rag.qa import ForumQA, valid_text
     from rag.types import Turn
 
-    question = " ".join(args.question).strip()
-    if not question:
-        print("error: the question is empty", file=sys.stderr)
-        return 2
     settings = _settings(args)
-    try:
-        settings.check_mode(args.mode)  # before loading the index and models, which takes seconds
-    except LLMNotConfigured as exc:
+    try:  # refused before the index and models load, which takes seconds
+        # Python turns bytes of the command line that are not UTF-8 into lone surrogates.
+        question = valid_text(" ".join(args.question)).strip()
+        history = [Turn("user", valid_text(h, "--after", allow_empty=True)) for h in args.after]
+        settings.check_mode(args.mode)
+    except ValueError as exc:  # LLMNotConfigured is one
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    history = [Turn("user", h) for h in args.after]
     qa = ForumQA.open(settings, progress=not args.json)
     answer: Answer | None = None
     streamed = False

@@ -149,7 +149,7 @@ def test_eval_prints_the_metrics_table(qa: ForumQA, settings: Settings, tmp_path
 def test_empty_question_is_refused(settings: Settings, question: str) -> None:
     result = forumqa("ask", *index_args(settings), question, timeout=60)
     assert result.returncode != 0
-    assert "question is empty" in result.stderr
+    assert "question must not be empty" in result.stderr
     assert result.stdout == ""
 
 
