@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 from core_support import CORPUS, FORUMQA, dev_records, has_evidence
+from fastapi.testclient import TestClient
 
+from api.main import create_app
 from rag.cli import main
 from rag.config import Settings
 from rag.evaluation import COLUMNS
@@ -73,10 +75,10 @@ def test_ask_json_prints_the_answer_object(qa: ForumQA, settings: Settings) -> N
     result = forumqa("ask", "--json", *index_args(settings), "--top-k", "3", record["question"])
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert set(payload) == {
-        "question", "answer", "answerable", "confidence", "citations", "took_ms",
-        "mode", "model", "grounded", "dropped", "notice", "usage",
-    }
+    # The very object /api/answer returns for the same question, but for the time it took.
+    with TestClient(create_app(qa.settings, qa)) as client:
+        api = client.post("/api/answer", json={"question": record["question"], "top_k": 3}).json()
+    assert {**payload, "took_ms": 0} == {**api, "took_ms": 0}
     assert payload["mode"] == "extractive" and payload["model"] is None and payload["dropped"] == []
     assert payload["question"] == record["question"]
     assert isinstance(payload["answerable"], bool) and 0 <= payload["confidence"] <= 1
@@ -85,7 +87,6 @@ def test_ask_json_prints_the_answer_object(qa: ForumQA, settings: Settings) -> N
     assert [c["n"] for c in citations] == list(range(1, len(citations) + 1))
     text = qa.index.documents["third-korea-russia-forum"].text
     for c in citations:
-        assert set(c) == {"n", "doc_id", "title", "section", "start", "end", "text", "highlight", "score"}
         assert c["doc_id"] == "third-korea-russia-forum"
         assert text[c["start"] : c["end"]] == c["text"]
         assert c["start"] <= c["highlight"]["start"] < c["highlight"]["end"] <= c["end"]
