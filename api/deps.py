@@ -15,8 +15,8 @@ from starlette.datastructures import UploadFile
 from api.errors import ApiError, invalid
 from api.schemas import AnswerRequest, SearchRequest
 from api.service import Service
-from rag.config import Settings
-from rag.qa import ForumQA
+from rag.config import LLMNotConfigured, Settings
+from rag.qa import ForumQA, valid_text
 
 # These are ``async def`` because they never block: a sync dependency would cost a threadpool hop.
 
@@ -49,20 +49,17 @@ async def get_qa(service: ServiceDep) -> ForumQA:
 QA = Annotated[ForumQA, Depends(get_qa)]
 
 
-def unicode_text(text: str, field: str) -> str:
-    """``text``, or a 422 if it holds a lone surrogate (JSON allows ``"\\ud800"``; no tokenizer does)."""
+def valid_or_422(text: str, field: str, *, allow_empty: bool = False) -> str:
+    """``text``, or a 422 with the reason :func:`rag.qa.valid_text` gives (blank, a lone surrogate)."""
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise invalid(f"{field} is not valid Unicode: a lone surrogate at character {exc.start}") from None
-    return text
+        return valid_text(text, field, allow_empty=allow_empty)
+    except ValueError as exc:
+        raise invalid(str(exc)) from None
 
 
 def checked_text(text: str, field: str, settings: Settings) -> str:
     """``text`` stripped; a 422 if it is not Unicode, blank or longer than ``settings.max_question_chars``."""
-    stripped = unicode_text(text, field).strip()
-    if not stripped:
-        raise invalid(f"{field} must not be empty")
+    stripped = valid_or_422(text, field).strip()
     if len(stripped) > settings.max_question_chars:
         limit = settings.max_question_chars
         raise invalid(f"{field} is {len(stripped)} characters long; the limit is {limit}")
@@ -70,20 +67,20 @@ def checked_text(text: str, field: str, settings: Settings) -> str:
 
 
 def checked_mode(mode: str, settings: Settings) -> None:
-    """A 422 when generative answers are asked for and no LLM is configured."""
-    if mode == "generative" and not settings.llm_configured:
-        raise invalid(
-            "mode 'generative' needs an LLM, and none is configured "
-            "(FORUMQA_LLM_BASE_URL and FORUMQA_LLM_MODEL); use 'extractive' or 'auto'"
-        )
+    """A 422 when generative answers are asked for and no LLM is configured (:meth:`Settings.check_mode`)."""
+    try:
+        settings.check_mode(mode)
+    except LLMNotConfigured as exc:
+        raise invalid(f"{exc}; use 'extractive' or 'auto'") from None
 
 
 def known_documents(doc_ids: list[str] | None, qa: ForumQA) -> None:
-    """A 422 naming the ids of ``doc_ids`` that the serving index has no document for."""
-    unknown = qa.unknown_documents(doc_ids) if doc_ids else []
-    if unknown:
-        raise invalid(f"doc_ids: unknown document id(s) {', '.join(map(repr, unknown))}; "
-                      "GET /api/documents lists the documents")
+    """A 422 naming the ids of ``doc_ids`` that the serving index has no document for
+    (:meth:`ForumQA.documents_filter`)."""
+    try:
+        qa.documents_filter(doc_ids)
+    except ValueError as exc:
+        raise invalid(f"doc_ids: {exc}; GET /api/documents lists the documents") from None
 
 
 async def answer_request(body: AnswerRequest, settings: SettingsDep, qa: QA) -> AnswerRequest:

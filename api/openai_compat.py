@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from api.deps import checked_mode, checked_text, unicode_text
+from api.deps import checked_mode, checked_text, valid_or_422
 from api.errors import ApiError, invalid
 from api.schemas import ChatCompletionRequest
 from rag.config import Settings
@@ -44,7 +44,7 @@ def question_and_history(request: ChatCompletionRequest, settings: Settings) -> 
     history = []
     for i, message in enumerate(earlier):
         if (message.role == "user" or message.role == "assistant") and message.text().strip():
-            history.append(Turn(message.role, unicode_text(message.text(), f"messages[{i}]")))
+            history.append(Turn(message.role, valid_or_422(message.text(), f"messages[{i}]")))
     return question, history
 
 

@@ -1,8 +1,9 @@
 """The JSON shapes of the API: request and response models, with the examples shown at /docs.
 
-The response models mirror ``rag.types`` ``to_dict()`` output field for field, so routes return those
-dicts and FastAPI validates them against the documented schema. Limits that depend on settings (the
-question length) are checked in :mod:`api.deps`, because a pydantic model cannot see the settings.
+The answer object and its parts (``AnswerResponse``, ``Passage``, …) are defined once, in
+:mod:`rag.types`, next to the domain types they are filled from, because ``forumqa ask --json`` prints
+the same object; they are imported here for the routes. Limits that depend on settings (the question
+length) are checked in :mod:`api.deps`, because a pydantic model cannot see the settings.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from rag.types import EXAMPLE_QUESTION, AnswerResponse, Passage, UsageOut
 
 TOP_K_MIN = 1
 TOP_K_MAX = 20
@@ -20,23 +23,6 @@ DocIds = list[Annotated[str, Field(min_length=1, max_length=200)]] | None
 DOC_IDS_DESCRIPTION = (
     "Only these documents (ids from GET /api/documents); leave out for all. An unknown id is a 422."
 )
-
-EXAMPLE_QUESTION = "When did the Third Korea-Russia Forum take place?"
-EXAMPLE_SENTENCE = (
-    "The Korea Foundation cosponsored the Third Korea-Russia Forum on September 27-28 with the "
-    "Diplomatic Academy of Russia to explore ways of strengthening relations between the two countries."
-)
-EXAMPLE_CITATION: dict[str, Any] = {
-    "n": 1,
-    "doc_id": "third-korea-russia-forum",
-    "title": "Third Korea-Russia Forum",
-    "section": "Third Korea-Russia Forum",
-    "start": 26,
-    "end": 523,
-    "text": EXAMPLE_SENTENCE + " Attending the two-day event in Moscow were about 70 prominent individuals…",
-    "highlight": {"start": 26, "end": 214},
-    "score": 1.1615,
-}
 
 
 # ------------------------------------------------------------------------------------- requests
@@ -106,103 +92,6 @@ class SearchRequest(BaseModel):
 
 
 # ------------------------------------------------------------------------------------ responses
-
-
-class Highlight(BaseModel):
-    """The supporting sentence: ``document.text[start:end]``."""
-
-    start: int
-    end: int
-
-
-class ShortAnswerOut(BaseModel):
-    """The short answer inside the highlighted sentence: ``document.text[start:end] == text``."""
-
-    start: int
-    end: int
-    text: str
-
-
-class Passage(BaseModel):
-    """A cited passage; every offset indexes the full text of document ``doc_id``."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_CITATION]})
-
-    n: int = Field(description="The number used by the [n] markers of the answer.")
-    doc_id: str
-    title: str = Field(description="Title of the document.")
-    section: str = Field(description="Title of the section the passage is in.")
-    start: int = Field(description="Offset of the passage in the document text.")
-    end: int
-    text: str = Field(description="The passage: document text[start:end].")
-    highlight: Highlight = Field(description="The sentence that supports the answer.")
-    score: float
-    short_answer: ShortAnswerOut | None = Field(
-        None,
-        description="Where the reader is confident: the words inside the highlight that answer "
-        "(a date, a number, a name); null otherwise.",
-    )
-    page: int | None = Field(
-        None,
-        ge=1,
-        description="The page (1-based) where the highlighted sentence starts, for a paged document "
-        "(PDF); null for text, web pages and Word documents.",
-    )
-
-
-class DroppedOut(BaseModel):
-    """A sentence of the LLM's answer that the grounding check struck."""
-
-    text: str
-    reason: str = Field(description="e.g. 'not supported by [2]', 'cites [7], which was not given'.")
-
-
-class UsageOut(BaseModel):
-    """Token counts of the LLM call, as its server reported them."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-class AnswerResponse(BaseModel):
-    """A cited answer, or (``answerable`` false) the statement that the report does not cover it."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "question": EXAMPLE_QUESTION,
-                    "answer": EXAMPLE_SENTENCE + " [1]",
-                    "answerable": True,
-                    "confidence": 0.9924,
-                    "citations": [EXAMPLE_CITATION],
-                    "took_ms": 84.2,
-                }
-            ]
-        }
-    )
-
-    question: str
-    answer: str = Field(description="The answer: sentences quoted from the report with [n] markers.")
-    answerable: bool = Field(description="False when the report does not answer the question.")
-    confidence: float = Field(ge=0, le=1)
-    citations: list[Passage] = Field(description="Best first; the nearest passages when not answerable.")
-    took_ms: float
-    mode: Literal["extractive", "generative"] = Field(
-        "extractive", description="Who wrote the answer: the reader (the report's sentences) or the LLM."
-    )
-    model: str | None = Field(None, description="The LLM that wrote (or tried to write) the answer.")
-    grounded: bool | None = Field(
-        None, description="True when every generated sentence was supported; null when no LLM answered."
-    )
-    dropped: list[DroppedOut] = Field(
-        default_factory=list, description="Generated sentences struck by the grounding check."
-    )
-    notice: str | None = Field(
-        None, description="Why the extractive answer stands although an LLM answer was asked for."
-    )
-    usage: UsageOut | None = Field(None, description="The LLM's token counts, when its server gives them.")
 
 
 class SearchResponse(BaseModel):

@@ -43,18 +43,18 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from rag.generate.generation import Final, Token
-    from rag.qa import ForumQA
+    from rag.qa import ForumQA, valid_text
     from rag.types import Turn
 
-    question = " ".join(args.question).strip()
-    if not question:
-        print("error: the question is empty", file=sys.stderr)
-        return 2
     settings = _settings(args)
-    if args.mode == "generative" and not settings.llm_configured:
-        print("error: --mode generative needs FORUMQA_LLM_BASE_URL and FORUMQA_LLM_MODEL", file=sys.stderr)
+    try:  # refused before the index and models load, which takes seconds
+        # Python turns bytes of the command line that are not UTF-8 into lone surrogates.
+        question = valid_text(" ".join(args.question)).strip()
+        history = [Turn("user", valid_text(h, "--after", allow_empty=True)) for h in args.after]
+        settings.check_mode(args.mode)
+    except ValueError as exc:  # LLMNotConfigured is one
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    history = [Turn("user", h) for h in args.after]
     qa = ForumQA.open(settings, progress=not args.json)
     answer: Answer | None = None
     streamed = False
@@ -136,8 +136,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise ValueError(f"no questions for article(s) {', '.join(sorted(unknown))} in {args.file}")
         items = [i for i in items if i.article in wanted]
     settings = _settings(args)
-    if args.mode == "generative" and not settings.llm_configured:
-        raise ValueError("--mode generative needs FORUMQA_LLM_BASE_URL and FORUMQA_LLM_MODEL")
+    settings.check_mode(args.mode)  # main() reports its LLMNotConfigured (a ValueError) like other errors
     if args.per_article:
         results = evaluate_per_article(settings, items, args.per_article, top_k=args.top_k)
     else:

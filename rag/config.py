@@ -9,6 +9,16 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class LLMNotConfigured(ValueError):
+    """Generative answers were asked for, but no LLM is configured."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "mode 'generative' needs an LLM, and none is configured "
+            "(FORUMQA_LLM_BASE_URL and FORUMQA_LLM_MODEL)"
+        )
+
+
 class Settings(BaseSettings):
     """Configuration read from the environment (``FORUMQA_*``) or passed in code."""
 
@@ -73,6 +83,15 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url and self.llm_model)
+
+    def check_mode(self, mode: str) -> None:
+        """Raise :class:`LLMNotConfigured` when ``mode`` is "generative" and no LLM is configured.
+
+        The one statement of the rule, for every way in (``ForumQA``, the API, the CLI); "auto" never
+        fails, it answers extractively without an LLM.
+        """
+        if mode == "generative" and not self.llm_configured:
+            raise LLMNotConfigured()
 
     @property
     def uploads_enabled(self) -> bool:

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Literal
 
@@ -41,18 +41,18 @@ Mode = Literal["extractive", "generative", "auto"]
 NOT_COVERED = "The report does not say. The nearest passages are listed below, but none of them answers this."
 
 
-def _checked(text: str, allow_empty: bool = False) -> str:
-    if not allow_empty and not text.strip():
-        raise ValueError("the question is empty")
+def valid_text(text: str, field: str = "the question", *, allow_empty: bool = False) -> str:
+    """``text`` unchanged, or a :class:`ValueError` naming ``field``: blank (unless ``allow_empty``), or
+    holding a lone surrogate, which JSON (``"\\ud800"``) and a command line of bad bytes can carry but
+    no tokenizer or UTF-8 encoder accepts. The one check of input text, for ForumQA, the API and the CLI.
+    """
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise ValueError("the text is not valid Unicode (it holds a lone surrogate)") from exc
+        raise ValueError(f"{field} is not valid Unicode: a lone surrogate at character {exc.start}") from None
+    if not allow_empty and not text.strip():
+        raise ValueError(f"{field} must not be empty")
     return text
-
-
-class LLMNotConfigured(ValueError):
-    """Generative mode was asked for, but no LLM is configured."""
 
 
 def llm_client(settings: Settings) -> LLMClient | None:
@@ -77,11 +77,15 @@ def llm_client(settings: Settings) -> LLMClient | None:
     return client
 
 
-def _documents_filter(index: SearchIndex, doc_ids: Sequence[str] | None) -> tuple[str, ...] | None:
-    """``doc_ids`` sorted and checked against ``index`` (None: every document)."""
+def documents_filter(
+    documents: Mapping[str, Document], doc_ids: Sequence[str] | None
+) -> tuple[str, ...] | None:
+    """``doc_ids`` sorted and deduplicated (None: every document), or a :class:`ValueError` naming the
+    ids ``documents`` has no document for, or saying the list is empty. The one check of doc ids, for
+    ForumQA and the API (:meth:`ForumQA.documents_filter`)."""
     if doc_ids is None:
         return None
-    unknown = [d for d in dict.fromkeys(doc_ids) if d not in index.documents]
+    unknown = [d for d in dict.fromkeys(doc_ids) if d not in documents]
     if unknown:
         raise ValueError(f"unknown document id(s): {', '.join(map(repr, unknown))}")
     if not doc_ids:
@@ -159,7 +163,7 @@ class ForumQA:
 
     def search(self, query: str, top_k: int = 5, doc_ids: Sequence[str] | None = None) -> list[Citation]:
         """Ranked passages for ``query`` (no answer composed), only from ``doc_ids`` when given."""
-        return self._run(_checked(query), None, top_k, doc_ids).citations
+        return self._run(valid_text(query, "the query"), None, top_k, doc_ids).citations
 
     def answer(
         self,
@@ -175,7 +179,7 @@ class ForumQA:
         configured LLM write the answer from the cited passages (checked sentence by sentence);
         "auto" does so when an LLM is configured. Raises
         ``ValueError`` for an empty question, text that is not valid Unicode, a document id the
-        index does not have, or generative mode without an LLM (:class:`LLMNotConfigured`).
+        index does not have, or generative mode without an LLM (:class:`rag.config.LLMNotConfigured`).
         """
         final = None
         for event in self._answer_events(question, history, top_k, doc_ids, mode, stream=False):
@@ -208,8 +212,11 @@ class ForumQA:
         mode: Mode,
         stream: bool,
     ) -> Iterator[Event]:
-        turns = [Turn(t.role, _checked(t.content, allow_empty=True)) for t in history or ()]
-        question = _checked(question)
+        turns = [
+            Turn(t.role, valid_text(t.content, f"history turn {i + 1}", allow_empty=True))
+            for i, t in enumerate(history or ())
+        ]
+        question = valid_text(question)
         client = self._client_for(mode)
         started = time.perf_counter()
         extractive = self._run(question, turns, top_k, doc_ids)
@@ -233,25 +240,19 @@ class ForumQA:
             yield event
 
     def _client_for(self, mode: Mode) -> LLMClient | None:
-        if mode == "extractive":
-            return None
-        if self.llm is None and mode == "generative":
-            raise LLMNotConfigured(
-                "generative mode needs an LLM: set FORUMQA_LLM_BASE_URL and FORUMQA_LLM_MODEL"
-            )
-        return self.llm
+        self.settings.check_mode(mode)  # self.llm is None exactly when the settings configure no LLM
+        return None if mode == "extractive" else self.llm
 
-    def unknown_documents(self, doc_ids: Sequence[str]) -> list[str]:
-        """The ids among ``doc_ids`` that no document of the serving index has."""
-        documents = self._state.index.documents
-        return [d for d in dict.fromkeys(doc_ids) if d not in documents]
+    def documents_filter(self, doc_ids: Sequence[str] | None) -> tuple[str, ...] | None:
+        """:func:`documents_filter` against the serving index's documents."""
+        return documents_filter(self._state.index.documents, doc_ids)
 
     def _run(
         self, question: str, history: Sequence[Turn] | None, top_k: int, doc_ids: Sequence[str] | None = None
     ) -> Answer:
         started = time.perf_counter()
         state = self._state  # one consistent index for the whole request, even across a reload
-        only = _documents_filter(state.index, doc_ids)
+        only = documents_filter(state.index.documents, doc_ids)
         history_key = tuple((t.role, t.content) for t in history or ())
         key = (question, history_key, top_k, state.index.build_id, only)
         with self._cache_lock:

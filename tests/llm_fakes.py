@@ -31,6 +31,7 @@ class Behaviour:
     endless: bool = False  # tokens forever (until the client goes away)
     usage: bool = True
     error_body: str = ""  # the body of a non-200 answer
+    headers: dict[str, str] = field(default_factory=dict)  # more headers of a non-200 answer (Location)
 
 
 @dataclass
@@ -41,6 +42,9 @@ class FakeLLM:
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
+    peak: int = 0  # the most requests it was answering at once
+    _active: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __enter__(self) -> FakeLLM:
         fake = self
@@ -56,7 +60,14 @@ class FakeLLM:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 fake.requests.append(body)
                 fake.headers.append(dict(self.headers))
-                fake.serve(self, body)
+                with fake._lock:
+                    fake._active += 1
+                    fake.peak = max(fake.peak, fake._active)
+                try:
+                    fake.serve(self, body)
+                finally:
+                    with fake._lock:
+                        fake._active -= 1
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -76,6 +87,8 @@ class FakeLLM:
         if b.status != 200:
             payload = (b.error_body or json.dumps({"error": {"message": "nope"}})).encode()
             handler.send_response(b.status)
+            for name, value in b.headers.items():
+                handler.send_header(name, value)
             handler.send_header("Content-Type", "application/json")
             handler.send_header("Content-Length", str(len(payload)))
             handler.end_headers()

@@ -10,9 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from api.deps import QA, ValidAnswerRequest, ValidSearchRequest
-from api.schemas import AnswerResponse, ErrorResponse, SearchResponse
+from api.schemas import ErrorResponse, SearchResponse
 from rag.generate.generation import Event, Token
-from rag.types import Turn
+from rag.types import AnswerResponse, Passage, Turn
 
 router = APIRouter(prefix="/api", tags=["answers"])
 
@@ -29,10 +29,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/answer", response_model=AnswerResponse, responses=ERRORS, summary="Answer with citations")
-def answer(request: ValidAnswerRequest, qa: QA) -> dict[str, Any]:
+def answer(request: ValidAnswerRequest, qa: QA) -> AnswerResponse:
     """The cited answer to ``question``; ``history`` lets follow-ups refer to earlier turns."""
     history = [Turn(t.role, t.content) for t in request.history]
-    return qa.answer(request.question, history, request.top_k, request.doc_ids, request.mode).to_dict()
+    answer = qa.answer(request.question, history, request.top_k, request.doc_ids, request.mode)
+    return AnswerResponse.of(answer)
 
 
 def _ndjson(events: Iterator[Event]) -> Iterator[str]:
@@ -68,6 +69,7 @@ def answer_stream(request: ValidAnswerRequest, qa: QA) -> StreamingResponse:
 
 
 @router.post("/search", response_model=SearchResponse, responses=ERRORS, summary="Search passages")
-def search(request: ValidSearchRequest, qa: QA) -> dict[str, Any]:
+def search(request: ValidSearchRequest, qa: QA) -> SearchResponse:
     """The ``top_k`` passages that best match ``query``, best first, with their supporting sentence."""
-    return {"results": [c.to_dict() for c in qa.search(request.query, request.top_k, request.doc_ids)]}
+    passages = qa.search(request.query, request.top_k, request.doc_ids)
+    return SearchResponse(results=[Passage.of(c) for c in passages])

@@ -55,7 +55,7 @@ def check_shape(qa: ForumQA, answer: Answer, top_k: int = 5) -> None:
     payload = json.loads(json.dumps(answer.to_dict()))
     assert set(payload) == {
         "question", "answer", "answerable", "confidence", "citations", "took_ms",
-        "mode", "model", "grounded", "dropped", "notice", "usage",
+        "mode", "model", "grounded", "dropped", "notice", "usage", "generated_ms",
     }
     assert payload["mode"] == "extractive" and payload["model"] is None and payload["dropped"] == []
     if not answer.answerable:

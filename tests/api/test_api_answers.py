@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ from fastapi.testclient import TestClient
 
 ANSWER_KEYS = {
     "question", "answer", "answerable", "confidence", "citations", "took_ms",
-    "mode", "model", "grounded", "dropped", "notice", "usage",
+    "mode", "model", "grounded", "dropped", "notice", "usage", "generated_ms",
 }
 CITATION_KEYS = {
     "n",
@@ -57,6 +58,22 @@ def test_answer_has_the_documented_shape(client: TestClient) -> None:
     document = client.get(f"/api/documents/{first['doc_id']}").json()["text"]
     assert document[short["start"] : short["end"]] == short["text"]
     assert "September 27-28" in short["text"]
+
+
+@pytest.mark.parametrize("question", ["When did the Third Korea-Russia Forum take place?",
+                                      "What is the boiling point of mercury at sea level?"])
+def test_every_route_returns_the_same_answer_object(client: TestClient, question: str) -> None:
+    """/api/answer, the stream's last line and the chat completion's forum_qa: one schema, one object
+    (the time each took aside)."""
+    body = {"question": question, "mode": "extractive"}
+    plain = ask(client, question, mode="extractive")
+    streamed = json.loads(client.post("/api/answer/stream", json=body).text.splitlines()[-1])
+    chat = client.post("/v1/chat/completions", json={
+        "model": "forum-qa", "mode": "extractive", "messages": [{"role": "user", "content": question}]
+    }).json()["forum_qa"]
+    assert streamed["type"] == "answer"
+    untimed = [{**answer, "took_ms": 0} for answer in (plain, streamed["answer"], chat)]
+    assert untimed[0] == untimed[1] == untimed[2]
 
 
 def test_the_question_is_trimmed(client: TestClient) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -9,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from rag.config import Settings
-from rag.qa import ForumQA
+from rag.qa import ForumQA, valid_text
 
 LIMIT = 1000  # Settings.max_question_chars, the default the session settings use
 
@@ -81,6 +83,30 @@ def test_a_body_not_sent_as_json_is_422(client: TestClient) -> None:
 )
 def test_bad_search_requests_are_422(client: TestClient, body: dict[str, Any], words: list[str]) -> None:
     assert_error(client.post("/api/search", json=body), 422, "invalid_request", *words)
+
+
+def refusal(check: Callable[[], object]) -> str:
+    """The message ForumQA's own rule gives for the input ``check`` passes it."""
+    with pytest.raises(ValueError) as refused:
+        check()
+    return str(refused.value)
+
+
+@pytest.mark.parametrize(("route", "field"), [("/api/answer", "question"), ("/api/search", "query")])
+@pytest.mark.parametrize("text", ["\ud800 when was the forum?", "  \t "])
+def test_the_api_refuses_text_by_forumqas_rule(client: TestClient, route: str, field: str, text: str) -> None:
+    # json.dumps escapes the surrogate as \ud800, as a client would send it
+    body = json.dumps({field: text})
+    response = client.post(route, content=body, headers={"content-type": "application/json"})
+    message = assert_error(response, 422, "invalid_request")["message"]
+    assert message == refusal(lambda: valid_text(text, field))
+
+
+def test_the_api_refuses_doc_ids_by_forumqas_rule(client: TestClient, qa: ForumQA) -> None:
+    doc_ids = [*qa.index.documents, "no-such-report"]
+    response = client.post("/api/answer", json={"question": "When?", "doc_ids": doc_ids})
+    message = assert_error(response, 422, "invalid_request")["message"]
+    assert refusal(lambda: qa.documents_filter(doc_ids)) in message
 
 
 def test_unknown_document_is_404(client: TestClient) -> None:

@@ -19,10 +19,10 @@ from core_support import copy_workspace
 from llm_fakes import Behaviour, FakeLLM, first_sentence, passages
 from pydantic import SecretStr
 
-from rag.config import Settings
+from rag.config import LLMNotConfigured, Settings
 from rag.generate.generation import NOTICE_UNSUPPORTED, SYSTEM_PROMPT, WITHHELD, Final, Token, echoes_prompt
 from rag.index.build import build_index
-from rag.qa import ForumQA, LLMNotConfigured
+from rag.qa import ForumQA
 
 QUESTION = "Who headed the Korean delegation?"
 OFF_TOPIC = "What is the boiling point of mercury at sea level?"
