@@ -121,13 +121,6 @@ def test_spans_never_echo_the_question() -> None:
     assert answer is not None and answer.text == "Jones"
 
 
-def test_context_is_optional_and_accepted() -> None:
-    sentence = "It was signed in Vienna by both governments."
-    assert short_answer("Where was the treaty signed?", sentence, context="The treaty ended the war.") == (
-        short_answer("Where was the treaty signed?", sentence)
-    )
-
-
 def _held_out_rows(tmp_path: Path) -> list[dict[str, Any]]:
     if not SQUAD.is_dir():
         pytest.skip(f"{SQUAD} is absent")
