@@ -1,35 +1,33 @@
 """Mark the short answer inside an answer sentence, when a few surface rules are confident about it.
 
 The service quotes a whole sentence; this module points at the phrase in it that answers the question
-("When did ... become popular?" -> "the late 1990s"). No model ships for this, so it is rules plus two
-tiny hard-coded logistic models, pure Python, well under a millisecond per call:
+("When did ... become popular?" -> "the late 1990s"): rules plus two small logistic models per answer
+type (``rag/models/short_answer.json``, sha256 pinned, rebuilt by ``forumqa train-short-answer``), pure
+Python, well under a millisecond per call:
 
-1. *Answer type* from the question's wording: when/what year -> DATE; how many/much/long, what
-   percentage -> NUMBER; who/whom/whose -> PERSON; where/what city -> PLACE; what/which + noun ->
-   ENTITY; anything else (what did, why, how did ...) -> OTHER, which rarely clears the threshold.
+1. *Answer type* from the question's wording (:class:`rag.text.QuestionForm`): when/what year -> DATE;
+   how many/much/long, what percentage -> NUMBER; who/whom/whose -> PERSON; where/what city -> PLACE;
+   what/which + noun -> ENTITY; anything else (what did, why, how did ...) -> OTHER, which rarely
+   clears the threshold.
 2. *Candidates* of that type in the sentence: dates (years, decades, "17 October 1849", "the late
    1990s"), quantities (numbers with currency, scale words, percent and a unit noun, number words),
    names (runs of capitalised words, joined by "of"/"the"/"de"/"and"... and across a lowercase job
    title, so "Korea Foundation president Lee In-ho" stays whole) and quoted titles. A candidate whose
    content words all occur in the question (accents, case, plurals and possessives folded) is
    dropped: the question never asks for what it already says.
-3. *Ranking*: a per-candidate logistic model (``_RANK_WEIGHTS``) over features such as how close the
+3. *Ranking*: a per-candidate logistic model over named features (``FEATURES``) such as how close the
    candidate is to the question's words found in the sentence, how many candidates compete, and
    whether the preposition before it echoes the question's ("In what year" -> "in 1913").
-4. *Confidence*: a second logistic model (``_CALIBRATION``) maps the best candidate's rank score, its
-   margin over the runner-up and the answer type to an estimated probability that the span is right
-   (contains a crowd answer, or lies inside one covering at least half of it).
+4. *Confidence*: a second logistic model (``CALIBRATION_FEATURES``) maps the best candidate's rank
+   score, its margin over the runner-up and the number of candidates to an estimated probability that
+   the span is right (contains a crowd answer, or lies inside one covering at least half of it).
 
-Both models were fitted on SQuAD 2.0 training-split questions about five articles only (beyonce,
-frederic-chopin, new-york-city, 2008-sichuan-earthquake, spectre-2015-film; sentence = the
-evidence sentence), from ``../shared/eval/squad`` via ``prepare.py``, by the fitting script described
-next to the coefficients. The default threshold (``DEFAULT_THRESHOLD``) is the lowest at which
-precision on those articles is at least 0.8 (0.80 there, 48% of questions answered); the other five
-articles of that folder were kept for reporting only: 0.725 precision, 39% answered. Confidence is
-well calibrated on the fitting articles and about 0.1 optimistic between 0.4 and 0.9 on the held-out
-ones, mostly on what/which questions whose answers are not names.
-
-`context` (neighbouring text) is accepted but not used yet: nothing tried with it was measured.
+Both are fitted by :mod:`rag.train.short_answer` on SQuAD 2.0 questions about the five training articles
+of the reader (sentence = the evidence sentence). The model's threshold is the lowest at which precision
+on those articles is at least 0.8 (0.80 there, 48% of questions answered); on the five held-out
+articles: 0.725 precision, 39% answered. Confidence is well calibrated on the fitting articles and
+about 0.1 optimistic between 0.4 and 0.9 on the held-out ones, mostly on what/which questions whose
+answers are not names.
 """
 
 from __future__ import annotations
@@ -70,7 +68,7 @@ __all__ = [
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "short_answer.json"
 # The sha256 of the shipped model; `forumqa train-short-answer` reproduces these bytes from the data.
-MODEL_SHA256 = "172499ab2d82af10a3641236ea2033442f5b8aca09c41a1cbedf4553b11a7f7c"
+MODEL_SHA256 = "2393620f4d7b63aaf26b6600447e0528b9493e5136f2f74e03e90cdb6cb24c28"
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,9 +189,12 @@ def fit_ranker(data: Sequence[QuestionData], l2: float = RANKER_L2) -> LinearMod
     return LinearModel(SENTENCE_FEATURES, mean, scale, np.asarray(result.x))
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, features: tuple[str, ...], l2: float = GATE_L2) -> LinearModel:
-    """L2-regularised logistic regression (intercept not penalised)."""
-    mean, scale = _standardiser(x)
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, features: tuple[str, ...], l2: float = GATE_L2, standardise: bool = True
+) -> LinearModel:
+    """L2-regularised logistic regression (intercept not penalised), on standardised features, or on
+    the raw ones (``standardise=False``: the penalty then weighs each feature in its own units)."""
+    mean, scale = _standardiser(x) if standardise else (np.zeros(x.shape[1]), np.ones(x.shape[1]))
     z = (x - mean) / scale
     t = y.astype(np.float64)
 
