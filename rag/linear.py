@@ -10,6 +10,7 @@ the wrong number.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,13 +18,39 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, softmax
 
-__all__ = ["LinearModel", "expit", "feature_matrix", "feature_vector", "rounded", "softmax"]
+__all__ = [
+    "LinearModel",
+    "dump_model",
+    "expit",
+    "feature_matrix",
+    "feature_vector",
+    "read_model",
+    "rounded",
+    "softmax",
+]
 
 DIGITS = 6  # rounded so that a retrain on the same data writes the same bytes
 
 
 def rounded(values: Sequence[float] | np.ndarray, digits: int = DIGITS) -> list[float]:
     return [round(float(v), digits) for v in values]
+
+
+FORMAT = 1  # of every shipped model file
+
+
+def dump_model(data: Mapping[str, Any]) -> str:
+    """The text of a shipped model file: keys sorted, one number a line, so a retrain on the same data
+    writes the same bytes and a changed weight reads as a one-line diff."""
+    return json.dumps({"format": FORMAT, **data}, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def read_model(text: str, what: str) -> dict[str, Any]:
+    """The parsed model file ``text``, whose format must be this code's (ValueError naming ``what``)."""
+    raw: dict[str, Any] = json.loads(text)
+    if raw.get("format") != FORMAT:
+        raise ValueError(f"unknown {what} format {raw.get('format')!r}")
+    return raw
 
 
 def feature_vector(named: Mapping[str, float], names: Sequence[str]) -> np.ndarray:

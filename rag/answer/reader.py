@@ -19,7 +19,6 @@ Features are computed here once, for training and serving alike, so the two can 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ import numpy as np
 from rag.answer.retrieval import Hit
 from rag.index.build import SearchIndex
 from rag.index.embedders import EMBEDDERS, load_pinned, package_dir
-from rag.linear import LinearModel, expit, feature_matrix, feature_vector, softmax
+from rag.linear import LinearModel, dump_model, expit, feature_matrix, feature_vector, read_model, softmax
 from rag.text import (
     DIGITS,
     PRONOUN_START,
@@ -410,19 +409,16 @@ class ReaderModel:
 
     def to_json(self) -> str:
         data = {
-            "format": 1,
             "ranker": self.ranker.to_dict(),
             "gate": self.gate.to_dict(),
             "second_ratio": round(self.second_ratio, 6),
             "metadata": self.metadata,
         }
-        return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        return dump_model(data)
 
     @classmethod
     def from_json(cls, text: str) -> ReaderModel:
-        raw = json.loads(text)
-        if raw.get("format") != 1:
-            raise ValueError(f"unknown reader format {raw.get('format')!r}")
+        raw = read_model(text, "reader")
         return cls(
             LinearModel.from_dict(raw["ranker"], SENTENCE_FEATURES),
             LinearModel.from_dict(raw["gate"], GATE_FEATURES),

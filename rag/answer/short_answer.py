@@ -32,7 +32,6 @@ answers are not names.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.index.embedders import load_pinned
-from rag.linear import LinearModel, rounded
+from rag.linear import LinearModel, dump_model, read_model, rounded
 from rag.text import (
     FUNCTION_WORDS,
     MONTH_NAMES,
@@ -483,19 +482,16 @@ class ShortAnswerModel:
 
     def to_json(self) -> str:
         data = {
-            "format": 1,
             "rank": {t.value: self.rank[t].to_dict() for t in AnswerType},
             "calibration": {t.value: self.calibration[t].to_dict() for t in AnswerType},
             "threshold": rounded([self.threshold], 4)[0],
             "metadata": self.metadata,
         }
-        return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        return dump_model(data)
 
     @classmethod
     def from_json(cls, text: str) -> ShortAnswerModel:
-        raw = json.loads(text)
-        if raw.get("format") != 1:
-            raise ValueError(f"unknown short-answer model format {raw.get('format')!r}")
+        raw = read_model(text, "short-answer model")
         types = sorted(t.value for t in AnswerType)
         for part in ("rank", "calibration"):
             if sorted(raw[part]) != types:

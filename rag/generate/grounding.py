@@ -25,7 +25,6 @@ with valid markers only. This module only reads text; it never calls the LLM.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections import OrderedDict
@@ -39,7 +38,7 @@ import numpy as np
 
 from rag.index.embedders import Embedder, load_pinned
 from rag.ingest.chunking import split_sentences
-from rag.linear import LinearModel, rounded
+from rag.linear import LinearModel, dump_model, read_model, rounded
 from rag.text import NEGATION, fold_name, is_latin, names, numbers, terms
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "grounding.json"
@@ -316,20 +315,17 @@ class GroundingModel:
 
     def to_json(self) -> str:
         data = {
-            "format": 1,
             **self.linear.to_dict(),
             "threshold": rounded([self.threshold], 4)[0],
             "foreign_threshold": rounded([self.foreign_threshold], 4)[0],
             "unmarked_threshold": rounded([self.unmarked_threshold], 4)[0],
             "metadata": self.metadata,
         }
-        return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        return dump_model(data)
 
     @classmethod
     def from_json(cls, text: str) -> GroundingModel:
-        raw = json.loads(text)
-        if raw.get("format") != 1:
-            raise ValueError(f"unknown grounding model format {raw.get('format')!r}")
+        raw = read_model(text, "grounding model")
         return cls(
             LinearModel.from_dict(raw, FEATURES),
             float(raw["threshold"]),
