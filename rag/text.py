@@ -112,14 +112,8 @@ def _is_latin_letter(ch: str) -> bool:
     return ch.isascii() or unicodedata.name(ch, "").startswith("LATIN")
 
 
-def is_latin(text: str) -> bool:
-    """Whether ``text`` is written mostly in Latin letters: at least twice as many Latin letters
-    (accented ones included: "Beyoncé") as letters of other scripts, and at least one.
-
-    One rule for the service: which confidence an asked question gets (the English gate or the
-    cross-lingual one) and which model checks a generated sentence (MiniLM or USE). A Korean
-    sentence quoting an English name stays Korean; an English one quoting a Korean word stays English.
-    """
+def letters(text: str) -> tuple[int, int]:
+    """How many letters of ``text`` are Latin (accented ones included: "Beyoncé") and how many are not."""
     latin = other = 0
     for ch in text:
         if ch.isalpha():
@@ -127,7 +121,30 @@ def is_latin(text: str) -> bool:
                 latin += 1
             else:
                 other += 1
+    return latin, other
+
+
+def is_latin(text: str) -> bool:
+    """Whether ``text`` is written mostly in Latin letters: at least twice as many Latin letters as
+    letters of other scripts, and at least one.
+
+    One rule for the service: which confidence an asked question gets (the English gate or the
+    cross-lingual one) and which model checks a generated sentence (MiniLM or USE). A Korean
+    sentence quoting an English name stays Korean; an English one quoting a Korean word stays English.
+    """
+    latin, other = letters(text)
     return latin > 0 and latin >= 2 * other
+
+
+def script_of(text: str) -> str:
+    """ "latin" (no letter of another script), "other", or "mixed" (some of both, at least three
+    Latin): which embedders a question is searched with (:func:`rag.answer.retrieval.dense_models_for`)."""
+    latin, other = letters(text)
+    if other == 0:
+        return "latin"
+    if latin == 0:
+        return "other"
+    return "mixed" if latin >= 3 else "other"
 
 
 # ------------------------------------------------------------------------------------ numbers and dates

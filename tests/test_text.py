@@ -22,6 +22,7 @@ from rag.text import (
     negated,
     numbers,
     question_form,
+    script_of,
     strip_accents,
     terms,
     tokens,
@@ -133,6 +134,12 @@ def test_negation(text: str, expected: bool) -> None:
 )
 def test_one_is_latin(text: str, expected: bool) -> None:
     assert is_latin(text) is expected
+
+
+def test_script_routing_counts_accented_letters_as_latin() -> None:
+    assert script_of("Where was Frédéric Chopin born?") == "latin"
+    assert script_of("Где родился Фокин?") == "other"
+    assert script_of("Кто такой Lee In-ho?") == "mixed"
 
 
 # ------------------------------------------------------------------------------------ question types
