@@ -19,6 +19,7 @@ from enum import Enum
 from functools import lru_cache
 
 import Stemmer
+from bm25s.stopwords import STOPWORDS_RUSSIAN
 
 # ------------------------------------------------------------------------------------ words and terms
 
@@ -36,11 +37,12 @@ def _listed(text: str) -> frozenset[str]:
     return frozenset(_words_of(text))
 
 
-# bm25s's English list (NLTK's, without its negations and contractions) plus words that carry no
-# subject in questions and reports ("according", "said", "one", "many"). BM25, the reader's overlap
-# features and the grounding check's content words all drop exactly these. bm25s.stopwords.STOPWORDS_EN
-# was measured as the replacement: it keeps "said", "one" and "many" as terms and adds "not"/"no"-like
-# words the reader's features need dropped, and changed BM25 scores; so the list stays ours.
+# The English stopwords of BM25, the reader's overlap features and the grounding check's content words.
+# bm25s ships two English lists: STOPWORDS_EN (33 words, all of them in this list) and STOPWORDS_EN_PLUS
+# (NLTK's 179: it adds contractions such as "aren't", and lacks "according", "said", "one", "many",
+# "much", "may"...). Either would change every BM25 index and the reader's features, so the reader
+# would have to be refitted and re-measured; not done yet, so the list stays the one the shipped
+# models were fitted with.
 STOPWORDS = _listed(
     """a about above after again against all also am an and any are as at be because been before being
     below between both but by can could did do does doing down during each few for from further had has
@@ -67,11 +69,12 @@ FUNCTION_WORDS = (
     towards unless upon us whatever whether whichever whoever whose within without yet"""
 )
 
-# Russian question words and particles, which transliterated would match English words by accident.
-RUSSIAN_STOPWORDS = _listed(
-    """что кто как где когда какой какая какое какие такой такая такое такие почему зачем сколько чем
-    чего кого кому это этот эта эти был была было были будет есть или для при про над под между после
-    перед через также тоже очень весь все всё свой своя свои они она оно"""
+# Russian words that are never transliterated to meet the report's names: bm25s's Russian list
+# (pronouns, prepositions, particles) and question words and particles it lacks ("почему", "сколько"),
+# which transliterated would match English words by accident.
+RUSSIAN_STOPWORDS = frozenset(STOPWORDS_RUSSIAN) | _listed(
+    """весь всё какие какое кого кому оно очень почему свои свой своя сколько такая также такие такое
+    эта это"""
 )
 
 
