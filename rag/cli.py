@@ -158,9 +158,40 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_pin(out: Path, pinned: str, what: str, where: str) -> None:
+    """Say whether the model written to ``out`` is the shipped one, and where its pin lives if not."""
+    from rag.hashing import sha256_file
+
+    digest = sha256_file(out)
+    print(f"wrote {out} (sha256 {digest})")
+    if digest == pinned:
+        print(f"identical to the shipped {what}")
+    else:
+        print(f"differs from the shipped {what}: to ship it, set MODEL_SHA256 in {where} to it")
+
+
+def cmd_train_short_answer(args: argparse.Namespace) -> int:
+    from rag.answer.short_answer import MODEL_PATH, MODEL_SHA256
+    from rag.train.short_answer import run
+
+    out: Path = args.out or MODEL_PATH
+    status = run(args.squad, out)
+    _report_pin(out, MODEL_SHA256, "short-answer model", "rag/answer/short_answer.py")
+    return status
+
+
+def cmd_train_grounding(args: argparse.Namespace) -> int:
+    from rag.generate.grounding import MODEL_PATH, MODEL_SHA256
+    from rag.train.grounding import main as train_grounding
+
+    out: Path = args.out or MODEL_PATH
+    status = train_grounding(["--squad", str(args.squad), "--out", str(out)])
+    _report_pin(out, MODEL_SHA256, "grounding model", "rag/generate/grounding.py")
+    return status
+
+
 def cmd_train_reader(args: argparse.Namespace) -> int:
     from rag.answer.reader import MODEL_PATH, MODEL_SHA256
-    from rag.hashing import sha256_file
     from rag.train.reader import train_from_squad
 
     model = train_from_squad(
@@ -176,12 +207,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(model.to_json(), encoding="utf-8")
     tmp.replace(out)  # a reader is never seen half-written
-    digest = sha256_file(out)
-    print(f"wrote {out} (sha256 {digest})")
-    if digest == MODEL_SHA256:
-        print("identical to the shipped reader")
-    else:
-        print("differs from the shipped reader: to ship it, set MODEL_SHA256 in rag/answer/reader.py to it")
+    _report_pin(out, MODEL_SHA256, "reader", "rag/answer/reader.py")
     return 0
 
 
@@ -452,6 +478,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed for anything sampled (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train_reader)
+
+    for name, func, what, took in (
+        ("train-short-answer", cmd_train_short_answer, "short-answer finder", "about half a minute"),
+        ("train-grounding", cmd_train_grounding, "grounding check", "a few minutes; prints its figures"),
+    ):
+        p = sub.add_parser(
+            name,
+            help=f"rebuild the {what}'s model from SQuAD articles",
+            description=f"Fit the {what} on the five training SQuAD 2.0 articles (prepared by their "
+            f"prepare.py) and write it to rag/models/. Deterministic: the same data gives the same bytes. "
+            f"Takes {took}.",
+        )
+        p.add_argument(
+            "--squad",
+            type=Path,
+            default=Path("../shared/eval/squad"),
+            help="folder with SQuAD's prepare.py and articles (default ../shared/eval/squad)",
+        )
+        p.add_argument("--out", type=Path, help="where to write the model (default: the package's)")
+        p.set_defaults(func=func)
 
     p = sub.add_parser(
         "serve",

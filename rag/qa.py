@@ -20,18 +20,21 @@ from rag.answer.followup import standalone_question
 from rag.answer.reader import (
     ReaderModel,
     ReaderState,
-    is_latin,
     load_reader,
     multilingual_confidence,
     read,
 )
 from rag.answer.retrieval import Retriever
+from rag.answer.short_answer import ShortAnswerFinder
+from rag.answer.short_answer import load_model as load_short_answer_model
 from rag.config import Settings
 from rag.generate.generation import Event, Final, generate_events
+from rag.generate.grounding import Checker, Scorer
 from rag.generate.grounding import shipped_model as grounding_model
 from rag.generate.llm import LLMClient, LLMConfig
 from rag.index.build import SearchIndex, current_build_dir, ensure_index, load_index
 from rag.index.embedders import Embedder, configure_threads, get_embedder
+from rag.text import is_latin
 from rag.types import Answer, Citation, Document, Turn
 
 log = logging.getLogger(__name__)
@@ -115,9 +118,11 @@ class ForumQA:
             tuple[str, tuple[tuple[str, str], ...], int, str, tuple[str, ...] | None], Answer
         ] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self.short_answers = ShortAnswerFinder(load_short_answer_model())
         self.llm = llm_client(settings)
-        if self.llm is not None:
-            grounding_model()  # loaded once: a damaged model stops start-up here, not a question later
+        # Built once, on the embedders this object holds (the same instances, thread settings included):
+        # the check loads no model of its own. Loaded at start-up so a damaged model stops it here.
+        self.grounding = Checker(grounding_model(), Scorer(self._embedder)) if self.llm is not None else None
 
     def _embedder(self, name: str) -> Embedder:
         return get_embedder(name, self.settings.threads, self.settings.query_encoder)
@@ -234,7 +239,8 @@ class ForumQA:
         if client is None:
             yield Final(extractive)
             return
-        for event in generate_events(extractive, question, turns, client, stream):
+        assert self.grounding is not None  # a client is only handed out when an LLM is configured
+        for event in generate_events(extractive, question, turns, client, self.grounding, stream):
             if isinstance(event, Final):
                 event = Final(replace(event.answer, took_ms=(time.perf_counter() - started) * 1000))
             yield event
@@ -286,7 +292,8 @@ class ForumQA:
                     readings.append((part, part_reading))
             # A short answer is marked only where the documents answer.
             mark = confidence >= self.settings.answer_threshold
-            text, citations = compose(state.index, pool, readings, top_k, self.reader.second_ratio, mark)
+            finder = self.short_answers if mark else None
+            text, citations = compose(state.index, pool, readings, top_k, self.reader.second_ratio, finder)
         answerable = bool(citations) and confidence >= self.settings.answer_threshold
         if not answerable:
             text = NOT_COVERED

@@ -17,10 +17,11 @@ import math
 import re
 from dataclasses import dataclass
 
-from rag.answer.reader import PRONOUN_START, Reading, previous_in_section
+from rag.answer.reader import Reading, previous_in_section
 from rag.answer.retrieval import Hit
-from rag.answer.short_answer import AnswerType, answer_type, short_answer
+from rag.answer.short_answer import ShortAnswerFinder
 from rag.index.build import SearchIndex
+from rag.text import PRONOUN_START, WH_WORDS, AnswerType, answer_type
 from rag.types import Citation
 
 # The short answer is shown for the answer types the finder gets right most often on its training
@@ -31,7 +32,7 @@ SHORT_ANSWER_TYPES = frozenset({AnswerType.DATE, AnswerType.NUMBER, AnswerType.P
 SHORT_ANSWER_THRESHOLD = 0.7
 
 _SECOND_PART = re.compile(
-    r"(?:,\s*|\s+)(?:and|or|;)\s+(?=(?:who|whom|whose|what|when|where|why|how|which|in what|in which)\b)"
+    rf"(?:,\s*|\s+)(?:and|or|;)\s+(?=(?:{'|'.join(WH_WORDS)}|in what|in which)\b)"
     r"|[?;]\s+(?=\S)",
     re.IGNORECASE,
 )
@@ -96,14 +97,21 @@ def _chunk_for(index: SearchIndex, first: int, last: int, preference: dict[int, 
 
 
 def _citation(
-    index: SearchIndex, n: int, chunk_id: int, first: int, last: int, score: float, question: str | None
+    index: SearchIndex,
+    n: int,
+    chunk_id: int,
+    first: int,
+    last: int,
+    score: float,
+    question: str | None,
+    finder: ShortAnswerFinder | None = None,
 ) -> Citation:
     chunk = index.chunks[chunk_id]
     start, end = index.sentences[first].start, index.sentences[last].end
     short = None
-    if question is not None:
+    if question is not None and finder is not None:
         sentence = index.sentences[last]
-        found = short_answer(question, sentence.text) if answer_type(question) in SHORT_ANSWER_TYPES else None
+        found = finder.find(question, sentence.text) if answer_type(question) in SHORT_ANSWER_TYPES else None
         if found is not None and found.confidence >= SHORT_ANSWER_THRESHOLD:
             short = (sentence.start + found.start, sentence.start + found.end, found.text)
     return Citation(
@@ -128,12 +136,12 @@ def compose(
     readings: list[tuple[str, Reading]],
     top_k: int,
     second_ratio: float,
-    mark_short_answers: bool = True,
+    short_answers: ShortAnswerFinder | None = None,
 ) -> tuple[str, list[Citation]]:
     """Citations (the answer's first, then the other retrieved passages) and the answer text.
 
     ``readings`` holds the reader's view of the whole question first, then of each further part of a
-    two-part question.
+    two-part question. ``short_answers`` marks the short answer in the answer's citations (None: none).
     """
     main = readings[0][1]
     if not main.sentence_ids:
@@ -164,7 +172,8 @@ def compose(
                 first,
                 unit.last,
                 score_of[unit.main],
-                unit.question if mark_short_answers else None,
+                unit.question,
+                short_answers,
             )
         )
         used_chunks.add(chunk_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.index.lexical import terms
+from rag.text import terms
 from rag.types import Turn
 
 _REFERRING = re.compile(

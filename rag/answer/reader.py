@@ -19,7 +19,6 @@ Features are computed here once, for training and serving alike, so the two can 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -29,75 +28,29 @@ from typing import Any
 
 import numpy as np
 
-from rag.answer.retrieval import Hit, script_of
+from rag.answer.retrieval import Hit
 from rag.index.build import SearchIndex
 from rag.index.embedders import EMBEDDERS, load_pinned, package_dir
-from rag.index.lexical import STOPWORDS, stem, terms, words
+from rag.linear import LinearModel, dump_model, expit, feature_matrix, feature_vector, read_model, softmax
+from rag.text import (
+    DIGITS,
+    PRONOUN_START,
+    STOPWORDS,
+    QuestionTypes,
+    SentenceMarks,
+    negated,
+    question_numbers,
+    question_words,
+    stem,
+    terms,
+    words,
+)
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "reader.json"
 # The sha256 of the shipped model; `forumqa train-reader` reproduces these bytes from the data.
 MODEL_SHA256 = "56e7fdc4f933f569f0285a1a3d406d281048fb932aba4dea3201e55d303dea79"
 
-# ------------------------------------------------------------------------------------ question types
-
-_WHEN = re.compile(
-    r"\b(when|what (?:year|years|date|day|month|time|decade|century|era|period|season)|"
-    r"which (?:year|date|day|month|decade|century)|how long ago|since when)\b",
-    re.IGNORECASE,
-)
-_HOW_MANY = re.compile(
-    r"\b(how (?:many|much|long|old|far|large|big|tall|high|fast|often|deep|heavy|wide)|"
-    r"what (?:percentage|percent|proportion|share|number|amount|fraction|age|size|population)|"
-    r"what was the (?:number|amount|cost|price|budget|total))\b",
-    re.IGNORECASE,
-)
-_WHO = re.compile(r"\b(who|whom|whose|which (?:person|man|woman|company|organi[sz]ation|group|band))\b", re.I)
-_WHERE = re.compile(
-    r"\b(where|(?:what|which|in what|in which) (?:city|country|place|state|region|town|location|"
-    r"province|area|continent|county|nation|island|venue|university|school|building|street))\b",
-    re.IGNORECASE,
-)
-_WHY = re.compile(r"\b(why|what (?:caused|was the reason|reason)|for what reason)\b", re.IGNORECASE)
-_NEGATION = re.compile(r"\b(not|never|no|none|n't|without|neither|nor)\b|n't\b", re.IGNORECASE)
-
-_YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
-_MONTH = re.compile(
-    r"\b(January|February|March|April|May|June|July|August|September|October|November|December|"
-    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\b\.?"
-)
-_DATE_WORD = re.compile(r"\b(century|decade|centuries|BC|AD|BCE|CE)\b")
-_NUMBER = re.compile(
-    r"(?<![\w.])\d+(?:[.,]\d+)*%?|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-    r"twenty|thirty|forty|fifty|hundred|hundreds|thousand|thousands|million|millions|billion|dozen|"
-    r"half|twice|double)\b",
-    re.IGNORECASE,
-)
-_CAUSE = re.compile(
-    r"\b(because|since|due to|owing to|so that|in order to|as a result|therefore|thus|led to|caused|"
-    r"reason|so as to|aimed at|to help|to ensure)\b",
-    re.IGNORECASE,
-)
-_CAPITALISED = re.compile(r"\b[A-Z][\w'’-]*")
-_PLACE = re.compile(r"\b(?:in|at|near|from|to|into|across|outside|inside) (?:the )?([A-Z][\w'’-]*)")
-PRONOUN_START = re.compile(
-    r"^\W*(it|he|she|they|this|these|those|that|his|her|its|their|there|such|the latter|the former|"
-    r"the same|both|also|however|but)\b",
-    re.IGNORECASE,
-)
-
 BACKGROUND_SAMPLE = 1000
-QUESTION_TYPES = ("when", "how_many", "who", "where", "why")
-
-
-def question_types(question: str) -> dict[str, bool]:
-    """What kind of answer the question asks for (several may hold; none for a plain "what")."""
-    return {
-        "when": bool(_WHEN.search(question)),
-        "how_many": bool(_HOW_MANY.search(question)),
-        "who": bool(_WHO.search(question)),
-        "where": bool(_WHERE.search(question)),
-        "why": bool(_WHY.search(question)),
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,42 +63,16 @@ class _Offer:
     place: bool
     cause: bool
 
-
-@dataclass(frozen=True, slots=True)
-class _Marks:
-    """What a sentence holds that may answer something, found once per sentence (the regexes are slow)."""
-
-    dated: bool  # a month or a date word ("century")
-    years: tuple[str, ...]
-    numbers: tuple[str, ...]  # lower-cased
-    names: tuple[str, ...]  # capitalised words but the first of a sentence, lower-cased
-    places: tuple[str, ...]  # the name after "in/at/near...", lower-cased
-    cause: bool
-
     @classmethod
-    def of(cls, sentence: str) -> _Marks:
-        names = tuple(
-            m.group(0).lower().strip("'’")
-            for m in _CAPITALISED.finditer(sentence)
-            # a sentence's first word is capitalised anyway
-            if m.start() and not sentence[: m.start()].rstrip().endswith((".", '"', "“"))
-        )
+    def of(
+        cls, marks: SentenceMarks, question_words: frozenset[str], question_numbers: frozenset[str]
+    ) -> _Offer:
         return cls(
-            bool(_MONTH.search(sentence) or _DATE_WORD.search(sentence)),
-            tuple(m.group(0) for m in _YEAR.finditer(sentence)),
-            tuple(m.group(0).lower() for m in _NUMBER.finditer(sentence)),
-            names,
-            tuple(m.group(1).lower().strip("'’") for m in _PLACE.finditer(sentence)),
-            bool(_CAUSE.search(sentence)),
-        )
-
-    def offer(self, question_words: frozenset[str], question_numbers: frozenset[str]) -> _Offer:
-        return _Offer(
-            self.dated or any(y not in question_numbers for y in self.years),
-            any(n not in question_numbers for n in self.numbers),
-            any(n not in question_words for n in self.names),
-            any(p not in question_words for p in self.places),
-            self.cause,
+            marks.dated or any(y not in question_numbers for y in marks.years),
+            any(n not in question_numbers for n in marks.numbers),
+            any(n not in question_words for n in marks.names),
+            any(p not in question_words for p in marks.places),
+            marks.cause,
         )
 
 
@@ -211,7 +138,7 @@ class Candidates:
     idf: dict[str, float]
     context_terms: list[set[str]]  # per candidate: terms of the sentence and its neighbours
     bm25_log: np.ndarray
-    types: dict[str, bool]
+    types: QuestionTypes
     offers: list[_Offer]
     background: tuple[float, float]  # mean and spread of the similarity over a sample of the corpus
 
@@ -228,13 +155,13 @@ class ReaderState:
     sample_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     corpus_text: str = ""  # every document's text, where numbers of a question are looked up
     title_terms: frozenset[str] = frozenset()  # naming the documents' own subject is no sign of coverage
-    _marks: dict[int, _Marks] = field(default_factory=dict)
+    _marks: dict[int, SentenceMarks] = field(default_factory=dict)
 
-    def marks(self, sid: int) -> _Marks:
+    def marks(self, sid: int) -> SentenceMarks:
         """The sentence's marks, found when first needed (a dict write is atomic under the GIL)."""
         found = self._marks.get(sid)
         if found is None:
-            found = self._marks[sid] = _Marks.of(self.index.sentences[sid].text)
+            found = self._marks[sid] = SentenceMarks.of(self.index.sentences[sid].text)
         return found
 
     @classmethod
@@ -336,12 +263,13 @@ def candidates(
     idf = {t: state.idf(t) for t in question_terms}
     total_idf = sum(idf.values()) or 1.0
     q_set = set(question_terms)
-    question_words = frozenset(w.lower().strip("'’") for w in re.findall(r"[\w'’-]+", query))
-    question_numbers = frozenset(m.group(0).lower() for m in _NUMBER.finditer(query))
-    types = question_types(query)
-    plain = not any(types.values())
+    asked_words = question_words(query)
+    asked_numbers = question_numbers(query)
+    types = QuestionTypes.of(query)
+    plain = not types.typed
+    best_dense = float(dense.max())
 
-    rows = []
+    rows: list[dict[str, float]] = []
     context_terms: list[set[str]] = []
     offers: list[_Offer] = []
     for i, sid in enumerate(ids.tolist()):
@@ -351,37 +279,36 @@ def candidates(
             ctx |= state.sentence_terms[other]
         context_terms.append(ctx)
         text = index.sentences[sid].text
-        offer = state.marks(sid).offer(question_words, question_numbers)
+        offer = _Offer.of(state.marks(sid), asked_words, asked_numbers)
         offers.append(offer)
         rows.append(
-            [
-                dense[i],
-                dense_prev[i],
-                0.0,  # dense_rel, filled below
-                bm25_rel[i],
-                bm25_log[i],
-                sum(idf[t] for t in q_set & own) / total_idf,
-                sum(idf[t] for t in q_set & ctx) / total_idf,
-                len(q_set & own) / max(1, len(q_set)),
-                len(own - q_set) / max(1, len(own)),
-                1.0 / (1 + chunk_rank[sid]),
-                chunk_fused[sid],
-                float(bool(PRONOUN_START.match(text))),
-                math.log1p(len(own)),
-                float(offer.date),
-                float(offer.number),
-                float(offer.name),
-                float(types["when"] and offer.date),
-                float(types["how_many"] and offer.number),
-                float(types["who"] and offer.name),
-                float(types["where"] and offer.name),
-                float(types["where"] and offer.place),
-                float(types["why"] and offer.cause),
-                float(plain and offer.name),
-            ]
+            {
+                "dense": dense[i],
+                "dense_prev": dense_prev[i],
+                "dense_rel": dense[i] - best_dense,
+                "bm25": bm25_rel[i],
+                "bm25_log": bm25_log[i],
+                "overlap": sum(idf[t] for t in q_set & own) / total_idf,
+                "overlap_ctx": sum(idf[t] for t in q_set & ctx) / total_idf,
+                "overlap_count": len(q_set & own) / max(1, len(q_set)),
+                "novelty": len(own - q_set) / max(1, len(own)),
+                "chunk_prior": 1.0 / (1 + chunk_rank[sid]),
+                "chunk_fused": chunk_fused[sid],
+                "pronoun_start": float(bool(PRONOUN_START.match(text))),
+                "log_length": math.log1p(len(own)),
+                "offers_date": float(offer.date),
+                "offers_number": float(offer.number),
+                "offers_name": float(offer.name),
+                "when_date": float(types.when and offer.date),
+                "how_many_number": float(types.how_many and offer.number),
+                "who_name": float(types.who and offer.name),
+                "where_name": float(types.where and offer.name),
+                "where_place": float(types.where and offer.place),
+                "why_cause": float(types.why and offer.cause),
+                "what_name": float(plain and offer.name),
+            }
         )
-    features = np.array(rows, dtype=np.float64)
-    features[:, SENTENCE_FEATURES.index("dense_rel")] = dense - dense.max()
+    features = feature_matrix(rows, SENTENCE_FEATURES)
     sample = _mean_z(index, state.sample_ids, vectors)
     background = (float(sample.mean()), max(float(sample.std()), 0.05))
     return Candidates(
@@ -394,8 +321,7 @@ def gate_features(state: ReaderState, query: str, cands: Candidates, scores: np.
     order = np.argsort(-scores, kind="stable")
     top = int(order[0])
     runner_up = float(scores[order[1]]) if len(order) > 1 else float(scores[top]) - 5.0
-    shifted = np.exp(scores - scores[top])
-    top_prob = float(1.0 / shifted.sum())
+    top_prob = float(softmax(scores)[top])
     max_idf = math.log(1.0 + len(state.sentence_terms))  # the idf of a term no sentence holds
     total_idf = sum(cands.idf.values()) or 1.0
     ctx = cands.context_terms[top]
@@ -412,37 +338,36 @@ def gate_features(state: ReaderState, query: str, cands: Candidates, scores: np.
     coverage = sum(1 for t in latin_terms if t in state.vocabulary) / len(latin_terms) if latin_terms else 1.0
     unknown = unknown_numbers(state, query)
     offer = cands.offers[top]
-    typed = any(cands.types.values())
+    types = cands.types
     type_match = (
-        (cands.types["when"] and offer.date)
-        or (cands.types["how_many"] and offer.number)
-        or ((cands.types["who"] or cands.types["where"]) and offer.name)
-        or (cands.types["why"] and offer.cause)
+        (types.when and offer.date)
+        or (types.how_many and offer.number)
+        or ((types.who or types.where) and offer.name)
+        or (types.why and offer.cause)
     )
-    return np.array(
-        [
-            float(scores[top]),
-            float(scores[top]) - runner_up,
-            top_prob,
-            float(cands.dense[top]),
-            float(cands.dense.max()),
-            (float(cands.dense[top]) - cands.background[0]) / cands.background[1],
-            sum(cands.idf[t] for t in cands.question_terms if t in ctx) / total_idf,
-            sum(cands.idf[t] for t in known if t in ctx) / (sum(cands.idf[t] for t in known) or 1.0),
-            (sum(1 for t in rare if t in ctx) / len(rare)) if rare else 0.0,
-            float(min(3, unknown_rare)),
-            float(min(3, len(unknown_words) - unknown_rare)),
-            (max(missing) / max_idf) if missing else 0.0,
-            coverage,
-            float(min(2, unknown)),
-            float(typed),
-            float(bool(type_match)),
-            float(cands.bm25_log[top]),
-            float(bool(_NEGATION.search(query))),
-            math.log1p(len(cands.question_terms)),
-        ],
-        dtype=np.float64,
-    )
+    named = {
+        "top_score": float(scores[top]),
+        "margin": float(scores[top]) - runner_up,
+        "top_prob": top_prob,
+        "top_dense": float(cands.dense[top]),
+        "max_dense": float(cands.dense.max()),
+        "top_dense_corpus": (float(cands.dense[top]) - cands.background[0]) / cands.background[1],
+        "top_overlap_ctx": sum(cands.idf[t] for t in cands.question_terms if t in ctx) / total_idf,
+        "top_known_overlap": sum(cands.idf[t] for t in known if t in ctx)
+        / (sum(cands.idf[t] for t in known) or 1.0),
+        "anchors": (sum(1 for t in rare if t in ctx) / len(rare)) if rare else 0.0,
+        "unknown_rare": float(min(3, unknown_rare)),
+        "unknown_common": float(min(3, len(unknown_words) - unknown_rare)),
+        "top_missing_idf": (max(missing) / max_idf) if missing else 0.0,
+        "corpus_coverage": coverage,
+        "unknown_numbers": float(min(2, unknown)),
+        "typed": float(types.typed),
+        "top_type_match": float(bool(type_match)),
+        "top_bm25_log": float(cands.bm25_log[top]),
+        "negation": float(negated(query)),
+        "question_terms_log": math.log1p(len(cands.question_terms)),
+    }
+    return feature_vector(named, GATE_FEATURES)
 
 
 @cache
@@ -460,7 +385,7 @@ def common_words() -> frozenset[str]:
 
 def unknown_numbers(state: ReaderState, text: str) -> int:
     """How many numbers of ``text`` occur in none of the documents."""
-    numbers = re.findall(r"(?<![\w.])\d+(?:[.,]\d+)*", text)
+    numbers = DIGITS.findall(text)
     return sum(1 for n in numbers if _number_pattern(n).search(state.corpus_text) is None)
 
 
@@ -469,49 +394,7 @@ def _number_pattern(number: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![\d]){re.escape(number)}(?![\d])")
 
 
-def _probability(logit: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
-
-
 # ------------------------------------------------------------------------------------ models
-
-
-@dataclass(frozen=True)
-class LinearModel:
-    """``w . (x - mean) / scale + b`` over named features."""
-
-    features: tuple[str, ...]
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float = 0.0
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(((x - self.mean) / self.scale) @ self.coef + self.intercept, dtype=np.float64)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "features": list(self.features),
-            "mean": _rounded(self.mean),
-            "scale": _rounded(self.scale),
-            "coef": _rounded(self.coef),
-            "intercept": round(float(self.intercept), 6),
-        }
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any], expected: tuple[str, ...]) -> LinearModel:
-        features = tuple(raw["features"])
-        if features != expected:
-            raise ValueError(f"features {features} are not the ones this code computes {expected}")
-        arrays = [np.asarray(raw[k], dtype=np.float64) for k in ("mean", "scale", "coef")]
-        if any(a.shape != (len(features),) for a in arrays) or (arrays[1] <= 0).any():
-            raise ValueError("mean, scale and coef must be one positive-scale number per feature")
-        return cls(features, arrays[0], arrays[1], arrays[2], float(raw["intercept"]))
-
-
-def _rounded(values: np.ndarray) -> list[float]:
-    # Rounded so that a retrain on the same data writes the same bytes.
-    return [round(float(v), 6) for v in values]
 
 
 @dataclass(frozen=True)
@@ -526,19 +409,16 @@ class ReaderModel:
 
     def to_json(self) -> str:
         data = {
-            "format": 1,
             "ranker": self.ranker.to_dict(),
             "gate": self.gate.to_dict(),
             "second_ratio": round(self.second_ratio, 6),
             "metadata": self.metadata,
         }
-        return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        return dump_model(data)
 
     @classmethod
     def from_json(cls, text: str) -> ReaderModel:
-        raw = json.loads(text)
-        if raw.get("format") != 1:
-            raise ValueError(f"unknown reader format {raw.get('format')!r}")
+        raw = read_model(text, "reader")
         return cls(
             LinearModel.from_dict(raw["ranker"], SENTENCE_FEATURES),
             LinearModel.from_dict(raw["gate"], GATE_FEATURES),
@@ -547,7 +427,7 @@ class ReaderModel:
         )
 
     def confidence(self, gate_x: np.ndarray) -> float:
-        return _probability(float(self.gate(gate_x[None, :])[0]))
+        return float(expit(self.gate(gate_x[None, :])[0]))
 
 
 def load_reader(path: Path | None = None, expected_sha256: str | None = MODEL_SHA256) -> ReaderModel:
@@ -587,8 +467,7 @@ def read(
         return None
     scores = model.ranker(cands.features)
     order = np.argsort(-scores, kind="stable")
-    probs = np.exp(scores - scores.max())
-    probs /= probs.sum()
+    probs = softmax(scores)
     confidence = model.confidence(gate_features(state, query, cands, scores))
     return Reading(
         [int(cands.ids[i]) for i in order],
@@ -597,10 +476,6 @@ def read(
         confidence,
         float(cands.dense[order[0]]),
     )
-
-
-def is_latin(question: str) -> bool:
-    return script_of(question) == "latin"
 
 
 def multilingual_confidence(state: ReaderState, question: str, reading: Reading) -> float:
@@ -619,4 +494,4 @@ def multilingual_confidence(state: ReaderState, question: str, reading: Reading)
     if anchors & state.sentence_terms[reading.sentence_ids[0]]:
         logit += 2.0
     logit -= 3.0 * unknown_numbers(state, question)
-    return _probability(logit)
+    return float(expit(logit))

@@ -6,7 +6,6 @@ Questions written in Latin script use the English model and BM25; questions in o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -15,9 +14,7 @@ import numpy as np
 from rag.index.build import SearchIndex
 from rag.index.embedders import EMBEDDERS, Embedder
 from rag.index.vectors import search
-
-_LATIN = re.compile(r"[A-Za-z]")
-_OTHER_LETTER = re.compile(r"[^\W\d_A-Za-z]")
+from rag.text import script_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,17 +25,6 @@ class Hit:
     score: float  # fused RRF score
     dense: float  # best cosine similarity among the dense retrievers used
     lexical: float
-
-
-def script_of(text: str) -> str:
-    """ "latin", "other" or "mixed", by the letters of ``text``."""
-    latin = len(_LATIN.findall(text))
-    other = len(_OTHER_LETTER.findall(text))
-    if other == 0:
-        return "latin"
-    if latin == 0:
-        return "other"
-    return "mixed" if latin >= 3 else "other"
 
 
 def dense_models_for(script: str, available: list[str]) -> list[str]:

@@ -1,47 +1,73 @@
 """Mark the short answer inside an answer sentence, when a few surface rules are confident about it.
 
 The service quotes a whole sentence; this module points at the phrase in it that answers the question
-("When did ... become popular?" -> "the late 1990s"). No model ships for this, so it is rules plus two
-tiny hard-coded logistic models, pure Python, well under a millisecond per call:
+("When did ... become popular?" -> "the late 1990s"): rules plus two small logistic models per answer
+type (``rag/models/short_answer.json``, sha256 pinned, rebuilt by ``forumqa train-short-answer``), pure
+Python, well under a millisecond per call:
 
-1. *Answer type* from the question's wording: when/what year -> DATE; how many/much/long, what
-   percentage -> NUMBER; who/whom/whose -> PERSON; where/what city -> PLACE; what/which + noun ->
-   ENTITY; anything else (what did, why, how did ...) -> OTHER, which rarely clears the threshold.
+1. *Answer type* from the question's wording (:class:`rag.text.QuestionForm`): when/what year -> DATE;
+   how many/much/long, what percentage -> NUMBER; who/whom/whose -> PERSON; where/what city -> PLACE;
+   what/which + noun -> ENTITY; anything else (what did, why, how did ...) -> OTHER, which rarely
+   clears the threshold.
 2. *Candidates* of that type in the sentence: dates (years, decades, "17 October 1849", "the late
    1990s"), quantities (numbers with currency, scale words, percent and a unit noun, number words),
    names (runs of capitalised words, joined by "of"/"the"/"de"/"and"... and across a lowercase job
    title, so "Korea Foundation president Lee In-ho" stays whole) and quoted titles. A candidate whose
    content words all occur in the question (accents, case, plurals and possessives folded) is
    dropped: the question never asks for what it already says.
-3. *Ranking*: a per-candidate logistic model (``_RANK_WEIGHTS``) over features such as how close the
+3. *Ranking*: a per-candidate logistic model over named features (``FEATURES``) such as how close the
    candidate is to the question's words found in the sentence, how many candidates compete, and
    whether the preposition before it echoes the question's ("In what year" -> "in 1913").
-4. *Confidence*: a second logistic model (``_CALIBRATION``) maps the best candidate's rank score, its
-   margin over the runner-up and the answer type to an estimated probability that the span is right
-   (contains a crowd answer, or lies inside one covering at least half of it).
+4. *Confidence*: a second logistic model (``CALIBRATION_FEATURES``) maps the best candidate's rank
+   score, its margin over the runner-up and the number of candidates to an estimated probability that
+   the span is right (contains a crowd answer, or lies inside one covering at least half of it).
 
-Both models were fitted on SQuAD 2.0 training-split questions about five articles only (beyonce,
-frederic-chopin, new-york-city, 2008-sichuan-earthquake, spectre-2015-film; sentence = the
-evidence sentence), from ``../shared/eval/squad`` via ``prepare.py``, by the fitting script described
-next to the coefficients. The default threshold (``DEFAULT_THRESHOLD``) is the lowest at which
-precision on those articles is at least 0.8 (0.80 there, 48% of questions answered); the other five
-articles of that folder were kept for reporting only: 0.725 precision, 39% answered. Confidence is
-well calibrated on the fitting articles and about 0.1 optimistic between 0.4 and 0.9 on the held-out
-ones, mostly on what/which questions whose answers are not names.
-
-`context` (neighbouring text) is accepted but not used yet: nothing tried with it was measured.
+Both are fitted by :mod:`rag.train.short_answer` on SQuAD 2.0 questions about the five training articles
+of the reader (sentence = the evidence sentence). The model's threshold is the lowest at which precision
+on those articles is at least 0.8 (0.80 there, 48% of questions answered); on the five held-out
+articles: 0.725 precision, 39% answered. Confidence is well calibrated on the fitting articles and
+about 0.1 optimistic between 0.4 and 0.9 on the held-out ones, mostly on what/which questions whose
+answers are not names.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
-from functools import lru_cache
+from functools import cache
+from pathlib import Path
+from typing import Any
 
-__all__ = ["DEFAULT_THRESHOLD", "AnswerType", "ShortAnswer", "answer_type", "short_answer"]
+from rag.index.embedders import load_pinned
+from rag.linear import LinearModel, dump_model, read_model, rounded
+from rag.text import (
+    FUNCTION_WORDS,
+    MONTH_NAMES,
+    AnswerType,
+    QuestionForm,
+    Token,
+    fold,
+    parts,
+    question_form,
+)
+from rag.text import answer_type as answer_type
+from rag.text import tokens as tokenize
+
+__all__ = [
+    "AnswerType",
+    "ShortAnswer",
+    "ShortAnswerFinder",
+    "ShortAnswerModel",
+    "answer_type",
+    "load_model",
+    "short_answer",
+]
+
+MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "short_answer.json"
+# The sha256 of the shipped model; `forumqa train-short-answer` reproduces these bytes from the data.
+MODEL_SHA256 = "2393620f4d7b63aaf26b6600447e0528b9493e5136f2f74e03e90cdb6cb24c28"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +78,6 @@ class ShortAnswer:
     end: int
     text: str
     confidence: float  # estimated probability (0..1) that the span is, contains or lies inside a right answer
-
-
-class AnswerType(Enum):
-    DATE = "date"
-    NUMBER = "number"
-    PERSON = "person"
-    PLACE = "place"
-    ENTITY = "entity"
-    OTHER = "other"
 
 
 class Kind(Enum):
@@ -81,20 +98,8 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-_STOPWORDS = _words(
-    """a an the and or but nor of to in on at by for from with without within into onto upon about
-    above below over under after before during since until till between among through throughout
-    against toward towards across along around near off out up down as than then so too very also just
-    only even still yet not no is are was were be been being am do does did done doing have has had
-    having will would shall should can could may might must it its it's this that these those there
-    here he him his she her hers they them their theirs we us our ours you your yours i me my mine
-    who whom whose which what when where why how whatever whoever whichever if whether because while
-    although though unless once both either neither each every all any some many much more most few
-    fewer less least other another such same own one's s 's get got make made first last"""
-)
-
 # Capitalised words that start sentences or clauses but never name anything on their own.
-_CAPITAL_FUNCTION_WORDS = _STOPWORDS | _words(
+_CAPITAL_FUNCTION_WORDS = FUNCTION_WORDS | _words(
     """however although despite following according meanwhile later earlier today yesterday tomorrow
     thus hence therefore furthermore moreover instead indeed nevertheless nonetheless additionally
     initially finally eventually originally subsequently currently recently previously today one two
@@ -148,69 +153,9 @@ _UNITS = _words(
     nights performances concerts shows floors stories storeys buildings times"""
 )
 
-_PERSON_HEADS = _words(
-    """person man woman people actor actress singer artist composer musician writer author poet
-    painter player coach director producer leader king queen emperor president minister official
-    member teacher student father mother son daughter brother sister wife husband friend politician
-    scientist architect designer character figure individual manager mayor governor general founder
-    critic journalist host judge rapper band group duo team"""
-)
-_PLACE_HEADS = _words(
-    """city town village country nation state province region county borough district neighborhood
-    neighbourhood island continent place location area street avenue park venue building hall
-    stadium arena river lake mountain sea ocean capital site port airport station university
-    college school school's hospital church palace theater theatre"""
-)
-_DATE_HEADS = _words("year date day month decade century season period")
-_NUMBER_HEADS = _words(
-    """percentage percent proportion share number amount population total rate price cost age
-    height length width depth distance size magnitude temperature speed ratio count sum fee salary
-    budget score"""
-)
-
-
 # --------------------------------------------------------------------------------------------------
 # Text helpers
 # --------------------------------------------------------------------------------------------------
-
-
-def _fold(word: str) -> str:
-    """Lowercase, strip accents and a possessive/plural ending, so "Beyoncé's" meets "beyonce"."""
-    word = unicodedata.normalize("NFKD", word.casefold())
-    word = "".join(c for c in word if not unicodedata.combining(c)).replace("’", "'")
-    if word.endswith("'s"):
-        word = word[:-2]
-    elif word.endswith("'"):
-        word = word[:-1]
-    if len(word) > 3 and word.endswith("ies"):
-        word = word[:-3] + "y"
-    elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        word = word[:-1]
-    return word
-
-
-# A token: an abbreviation like "U.S.", a number like "1,200.5", or a word with inner ' - . &.
-_TOKEN = re.compile(r"(?:[A-Z]\.){2,}|\d+(?:[.,:]\d+)*|\w+(?:['’\-.&]\w+)*['’]?|\S")
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    text: str
-    start: int
-    end: int
-    key: str  # _fold(text)
-
-
-def _tokens(text: str) -> list[_Token]:
-    return [_Token(m.group(), m.start(), m.end(), _fold(m.group())) for m in _TOKEN.finditer(text)]
-
-
-_MONTH_WORDS = _words("january february march april may june july august september october november december")
-
-
-def _parts(token: _Token) -> list[str]:
-    """The folded parts of a hyphenated word ("end-of-the-decade"), or the word itself."""
-    return [_fold(p) for p in token.text.split("-") if p] if "-" in token.text else [token.key]
 
 
 def _is_capitalised(token: str) -> bool:
@@ -222,7 +167,7 @@ def _name_word(token: str) -> bool:
     return (
         _is_capitalised(token)
         and token[:1].isalnum()
-        and token.casefold() not in _MONTH_WORDS
+        and token.casefold() not in MONTH_NAMES
         and _ADJECTIVE_SUFFIX.search(token) is None
     )
 
@@ -231,88 +176,8 @@ def _name_word(token: str) -> bool:
 # Step 1: the answer type the question expects
 # --------------------------------------------------------------------------------------------------
 
-_WH = re.compile(r"\b(who|whom|whose|when|where|how|what|which)\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class _Question:
-    type: AnswerType
-    head: str  # the noun after "what"/"which"/"how many", folded; "" when there is none
-    prep: str  # a preposition right before the wh-word ("in" for "In what year"), or ""
-    keys: frozenset[str]  # the question's content words, folded
-    want: str = ""  # a finer shape of the answer: percent, money, year, month, decade, century, age
-    before: frozenset[str] = frozenset()  # content words the question puts before its wh-word
-
-
-_WANT = (
-    ("percent", re.compile(r"\b(?:percent(?:age)?|proportion|share|per cent|%)", re.IGNORECASE)),
-    (
-        "money",
-        re.compile(
-            r"\b(?:money|cost|price|paid|pay|worth|earn\w*|gross\w*|budget|revenue|dollars?|spen[dt])\b", re.I
-        ),
-    ),
-    ("decade", re.compile(r"\bdecade\b", re.IGNORECASE)),
-    ("century", re.compile(r"\bcentury\b", re.IGNORECASE)),
-    ("month", re.compile(r"\bmonth\b", re.IGNORECASE)),
-    ("year", re.compile(r"\b(?:what|which) year\b", re.IGNORECASE)),
-    ("age", re.compile(r"\b(?:how old|what age)\b", re.IGNORECASE)),
-)
-
-
-def _classify(question: str) -> _Question:
-    q = _classify_type(question)
-    want = next((name for name, pattern in _WANT if pattern.search(question)), "")
-    m = _WH.search(question)
-    before = frozenset(t.key for t in _tokens(question[: m.start()])) & q.keys if m else frozenset()
-    return _Question(q.type, q.head, q.prep, q.keys, want, before)
-
-
-def _classify_type(question: str) -> _Question:
-    toks = _tokens(question)
-    words = [t.text.casefold() for t in toks]
-    keys = frozenset(
-        w for t in toks if t.text[:1].isalnum() for w in {t.key, *_parts(t)} if w not in _STOPWORDS
-    )
-    m = _WH.search(question)
-    if m is None:
-        return _Question(AnswerType.OTHER, "", "", keys)
-    i = next(k for k, t in enumerate(toks) if t.start == m.start())
-    wh = words[i]
-    prep = words[i - 1] if i > 0 and words[i - 1] in {"in", "on", "at", "by", "from", "to", "for"} else ""
-    nxt = words[i + 1] if i + 1 < len(words) else ""
-    # The noun the wh-word asks about: skip adjectives-ish words up to the first non-stopword.
-    head = ""
-    for w in words[i + 1 : i + 4]:
-        if w in _STOPWORDS or not w[:1].isalpha():
-            break
-        head = _fold(w)
-        if head in _PERSON_HEADS | _PLACE_HEADS | _DATE_HEADS | _NUMBER_HEADS:
-            break
-    if wh in {"who", "whom", "whose"}:
-        return _Question(AnswerType.PERSON, "", prep, keys)
-    if wh == "when":
-        return _Question(AnswerType.DATE, "", prep, keys)
-    if wh == "where":
-        return _Question(AnswerType.PLACE, "", prep, keys)
-    if wh == "how":
-        if nxt in {"many", "much", "long", "old", "large", "big", "far", "tall", "high", "fast", "deep"}:
-            after = _fold(words[i + 2]) if i + 2 < len(words) else ""
-            head = after if nxt in {"many", "much"} and after not in _STOPWORDS else ""
-            return _Question(AnswerType.NUMBER, head, prep, keys)
-        return _Question(AnswerType.OTHER, "", prep, keys)
-    # what / which
-    if head in _DATE_HEADS:
-        return _Question(AnswerType.DATE, head, prep, keys)
-    if head in _NUMBER_HEADS:
-        return _Question(AnswerType.NUMBER, head, prep, keys)
-    if head in _PERSON_HEADS:
-        return _Question(AnswerType.PERSON, head, prep, keys)
-    if head in _PLACE_HEADS:
-        return _Question(AnswerType.PLACE, head, prep, keys)
-    if head and nxt not in _STOPWORDS:
-        return _Question(AnswerType.ENTITY, head, prep, keys)
-    return _Question(AnswerType.OTHER, "", prep, keys)
+# The question's analysis (answer type, head noun, preposition, content words) is rag.text's
+# QuestionForm, shared with the reader's view of question types.
 
 
 # --------------------------------------------------------------------------------------------------
@@ -354,13 +219,13 @@ class _Candidate:
     last: int  # index of its last token
 
 
-def _token_span(tokens: list[_Token], start: int, end: int) -> tuple[int, int]:
+def _token_span(tokens: list[Token], start: int, end: int) -> tuple[int, int]:
     first = next((i for i, t in enumerate(tokens) if t.end > start), len(tokens) - 1)
     last = max((i for i, t in enumerate(tokens) if t.start < end), default=first)
     return first, max(first, last)
 
 
-def _dates(sentence: str, tokens: list[_Token]) -> list[_Candidate]:
+def _dates(sentence: str, tokens: list[Token]) -> list[_Candidate]:
     out = []
     for m in _DATE.finditer(sentence):
         text = m.group()
@@ -371,7 +236,7 @@ def _dates(sentence: str, tokens: list[_Token]) -> list[_Candidate]:
     return out
 
 
-def _numbers(sentence: str, tokens: list[_Token], unit_keys: frozenset[str]) -> list[_Candidate]:
+def _numbers(sentence: str, tokens: list[Token], unit_keys: frozenset[str]) -> list[_Candidate]:
     out = []
     for m in _NUMBER.finditer(sentence):
         start, end = m.start(), m.end()
@@ -383,7 +248,7 @@ def _numbers(sentence: str, tokens: list[_Token], unit_keys: frozenset[str]) -> 
             r"\s*(?:%|percent)", sentence[end:]
         ):
             nxt = re.match(r"\s+(\w+)", sentence[end:])
-            if nxt is None or _fold(nxt.group(1)) not in _UNITS | unit_keys:
+            if nxt is None or fold(nxt.group(1)) not in _UNITS | unit_keys:
                 continue
         # The noun it counts belongs to the answer: "four nights", "9 meters", "60 percent".
         tail = re.match(r"(\s*(?:%|per\s?cent))|\s+([A-Za-z][\w\-]*)", sentence[end:])
@@ -392,15 +257,15 @@ def _numbers(sentence: str, tokens: list[_Token], unit_keys: frozenset[str]) -> 
             if tail.group(1) or (
                 word is not None
                 and word.islower()
-                and word.casefold() not in _STOPWORDS
-                and (_fold(word) in _UNITS or _fold(word) in unit_keys)
+                and word.casefold() not in FUNCTION_WORDS
+                and (fold(word) in _UNITS or fold(word) in unit_keys)
             ):
                 end += tail.end()
         out.append(_Candidate(start, end, Kind.NUMBER, *_token_span(tokens, start, end)))
     return out
 
 
-def _names(tokens: list[_Token]) -> list[_Candidate]:
+def _names(tokens: list[Token]) -> list[_Candidate]:
     """Runs of capitalised words, joined by lowercase name particles and across job titles."""
     out: list[_Candidate] = []
     i, n = 0, len(tokens)
@@ -430,7 +295,7 @@ def _names(tokens: list[_Token]) -> list[_Candidate]:
     return out
 
 
-def _quotes(sentence: str, tokens: list[_Token]) -> list[_Candidate]:
+def _quotes(sentence: str, tokens: list[Token]) -> list[_Candidate]:
     out = []
     for m in _QUOTE.finditer(sentence):
         g = next(k for k in (1, 2, 3) if m.group(k) is not None)
@@ -450,7 +315,7 @@ _KINDS: dict[AnswerType, tuple[Kind, ...]] = {
 }
 
 
-def _candidates(q: _Question, sentence: str, tokens: list[_Token]) -> list[_Candidate]:
+def _candidates(q: QuestionForm, sentence: str, tokens: list[Token]) -> list[_Candidate]:
     kinds = _KINDS[q.type]
     cands: list[_Candidate] = []
     if Kind.DATE in kinds:
@@ -465,8 +330,8 @@ def _candidates(q: _Question, sentence: str, tokens: list[_Token]) -> list[_Cand
     kept = []
     for c in cands:
         # Hyphenated words count by their parts: "best-of" only repeats a question's "Best of".
-        words = [w for t in tokens[c.first : c.last + 1] if t.text[:1].isalnum() for w in _parts(t)]
-        content = [w for w in words if w not in _STOPWORDS]
+        words = [w for t in tokens[c.first : c.last + 1] if t.text[:1].isalnum() for w in parts(t)]
+        content = [w for w in words if w not in FUNCTION_WORDS]
         # The question never asks for what it already says.
         if content and all(w in q.keys for w in content):
             continue
@@ -481,7 +346,6 @@ def _candidates(q: _Question, sentence: str, tokens: list[_Token]) -> list[_Cand
 # --------------------------------------------------------------------------------------------------
 
 FEATURES = (
-    "bias",
     "log_distance",  # log(1 + words between the candidate and the nearest question word in the sentence)
     "no_anchor",  # no question word occurs in the sentence at all
     "overlap",  # share of the candidate's content words that the question contains
@@ -511,8 +375,8 @@ _ORG_WORDS = _words(
 )
 
 
-def _features(q: _Question, c: _Candidate, tokens: list[_Token], sentence: str) -> list[float]:
-    anchors = [i for i, t in enumerate(tokens) if t.key in q.keys and t.key not in _STOPWORDS]
+def _features(q: QuestionForm, c: _Candidate, tokens: list[Token], sentence: str) -> dict[str, float]:
+    anchors = [i for i, t in enumerate(tokens) if t.key in q.keys and t.key not in FUNCTION_WORDS]
     anchors = [i for i in anchors if not c.first <= i <= c.last]
     if anchors:
         nearest = min(anchors, key=lambda i: min(abs(i - c.first), abs(i - c.last)))
@@ -521,7 +385,7 @@ def _features(q: _Question, c: _Candidate, tokens: list[_Token], sentence: str) 
     else:
         distance, after = 0, 0.0
     words = [t.key for t in tokens[c.first : c.last + 1] if t.text[:1].isalnum()]
-    content = [w for w in words if w not in _STOPWORDS] or words
+    content = [w for w in words if w not in FUNCTION_WORDS] or words
     overlap = sum(w in q.keys for w in content) / max(1, len(content))
     before = tokens[c.first - 1].text.casefold() if c.first > 0 else ""
     prep_echo = 1.0 if q.prep and before == q.prep else 0.0
@@ -537,7 +401,7 @@ def _features(q: _Question, c: _Candidate, tokens: list[_Token], sentence: str) 
         and not any(t.key in _ORG_WORDS for t in span_tokens)
         else 0.0
     )
-    found = {t.key for t in tokens if t.key in q.keys and t.key not in _STOPWORDS}
+    found = {t.key for t in tokens if t.key in q.keys and t.key not in FUNCTION_WORDS}
     near = {
         tokens[i].key
         for i in range(max(0, c.first - 5), min(len(tokens), c.last + 6))
@@ -551,7 +415,7 @@ def _features(q: _Question, c: _Candidate, tokens: list[_Token], sentence: str) 
         and c.first == c.last
         and nxt.isalpha()
         and nxt.islower()
-        and nxt not in _STOPWORDS
+        and nxt not in FUNCTION_WORDS
         else 0.0
     )
     text = sentence[c.start : c.end]
@@ -573,125 +437,150 @@ def _features(q: _Question, c: _Candidate, tokens: list[_Token], sentence: str) 
     )
     sides = [(i < c.first) == (tokens[i].key in q.before) for i in anchors]
     order = sum(sides) / len(sides) if sides else 0.5
-    return [
-        1.0,
-        math.log1p(max(0, distance)),
-        0.0 if anchors else 1.0,
-        overlap,
-        prep_echo,
-        1.0 if c.kind is Kind.NAME and c.first == 0 else 0.0,
-        math.log(len(span_tokens)),
-        after,
-        in_parens,
-        head_follows,
-        1.0 if c.kind is Kind.QUOTE else 0.0,
-        person_like,
-        window,
-        modifier,
-        shape_fit,
-        unit_mismatch,
-        order,
-        1.0 if before == "by" else 0.0,
-    ]
+    return {
+        "log_distance": math.log1p(max(0, distance)),
+        "no_anchor": 0.0 if anchors else 1.0,
+        "overlap": overlap,
+        "prep_echo": prep_echo,
+        "sentence_initial": 1.0 if c.kind is Kind.NAME and c.first == 0 else 0.0,
+        "n_tokens": math.log(len(span_tokens)),
+        "after_anchor": after,
+        "in_parens": in_parens,
+        "head_follows": head_follows,
+        "quote": 1.0 if c.kind is Kind.QUOTE else 0.0,
+        "person_like": person_like,
+        "window": window,
+        "modifier": modifier,
+        "shape_fit": shape_fit,
+        "unit_mismatch": unit_mismatch,
+        "order": order,
+        "by_before": 1.0 if before == "by" else 0.0,
+    }
 
 
-# Per-type weights of the ranking model, in FEATURES order: a logistic model of "this candidate is
-# right", L2-regularised (lambda 1, bias free), fitted by Newton's method on every candidate of every
-# answerable question of the five training articles (see the module docstring) with
-# `cd /work/main && .venv/bin/python /tmp/sa_fit.py fit` (a throwaway script, not in the repository).
-# fmt: off
-_RANK_WEIGHTS: dict[AnswerType, tuple[float, ...]] = {
-    AnswerType.DATE: (
-        0.86, -0.645, -0.157, -0.434, 1.231, 0.0, 0.593, 0.252, -0.925,
-        0.11, 0.0, 0.0, 0.618, 0.0, 0.395, 0.0, 0.76, 0.096,
-    ),
-    AnswerType.NUMBER: (
-        -0.568, -0.413, -0.152, 1.484, 0.844, 0.0, 0.692, -0.573, -0.967,
-        1.293, 0.0, 0.0, 1.053, 0.0, 1.063, -0.116, -0.466, -0.187,
-    ),
-    AnswerType.PERSON: (
-        -1.019, -0.752, -1.07, -1.051, 0.912, 0.594, 0.706, 0.458, -0.962,
-        1.67, 0.0, 0.692, 0.304, -0.704, -0.087, 0.0, 0.66, 1.051,
-    ),
-    AnswerType.PLACE: (
-        -1.207, -0.496, 0.041, -0.76, 1.255, 0.036, 0.237, 0.893, -1.166,
-        2.127, 0.0, 0.005, 0.756, -1.42, -0.286, 0.0, 0.162, -1.315,
-    ),
-    AnswerType.ENTITY: (
-        -1.261, -0.615, -0.27, 0.706, 0.713, 0.399, 0.478, 0.33, -0.994,
-        2.601, 0.696, 0.021, 0.836, -0.041, -0.551, 0.0, -0.161, 0.655,
-    ),
-    AnswerType.OTHER: (
-        -1.432, -0.827, -0.465, 1.133, 0.537, 0.213, 0.292, 0.509, -1.114,
-        0.0, 1.839, 0.872, 0.935, -0.932, 0.922, 0.0, 0.014, -0.748,
-    ),
-}
-# fmt: on
-
-# Calibration of the best candidate: weights for (1, its ranking logit, its margin over the runner-up
-# capped at 5, log number of candidates) per answer type, a logistic model of "the best candidate is
-# right" fitted by the same command on the same questions after the ranking model. The maximum of
-# several ranking probabilities is biased upwards and candidates compete; this second step corrects
-# for both (the top bins then match: 0.95 predicted vs 0.96 right on the training articles).
-_CALIBRATION: dict[AnswerType, tuple[float, float, float, float]] = {
-    AnswerType.DATE: (-1.195, 0.381, 0.823, 0.303),
-    AnswerType.NUMBER: (-0.044, 0.453, 0.524, -0.293),
-    AnswerType.PERSON: (0.625, 0.727, 0.329, -0.504),
-    AnswerType.PLACE: (0.056, 0.592, 0.288, -0.127),
-    AnswerType.ENTITY: (0.271, 0.857, 0.188, -0.317),
-    AnswerType.OTHER: (0.557, 0.863, 0.048, -0.378),
-}
-
-# Lowest confidence returned: the smallest threshold (in steps of 0.01) at which precision on the
-# five training articles is at least 0.8 (0.56 -> precision 0.80, coverage 0.48 there).
-DEFAULT_THRESHOLD = 0.56
+# Calibration of the best candidate: a logistic model of "the best candidate is right" per answer type,
+# over its ranking logit, its margin over the runner-up and how many candidates compete. The maximum of
+# several ranking probabilities is biased upwards and candidates compete; this second step corrects for
+# both.
+CALIBRATION_FEATURES = (
+    "logit",  # the best candidate's ranking logit
+    "margin",  # its margin over the runner-up, capped at 5 (5 when it has none)
+    "log_candidates",  # log of the number of candidates
+)
+MARGIN_CAP = 5.0
 
 
-def _dot(w: tuple[float, ...], x: list[float]) -> float:
-    return sum(a * b for a, b in zip(w, x, strict=True))
+@dataclass(frozen=True)
+class ShortAnswerModel:
+    """Per answer type, the ranking model of candidates and the calibration of the best one; the
+    lowest confidence :meth:`ShortAnswerFinder.find` returns."""
+
+    rank: dict[AnswerType, LinearModel]
+    calibration: dict[AnswerType, LinearModel]
+    threshold: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = {
+            "rank": {t.value: self.rank[t].to_dict() for t in AnswerType},
+            "calibration": {t.value: self.calibration[t].to_dict() for t in AnswerType},
+            "threshold": rounded([self.threshold], 4)[0],
+            "metadata": self.metadata,
+        }
+        return dump_model(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> ShortAnswerModel:
+        raw = read_model(text, "short-answer model")
+        types = sorted(t.value for t in AnswerType)
+        for part in ("rank", "calibration"):
+            if sorted(raw[part]) != types:
+                raise ValueError(f"{part} models for {sorted(raw[part])}, not for the answer types {types}")
+        return cls(
+            {t: LinearModel.from_dict(raw["rank"][t.value], FEATURES) for t in AnswerType},
+            {t: LinearModel.from_dict(raw["calibration"][t.value], CALIBRATION_FEATURES) for t in AnswerType},
+            float(raw["threshold"]),
+            dict(raw.get("metadata", {})),
+        )
 
 
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+def load_model(path: Path | None = None, expected_sha256: str | None = MODEL_SHA256) -> ShortAnswerModel:
+    """The short-answer model (the shipped one by default), its sha256 checked; a bad file raises
+    :class:`~rag.index.embedders.ModelIntegrityError` naming it. ``expected_sha256=None`` skips the
+    check (a model being trained).
+    """
+    return load_pinned(
+        path or MODEL_PATH,
+        expected_sha256,
+        "short-answer model",
+        "`forumqa train-short-answer`",
+        ShortAnswerModel.from_json,
+    )
 
 
-@lru_cache(maxsize=1024)
-def _classify_cached(question: str) -> _Question:
-    return _classify(question)
+@cache
+def shipped_model() -> ShortAnswerModel:
+    """The shipped model, read and verified once per process (a few kB of weights, no embedder)."""
+    return load_model()
 
 
-def _scored(
-    question: str, sentence: str, context: str = ""
-) -> tuple[_Question, list[tuple[float, _Candidate]]]:
-    """The question's analysis and every candidate with its ranking logit, best first."""
-    del context  # accepted for callers that have it; see the module docstring
-    q = _classify_cached(question)
-    tokens = _tokens(sentence)
-    weights = _RANK_WEIGHTS[q.type]
-    scored = [(_dot(weights, _features(q, c, tokens, sentence)), c) for c in _candidates(q, sentence, tokens)]
-    scored.sort(key=lambda sc: -sc[0])
-    return q, scored
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A candidate span with its features and ranking logit."""
+
+    candidate: _Candidate
+    features: dict[str, float]
+    logit: float
 
 
-def _confidence(q: _Question, scored: list[tuple[float, _Candidate]]) -> float:
-    best = scored[0][0]
-    margin = best - scored[1][0] if len(scored) > 1 else 5.0
-    w = _CALIBRATION[q.type]
-    return _sigmoid(w[0] + w[1] * best + w[2] * min(margin, 5.0) + w[3] * math.log(len(scored)))
+def candidates(
+    question: str, sentence: str
+) -> tuple[QuestionForm, list[tuple[_Candidate, dict[str, float]]]]:
+    """The question's form and every candidate span of ``sentence`` with its named features (in
+    sentence order): what the ranking model scores, and what its trainer fits on."""
+    q = question_form(question)
+    toks = tokenize(sentence)
+    return q, [(c, _features(q, c, toks, sentence)) for c in _candidates(q, sentence, toks)]
 
 
-def answer_type(question: str) -> AnswerType:
-    """What kind of answer ``question`` asks for (a date, a number, a person, a place...)."""
-    return _classify(question).type
+def calibration_features(scored: list[Scored]) -> dict[str, float]:
+    """The calibration's inputs for the best of ``scored`` (best first, at least one)."""
+    best = scored[0].logit
+    margin = best - scored[1].logit if len(scored) > 1 else MARGIN_CAP
+    return {"logit": best, "margin": min(margin, MARGIN_CAP), "log_candidates": math.log(len(scored))}
 
 
-def short_answer(question: str, sentence: str, context: str = "") -> ShortAnswer | None:
-    """The short answer to `question` inside `sentence`, or None when there is no confident one."""
-    q, scored = _scored(question, sentence, context)
-    if not scored:
-        return None
-    confidence = _confidence(q, scored)
-    if confidence < DEFAULT_THRESHOLD:
-        return None
-    c = scored[0][1]
-    return ShortAnswer(c.start, c.end, sentence[c.start : c.end], round(confidence, 4))
+class ShortAnswerFinder:
+    """Marks short answers with one loaded :class:`ShortAnswerModel`; built once, by ``ForumQA``."""
+
+    def __init__(self, model: ShortAnswerModel) -> None:
+        self.model = model
+
+    def scored(self, question: str, sentence: str) -> tuple[QuestionForm, list[Scored]]:
+        """The question's form and every candidate with its ranking logit, best first."""
+        q, found = candidates(question, sentence)
+        rank = self.model.rank[q.type]
+        scored = [Scored(c, f, rank.score(f)) for c, f in found]
+        scored.sort(key=lambda sc: -sc.logit)
+        return q, scored
+
+    def confidence(self, q: QuestionForm, scored: list[Scored]) -> float:
+        """The estimated probability that the best of ``scored`` is right."""
+        return self.model.calibration[q.type].probability(calibration_features(scored))
+
+    def find(self, question: str, sentence: str) -> ShortAnswer | None:
+        """The short answer to ``question`` inside ``sentence``, or None when there is no confident one."""
+        q, scored = self.scored(question, sentence)
+        if not scored:
+            return None
+        confidence = self.confidence(q, scored)
+        if confidence < self.model.threshold:
+            return None
+        c = scored[0].candidate
+        return ShortAnswer(c.start, c.end, sentence[c.start : c.end], round(confidence, 4))
+
+
+def short_answer(question: str, sentence: str, finder: ShortAnswerFinder | None = None) -> ShortAnswer | None:
+    """The short answer to ``question`` inside ``sentence`` by ``finder`` (the shipped model's by
+    default), or None when there is no confident one."""
+    return (finder or ShortAnswerFinder(shipped_model())).find(question, sentence)

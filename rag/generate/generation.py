@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from rag.generate.grounding import Grounding, check
+from rag.generate.grounding import Checker, Grounding
 from rag.generate.llm import LLMClient, LLMError, Stream
 from rag.types import Answer, Citation, Dropped, Turn
 
@@ -135,8 +135,8 @@ def messages(question: str, history: Sequence[Turn], citations: Sequence[Citatio
     return chat
 
 
-def _checked(extractive: Answer, text: str, stream: Stream) -> Answer:
-    grounding: Grounding = check(text, extractive.citations)
+def _checked(extractive: Answer, text: str, stream: Stream, checker: Checker) -> Answer:
+    grounding: Grounding = checker(text, extractive.citations)
     dropped = [Dropped(WITHHELD if echoes_prompt(d.text) else d.text, d.reason) for d in grounding.dropped]
     usage = stream.usage.to_dict() if stream.usage else None
     if not grounding.grounded:
@@ -169,9 +169,16 @@ def _fallback(extractive: Answer, error: LLMError) -> Answer:
 
 
 def generate_events(
-    extractive: Answer, question: str, history: Sequence[Turn], client: LLMClient, stream: bool = True
+    extractive: Answer,
+    question: str,
+    history: Sequence[Turn],
+    client: LLMClient,
+    checker: Checker,
+    stream: bool = True,
 ) -> Iterator[Event]:
     """Tokens as the LLM writes them (``stream``), then one :class:`Final` (always, whatever fails).
+
+    ``checker`` is the grounding check every generated sentence goes through.
 
     Without ``stream`` the LLM is asked for its whole answer at once, which is also how servers that
     stream no token counts (llama.cpp's Python server) report ``usage``.
@@ -194,7 +201,7 @@ def generate_events(
         yield Final(_fallback(extractive, error))
         return
     try:
-        yield Final(_checked(extractive, "".join(pieces), record))
+        yield Final(_checked(extractive, "".join(pieces), record, checker))
     except Exception:  # a bug in the check must not cost the user the answer: the extractive one stands
         log.exception("the grounding check failed; answering extractively")
         yield Final(replace(extractive, notice=NOTICE_CHECK_FAILED))

@@ -25,13 +25,10 @@ with valid markers only. This module only reads text; it never calls the LLM.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 import threading
-import unicodedata
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -39,13 +36,14 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from rag.index.embedders import Embedder, get_embedder, load_pinned
-from rag.index.lexical import STOPWORDS, terms, words
+from rag.index.embedders import Embedder, load_pinned
 from rag.ingest.chunking import split_sentences
+from rag.linear import LinearModel, dump_model, read_model, rounded
+from rag.text import NEGATION, fold_name, is_latin, names, numbers, terms
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "grounding.json"
 # The sha256 of the shipped model; `python -m rag.train.grounding` reproduces these bytes from the data.
-MODEL_SHA256 = "0b0ef7baee11b1c5f6aab6498a3e6f6f0ff2c2431ca399bf2b3a756bb74950f9"
+MODEL_SHA256 = "60cfab0e9544b2c5e31a688d1e4c6fd41942e7cae7fe997b1f9d2e328670abb5"
 
 FEATURES = (
     "dense_best",  # cosine to the cited passages' best-matching sentence
@@ -57,11 +55,11 @@ FEATURES = (
     "negation_flip",  # 1 when the sentence is negated and its best passage sentence is not, or vice versa
 )
 
-# How a sentence without any [n] is treated, decided on the held-out articles (train_grounding's report):
+# How a sentence without any [n] is treated, decided on the held-out articles (rag.train.grounding's report):
 # - "all": checked against every passage given, at the stricter ``unmarked_threshold``, and cited as the
 #   passage that supports it best. Against four passages a fabrication finds a chance match more often
-#   (92.3 % caught at the ordinary threshold, 97.2 % against its own passage); the unmarked threshold,
-#   set on the training articles with four passages, restores 96.7 % caught and keeps 96.0 % of faithful
+#   (93.1 % caught at the ordinary threshold, 97.6 % against its own passage); the unmarked threshold,
+#   set on the training articles with four passages, restores 96.7 % caught and keeps 95.9 % of faithful
 #   sentences, and it also keeps a faithful sentence whose passage no neighbour cites;
 # - "neighbour": the next sentence's markers, else the previous one's ("X. Y [2]." cites [2] for both);
 #   it drops a faithful sentence from another passage than its neighbour's, how often cannot be measured
@@ -150,118 +148,12 @@ def with_markers(text: str, cited: Sequence[int]) -> str:
 # ------------------------------------------------------------------------------------ features
 
 
-def _listed(text: str) -> list[str]:
-    return text.split()
-
-
-_NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate(
-        _listed(
-            "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-            "sixteen seventeen eighteen nineteen twenty"
-        )
-    )
-}
-_NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70"})
-_NUMBER_WORDS.update({"eighty": "80", "ninety": "90", "hundred": "100", "thousand": "1000"})
-_NUMBER_WORDS.update({"dozen": "12", "million": "1000000", "billion": "1000000000"})
-_ORDINALS = _listed(
-    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth "
-    "fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth"
-)
-# On the passage's side only ("the Third Forum" meets 제3차): an answer's "first" is too often a paraphrase.
-_ORDINAL_WORDS = {w: str(i + 1) for i, w in enumerate(_ORDINALS)}
-_NUMBER_WORDS.update(
-    {w: str(i + 1) for i, w in enumerate(_listed("один два три четыре пять шесть семь восемь девять десять"))}
-)
-_NUMBER_WORDS.update({"двадцать": "20", "тридцать": "30", "семьдесят": "70", "сто": "100"})
-_MONTHS = {
-    m: str(i + 1)
-    for i, m in enumerate(
-        _listed("january february march april may june july august september october november december")
-    )
-}
-# On the passage's side only: what an answer may write as a number ("the last decade" -> 10년).
-_SPANS = {"decade": "10", "decades": "10", "century": "100", "dozen": "12", "half": "50"}
-_DIGITS = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)*")
-_NEGATION = re.compile(
-    r"\b(?:not|never|no|none|neither|nor|nobody|nothing)\b|n't\b|"
-    r"(?<!\w)(?:не|нет|ни|никогда|ничего|никто|без)(?!\w)|않|없|못|아니|(?<!\w)안(?= )",
-    re.IGNORECASE,
-)
-_CAPITALISED = re.compile(r"(?<![\w'’-])[A-Z][\w'’-]*|(?<![\w'’-])[А-ЯЁ][\w'’-]*")
-_LATIN = re.compile(r"[A-Za-z]")
-_OTHER_LETTER = re.compile(r"[^\W\d_A-Za-z]")
-
-
-def is_latin(text: str) -> bool:
-    """Whether ``text`` is written mostly in Latin letters (English answers; MiniLM reads those)."""
-    latin = len(_LATIN.findall(text))
-    return latin >= 2 * len(_OTHER_LETTER.findall(text)) and latin > 0
-
-
-def numbers(text: str, months: bool = False) -> set[str]:
-    """The numbers ``text`` states, normalised: "1,000" -> "1000", "twenty" -> "20", "27-28" -> 27, 28.
-
-    With ``months``, month names count as their number too (a Korean answer writes September as 9월).
-    """
-    out: set[str] = set()
-    for m in _DIGITS.finditer(text):
-        raw = m.group(0)
-        if re.fullmatch(r"\d{1,3}(?:,\d{3})+", raw):
-            raw = raw.replace(",", "")
-        raw = raw.replace(",", ".")
-        if "." in raw:
-            raw = raw.rstrip("0").rstrip(".")
-        out.add(raw.lstrip("0") or "0")
-    for word in words(text):
-        for part in word.split("-"):
-            if part in _NUMBER_WORDS:
-                out.add(_NUMBER_WORDS[part])
-            elif months and part in _MONTHS:
-                out.add(_MONTHS[part])
-            elif months and part in _SPANS:
-                out.add(_SPANS[part])
-            elif months and part in _ORDINAL_WORDS:
-                out.add(_ORDINAL_WORDS[part])
-    return out
-
-
-def _fold(word: str) -> str:
-    word = word.lower().replace("’", "'")
-    if word.endswith("'s"):
-        word = word[:-2]
-    return unicodedata.normalize("NFKD", word).encode("ascii", "ignore").decode() or word
-
-
-def names(sentence: str) -> list[str]:
-    """Capitalised words of a Latin sentence, folded ("Beyoncé's" -> "beyonce").
-
-    The opening word is capitalised anyway, so it counts only when it looks like a name regardless: a
-    capital or a digit inside ("iPod", "U2"), or a capitalised word after it ("Kim Dae-jung ..."). On the
-    held-out articles, counting every opening word dropped answer-style sentences ("Needed for ...").
-    """
-    out = []
-    for m in _CAPITALISED.finditer(sentence):
-        raw = m.group(0)
-        word = _fold(raw).strip("'-")
-        if not word or word in STOPWORDS or word in _NUMBER_WORDS:
-            continue
-        if not sentence[: m.start()].strip(" \"'“‘(["):
-            rest = sentence[m.end() :].lstrip()
-            if not (re.search(r"[A-Z0-9]", raw[1:]) or rest[:1].isupper()):
-                continue
-        out.append(word)
-    return out
-
-
 _TOKEN = re.compile(r"[\w'’-]+")
 
 
 def negation_scopes(text: str) -> list[set[str]]:
     """For each negation in ``text``, the content terms of the four words after it (what it negates)."""
-    return [set(terms(" ".join(text[m.end() :].split()[:4]))) for m in _NEGATION.finditer(text)]
+    return [set(terms(" ".join(text[m.end() :].split()[:4]))) for m in NEGATION.finditer(text)]
 
 
 def negation_flip(
@@ -296,7 +188,7 @@ class _Vocabulary:
     def __init__(self, text: str) -> None:
         self.words: set[str] = set()
         for w in _TOKEN.findall(text):  # not lexical.words, which splits "U2" and "MP3"
-            w = _fold(w).strip("'-")
+            w = fold_name(w).strip("'-")
             self.words.add(w)
             self.words.update(p for p in w.split("-") if p)
         self.prefixes = {w[:5] for w in self.words if len(w) >= 5}
@@ -399,10 +291,7 @@ def _features(
 class GroundingModel:
     """The English logistic model and threshold, and the threshold for other scripts."""
 
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
+    linear: LinearModel  # over FEATURES, by name
     threshold: float  # keep a Latin sentence when its support probability is at least this
     foreign_threshold: float  # keep another script's sentence when its USE cosine is at least this
     # A sentence without a marker is checked against every passage given: more chances of a chance match,
@@ -411,9 +300,7 @@ class GroundingModel:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def probability(self, features: dict[str, float]) -> float:
-        x = np.array([features[f] for f in FEATURES], dtype=np.float64)
-        logit = float(((x - self.mean) / self.scale) @ self.coef + self.intercept)
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, logit))))
+        return self.linear.probability(features)
 
     def score(self, support: Support) -> float:
         """In [0, 1], kept at ``threshold`` and above, for either script."""
@@ -428,34 +315,19 @@ class GroundingModel:
 
     def to_json(self) -> str:
         data = {
-            "format": 1,
-            "features": list(FEATURES),
-            "mean": [round(float(v), 6) for v in self.mean],
-            "scale": [round(float(v), 6) for v in self.scale],
-            "coef": [round(float(v), 6) for v in self.coef],
-            "intercept": round(float(self.intercept), 6),
-            "threshold": round(float(self.threshold), 4),
-            "foreign_threshold": round(float(self.foreign_threshold), 4),
-            "unmarked_threshold": round(float(self.unmarked_threshold), 4),
+            **self.linear.to_dict(),
+            "threshold": rounded([self.threshold], 4)[0],
+            "foreign_threshold": rounded([self.foreign_threshold], 4)[0],
+            "unmarked_threshold": rounded([self.unmarked_threshold], 4)[0],
             "metadata": self.metadata,
         }
-        return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        return dump_model(data)
 
     @classmethod
     def from_json(cls, text: str) -> GroundingModel:
-        raw = json.loads(text)
-        if raw.get("format") != 1:
-            raise ValueError(f"unknown grounding model format {raw.get('format')!r}")
-        if tuple(raw["features"]) != FEATURES:
-            raise ValueError(f"features {raw['features']} are not the ones this code computes {FEATURES}")
-        arrays = [np.asarray(raw[k], dtype=np.float64) for k in ("mean", "scale", "coef")]
-        if any(a.shape != (len(FEATURES),) for a in arrays) or (arrays[1] <= 0).any():
-            raise ValueError("mean, scale and coef must be one positive-scale number per feature")
+        raw = read_model(text, "grounding model")
         return cls(
-            arrays[0],
-            arrays[1],
-            arrays[2],
-            float(raw["intercept"]),
+            LinearModel.from_dict(raw, FEATURES),
             float(raw["threshold"]),
             float(raw["foreign_threshold"]),
             float(raw["unmarked_threshold"]),
@@ -490,16 +362,15 @@ CACHE_SIZE = 4096  # vectors kept (6 MB at 384 floats); a report's passages fit 
 
 
 class Scorer:
-    """Encodes sentences and passages with the English and the multilingual model, one batch each."""
+    """Encodes sentences and passages with the English and the multilingual model, one batch each.
 
-    def __init__(
-        self,
-        english: Embedder | None = None,
-        multilingual: Embedder | None = None,
-        cache: int | None = CACHE_SIZE,
-    ) -> None:
-        self._english = english
-        self._multilingual = multilingual
+    ``embedders`` gives the embedder of a model name ("minilm", "use"): the service passes the one
+    that already holds its models (:meth:`rag.qa.ForumQA`), so the check loads no model of its own;
+    the multilingual one is asked for only when a sentence in another script is first checked.
+    """
+
+    def __init__(self, embedders: Callable[[str], Embedder], cache: int | None = CACHE_SIZE) -> None:
+        self._embedders = embedders
         # Vectors by (script, text), least recently used dropped past ``cache`` entries (None: unbounded,
         # for training, where every text recurs; 0: none). The service retrieves the same passages for
         # many questions, so most passage sentences are encoded once and only the answer's are new.
@@ -508,13 +379,7 @@ class Scorer:
         self._lock = threading.Lock()
 
     def embedder(self, latin: bool) -> Embedder:
-        if latin:
-            if self._english is None:
-                self._english = get_embedder("minilm")
-            return self._english
-        if self._multilingual is None:
-            self._multilingual = get_embedder("use")
-        return self._multilingual
+        return self._embedders("minilm" if latin else "use")
 
     def encode(self, texts: list[str], latin: bool) -> np.ndarray:
         # encode_queries: MiniLM's int8 ONNX export, the same vector space as the full model without
@@ -570,21 +435,18 @@ class Scorer:
         return [s for s in out if s is not None]
 
 
-_default_scorer = Scorer()
-
-
 def support(
     sentence: str,
     passages: str | Sequence[str],
+    scorer: Scorer,
     model: GroundingModel | None = None,
-    scorer: Scorer | None = None,
 ) -> float:
     """How well ``passages`` (one or several, taken together) support ``sentence``, in [0, 1]; the
     sentence is kept by :func:`check` at ``model.threshold`` and above.
     """
     texts = [passages] if isinstance(passages, str) else list(passages)
     parsed = [_Passage.of(i + 1, t) for i, t in enumerate(texts)]
-    found = (scorer or _default_scorer).supports([sentence], [parsed])[0]
+    found = scorer.supports([sentence], [parsed])[0]
     return (model or shipped_model()).score(found)
 
 
@@ -658,20 +520,18 @@ def _marks(numbers_: Sequence[int]) -> str:
 def check(
     answer_text: str,
     passages: Sequence[str | _Cited],
-    question_language: str | None = None,
+    scorer: Scorer,
     model: GroundingModel | None = None,
-    scorer: Scorer | None = None,
     unmarked: Unmarked = UNMARKED,
 ) -> Grounding:
     """Check every sentence of ``answer_text`` against the passages it cites.
 
     ``passages`` are the texts the LLM was given, numbered [1].. in order, or the answer's
-    :class:`~rag.types.Citation` objects (numbered by their ``n``). ``question_language`` is informative:
-    each sentence is routed by its own script, since an answer in Korean may quote English names.
+    :class:`~rag.types.Citation` objects (numbered by their ``n``). Each sentence is routed by its own
+    script (:func:`rag.text.is_latin`), since an answer in Korean may quote English names. ``scorer``
+    encodes with the caller's embedders; ``model`` is the shipped one by default.
     """
-    del question_language  # each sentence's script decides its model; see the docstring
     model = model or shipped_model()
-    scorer = scorer or _default_scorer
     given = _numbered(passages)
     parsed = {n: _Passage.of(n, t) for n, t in given.items() if t.strip()}
     sentences = split_answer(answer_text)
@@ -716,6 +576,18 @@ def check(
             dropped.append(DroppedSentence(s.text, s.cited, _why(s, cited, evidence, unmarked), score))
     text = " ".join(with_markers(k.text, k.cited) for k in kept)
     return Grounding(tuple(kept), tuple(dropped), text)
+
+
+@dataclass(frozen=True)
+class Checker:
+    """The grounding check with its model and scorer bound: built once by ``ForumQA`` from the
+    embedders it holds, and handed to generation."""
+
+    model: GroundingModel
+    scorer: Scorer
+
+    def __call__(self, answer_text: str, passages: Sequence[str | _Cited]) -> Grounding:
+        return check(answer_text, passages, self.scorer, self.model)
 
 
 def _why(sentence: AnswerSentence, cited: tuple[int, ...], evidence: Support, unmarked: Unmarked) -> str:

@@ -1,4 +1,4 @@
-"""Lexical index: BM25 (``bm25s``) over chunks, with a stemming tokenizer shared by the answer scorer."""
+"""Lexical index: BM25 (``bm25s``) over chunks, on the terms of :func:`rag.text.terms` (the reader's too)."""
 
 from __future__ import annotations
 
@@ -6,169 +6,16 @@ import difflib
 import logging
 import re
 import sys
-from functools import lru_cache
 from pathlib import Path
 
 import bm25s
 import numpy as np
-import Stemmer
 from tqdm import tqdm
+
+from rag.text import RUSSIAN_STOPWORDS, stem, terms, words
 
 # bm25s logs every index build at DEBUG through a logger it configures itself.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
-
-_WORD = re.compile(r"[0-9]+(?:[-.][0-9]+)*|[^\W\d_]+(?:['’-][^\W\d_]+)*", re.UNICODE)
-_stemmer = Stemmer.Stemmer("english")
-
-STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "also",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-        "according",
-        "said",
-        "say",
-        "says",
-        "did",
-        "does",
-        "ones",
-        "one",
-        "may",
-        "might",
-        "must",
-        "shall",
-        "s",
-        "t",
-        "don",
-        "many",
-        "much",
-    ]
-)
-
 
 # Russian questions name people and places of an English report in Cyrillic ("Фокин", "Находка"):
 # transliterated, they meet the report's spelling ("Fokin", "Nakhodka") closely enough to match.
@@ -214,63 +61,6 @@ _CYRILLIC = dict(
     )
 )
 _HAS_CYRILLIC = re.compile(r"[а-яё]")
-# Question words and particles, which transliterated would match English words by accident.
-_RUSSIAN_STOPWORDS = frozenset(
-    [
-        "что",
-        "кто",
-        "как",
-        "где",
-        "когда",
-        "какой",
-        "какая",
-        "какое",
-        "какие",
-        "такой",
-        "такая",
-        "такое",
-        "такие",
-        "почему",
-        "зачем",
-        "сколько",
-        "чем",
-        "чего",
-        "кого",
-        "кому",
-        "это",
-        "этот",
-        "эта",
-        "эти",
-        "был",
-        "была",
-        "было",
-        "были",
-        "будет",
-        "есть",
-        "или",
-        "для",
-        "при",
-        "про",
-        "над",
-        "под",
-        "между",
-        "после",
-        "перед",
-        "через",
-        "также",
-        "тоже",
-        "очень",
-        "весь",
-        "все",
-        "всё",
-        "свой",
-        "своя",
-        "свои",
-        "они",
-        "она",
-        "оно",
-    ]
-)
 
 
 def transliterate(word: str) -> str:
@@ -278,35 +68,6 @@ def transliterate(word: str) -> str:
     if not _HAS_CYRILLIC.search(word):
         return word
     return "".join(_CYRILLIC.get(ch, ch) for ch in word.lower()).replace("_", "")
-
-
-@lru_cache(maxsize=65536)
-def _stem(word: str) -> str:
-    return str(_stemmer.stemWord(word))
-
-
-def stem(word: str) -> str:
-    """The form under which the lexical indexes store ``word`` (lower-cased)."""
-    return _stem(word)
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased word tokens of ``text`` ("Kim Jong-il's" -> ["kim", "jong-il's"])."""
-    return [m.group(0).lower() for m in _WORD.finditer(text)]
-
-
-def terms(text: str) -> list[str]:
-    """Stemmed content terms: stop words dropped, hyphenated words also split into their parts."""
-    out: list[str] = []
-    for word in words(text):
-        word = word.replace("’", "'")
-        if word.endswith("'s"):
-            word = word[:-2]
-        parts = [word, *word.split("-")] if "-" in word else [word]
-        for part in parts:
-            if part and part not in STOPWORDS:
-                out.append(_stem(part))
-    return out
 
 
 class LexicalIndex:
@@ -347,13 +108,13 @@ class LexicalIndex:
         found = []
         for word in words(query):
             latin = transliterate(word)
-            if latin == word or len(latin) < 4 or word in _RUSSIAN_STOPWORDS:
+            if latin == word or len(latin) < 4 or word in RUSSIAN_STOPWORDS:
                 continue
-            stem = _stem(latin)
-            if stem in self._retriever.vocab_dict:
-                found.append(stem)
+            stemmed = stem(latin)
+            if stemmed in self._retriever.vocab_dict:
+                found.append(stemmed)
                 continue
-            close = difflib.get_close_matches(stem, self._latin_vocabulary(), n=1, cutoff=0.8)
+            close = difflib.get_close_matches(stemmed, self._latin_vocabulary(), n=1, cutoff=0.8)
             found.extend(close)
         return found
 

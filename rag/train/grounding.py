@@ -49,10 +49,11 @@ from rag.generate.grounding import (
     _Passage,
     check,
     load_model,
-    names,
-    numbers,
 )
+from rag.index.embedders import get_embedder
 from rag.ingest.chunking import split_sentences
+from rag.linear import feature_matrix
+from rag.text import names, numbers
 from rag.train.reader import HELD_OUT_ARTICLES, TRAIN_ARTICLES, fit_logistic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -438,7 +439,7 @@ def features(examples: Sequence[Example], articles: dict[str, Article], scorer: 
 
 
 def matrix(supports: Sequence[Support]) -> np.ndarray:
-    return np.array([[s.features[f] for f in FEATURES] for s in supports], dtype=np.float64)
+    return feature_matrix([s.features for s in supports], FEATURES)
 
 
 def caught_by_kind(examples: Sequence[Example], keep: np.ndarray) -> dict[str, float]:
@@ -472,9 +473,7 @@ def train(
     x = matrix(train_supports)
     y = np.array([e.supported for e in train_examples])
     linear = fit_logistic(x, y, FEATURES, L2)
-    model = GroundingModel(
-        linear.mean, linear.scale, linear.coef, linear.intercept, 0.5, foreign_threshold, 0.5
-    )
+    model = GroundingModel(linear, 0.5, foreign_threshold, 0.5)
     threshold = choose_threshold(
         train_examples, np.array([model.probability(s.features) for s in train_supports])
     )
@@ -495,16 +494,7 @@ def train(
         "foreign_set": FOREIGN_SET.name,
         "command": "python -m rag.train.grounding",
     }
-    return GroundingModel(
-        linear.mean,
-        linear.scale,
-        linear.coef,
-        linear.intercept,
-        threshold,
-        foreign_threshold,
-        unmarked,
-        metadata,
-    )
+    return GroundingModel(linear, threshold, foreign_threshold, unmarked, metadata)
 
 
 def widened(examples: Sequence[Example], seed: int = SEED) -> list[Example]:
@@ -573,12 +563,12 @@ def timing(model: GroundingModel, article: Article, runs: int = 20) -> dict[str,
         return " ".join(f"{s.rstrip('.')} (run {k}) [{n}]." for s, n in zip(picked, (1, 2, 4), strict=True))
 
     out = {}
-    for name, scorer in (("cold", Scorer(cache=0)), ("warm", Scorer())):
-        check(answer(-1), passages, model=model, scorer=scorer)  # loads the model, fills the warm cache
+    for name, scorer in (("cold", Scorer(get_embedder, cache=0)), ("warm", Scorer(get_embedder))):
+        check(answer(-1), passages, scorer, model)  # loads the model, fills the warm cache
         times = []
         for k in range(runs):
             t = time.perf_counter()
-            check(answer(k), passages, model=model, scorer=scorer)
+            check(answer(k), passages, scorer, model)
             times.append((time.perf_counter() - t) * 1000)
         times.sort()
         out[name] = (statistics.median(times), times[int(0.9 * (len(times) - 1))])
@@ -603,7 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     articles["report"] = report
     everything = list(articles.values())
     examples = {name: generate(a, everything) for name, a in articles.items()}
-    scorer = Scorer(cache=None)
+    scorer = Scorer(get_embedder, cache=None)
     supports = {name: features(ex, articles, scorer) for name, ex in examples.items()}
 
     fx = foreign_examples(report)
@@ -680,7 +670,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"check(), 3-sentence answer, 4 passages, {name}: median {median:.1f} ms, p90 {p90:.1f} ms"
         )
     parts.append(
-        "coefficients: " + ", ".join(f"{f} {c:+.3f}" for f, c in zip(FEATURES, model.coef, strict=True))
+        "coefficients: "
+        + ", ".join(f"{f} {c:+.3f}" for f, c in zip(FEATURES, model.linear.coef, strict=True))
     )
     text = "\n\n".join(parts)
     print(text)

@@ -30,7 +30,6 @@ from rag.answer.reader import (
     GATE_FEATURES,
     SENTENCE_FEATURES,
     Candidates,
-    LinearModel,
     ReaderModel,
     ReaderState,
     candidates,
@@ -41,6 +40,7 @@ from rag.config import Settings
 from rag.evaluation import EvalItem, article_settings, contains_evidence, load_questions
 from rag.index.build import ensure_index
 from rag.index.embedders import get_embedder
+from rag.linear import LinearModel, expit
 
 log = logging.getLogger(__name__)
 
@@ -189,16 +189,19 @@ def fit_ranker(data: Sequence[QuestionData], l2: float = RANKER_L2) -> LinearMod
     return LinearModel(SENTENCE_FEATURES, mean, scale, np.asarray(result.x))
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, features: tuple[str, ...], l2: float = GATE_L2) -> LinearModel:
-    """L2-regularised logistic regression (intercept not penalised)."""
-    mean, scale = _standardiser(x)
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, features: tuple[str, ...], l2: float = GATE_L2, standardise: bool = True
+) -> LinearModel:
+    """L2-regularised logistic regression (intercept not penalised), on standardised features, or on
+    the raw ones (``standardise=False``: the penalty then weighs each feature in its own units)."""
+    mean, scale = _standardiser(x) if standardise else (np.zeros(x.shape[1]), np.ones(x.shape[1]))
     z = (x - mean) / scale
     t = y.astype(np.float64)
 
     def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
         w, b = params[:-1], params[-1]
         logits = z @ w + b
-        p = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
+        p = expit(logits)
         nll = float(np.sum(np.logaddexp(0.0, logits) - t * logits))
         diff = p - t
         grad = np.concatenate([z.T @ diff + l2 * w, [diff.sum()]])

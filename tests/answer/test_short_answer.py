@@ -7,6 +7,7 @@ to fit it) and fails if precision at the default threshold drops well below what
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -16,7 +17,10 @@ from typing import Any
 
 import pytest
 
-from rag.answer.short_answer import short_answer
+from rag.answer.short_answer import MODEL_PATH, MODEL_SHA256, AnswerType, load_model, short_answer
+from rag.index.embedders import ModelIntegrityError
+from rag.train.reader import TRAIN_ARTICLES, prepare_squad
+from rag.train.short_answer import load_examples, train
 
 ROOT = Path(__file__).resolve().parents[2]
 SQUAD = ROOT.parent / "shared" / "eval" / "squad"
@@ -121,13 +125,6 @@ def test_spans_never_echo_the_question() -> None:
     assert answer is not None and answer.text == "Jones"
 
 
-def test_context_is_optional_and_accepted() -> None:
-    sentence = "It was signed in Vienna by both governments."
-    assert short_answer("Where was the treaty signed?", sentence, context="The treaty ended the war.") == (
-        short_answer("Where was the treaty signed?", sentence)
-    )
-
-
 def _held_out_rows(tmp_path: Path) -> list[dict[str, Any]]:
     if not SQUAD.is_dir():
         pytest.skip(f"{SQUAD} is absent")
@@ -158,3 +155,32 @@ def test_held_out_invariants_and_precision(tmp_path: Path) -> None:
         right += _right(answer.text, answers)
     assert returned / len(rows) > 0.25  # coverage was 0.39 when measured
     assert right / returned >= MEASURED_HELD_OUT_PRECISION - 0.1
+
+
+# ------------------------------------------------------------------------------------ the shipped model
+
+
+def test_shipped_model_matches_its_pinned_sha256() -> None:
+    assert hashlib.sha256(MODEL_PATH.read_bytes()).hexdigest() == MODEL_SHA256
+    model = load_model()
+    assert set(model.rank) == set(AnswerType) and 0.0 < model.threshold < 1.0
+
+
+def test_a_model_for_other_features_is_refused(tmp_path: Path) -> None:
+    raw = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    features = raw["rank"]["date"]["features"]
+    features[0], features[1] = features[1], features[0]  # the same names in another order
+    moved = tmp_path / "short_answer.json"
+    moved.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ModelIntegrityError, match="another order"):
+        load_model(moved, expected_sha256=None)
+
+
+def test_training_twice_on_the_same_data_writes_the_same_bytes(tmp_path: Path) -> None:
+    if not SQUAD.is_dir():
+        pytest.skip(f"{SQUAD} is absent")
+    questions = prepare_squad(SQUAD, tmp_path)
+    examples = load_examples(questions, TRAIN_ARTICLES)[::4]
+    first, second = (train(examples, TRAIN_ARTICLES).to_json() for _ in range(2))
+    assert first == second
+    assert '"command": "forumqa train-short-answer"' in first

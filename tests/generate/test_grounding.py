@@ -21,13 +21,14 @@ from rag.generate.grounding import (
     AnswerSentence,
     Grounding,
     Scorer,
+    Unmarked,
     check,
     load_model,
-    numbers,
     split_answer,
     support,
 )
-from rag.index.embedders import ModelIntegrityError
+from rag.index.embedders import ModelIntegrityError, get_embedder
+from rag.text import numbers
 from rag.train.grounding import (
     FABRICATED_KINDS,
     SUPPORTED_KINDS,
@@ -67,6 +68,14 @@ P3 = (
 PASSAGES = [P1, P2, P3]
 
 
+# One scorer for the module, on the process's embedders, as ForumQA hands its own to the check.
+SCORER = Scorer(get_embedder)
+
+
+def _check(answer: str, passages: list[str] | list[Citation], unmarked: Unmarked = "all") -> Grounding:
+    return check(answer, passages, SCORER, unmarked=unmarked)
+
+
 @pytest.fixture(scope="module")
 def report() -> Article:
     return report_article()
@@ -79,7 +88,7 @@ def planted(report: Article) -> list[tuple[Example, bool]]:
     # Three seeds: one draw of the report holds about 90 fabrications, too few for a stable rate.
     examples = [e for seed in (0, 1, 2) for e in generate(report, [report, other], seed=seed)]
     model = load_model()
-    supports = features(examples, {"report": report, "zelda": other}, Scorer())
+    supports = features(examples, {"report": report, "zelda": other}, SCORER)
     return [(e, model.score(s) >= model.threshold) for e, s in zip(examples, supports, strict=True)]
 
 
@@ -132,7 +141,7 @@ def test_numbers_are_normalised() -> None:
 def test_shipped_model_matches_its_pinned_sha256() -> None:
     assert hashlib.sha256(MODEL_PATH.read_bytes()).hexdigest() == MODEL_SHA256
     model = load_model()
-    assert 0.0 < model.threshold < 1.0 and model.coef.shape == (len(FEATURES),)
+    assert 0.0 < model.threshold < 1.0 and model.linear.coef.shape == (len(FEATURES),)
 
 
 def test_damaged_model_is_refused_naming_the_file(tmp_path: Path) -> None:
@@ -152,7 +161,7 @@ def test_training_twice_on_the_same_data_writes_the_same_bytes(report: Article) 
     runs = []
     for _ in range(2):
         examples = generate(other, [report, other], limit=30) + generate(report, [report, other])
-        scorer = Scorer(cache=None)
+        scorer = Scorer(get_embedder, cache=None)
         supports = features(examples, articles, scorer)
         wide = features(widened(examples), articles, scorer)
         runs.append(train(examples, supports, wide, 0.4, ["report", "zelda"]).to_json())
@@ -186,7 +195,7 @@ def test_a_faithful_answer_is_kept_whole() -> None:
         "The Korean delegation was headed by Lee In-ho [1]. "
         "Russia did not echo North Korea's stand on the withdrawal of U.S. forces [3]."
     )
-    result = check(answer, PASSAGES)
+    result = _check(answer, PASSAGES)
     assert result.grounded and result.whole, result.dropped
     assert [k.cited for k in result.kept] == [(1,), (1,), (3,)]
     assert result.text.count("[1]") == 2 and result.text.endswith("[3].")
@@ -198,7 +207,7 @@ def test_a_fabricated_sentence_is_struck_and_the_rest_kept() -> None:
         "The Korean delegation was headed by Kim Dae-jung [1]. "
         "The Russian economy still depends heavily on natural resources such as crude oil [2]."
     )
-    result = check(answer, PASSAGES)
+    result = _check(answer, PASSAGES)
     assert [k.text for k in result.kept] == [
         "About 70 prominent individuals attended the event in Moscow.",
         "The Russian economy still depends heavily on natural resources such as crude oil.",
@@ -213,7 +222,7 @@ def test_a_fabricated_sentence_is_struck_and_the_rest_kept() -> None:
 
 def test_invalid_marker_is_dropped_with_its_reason() -> None:
     answer = "About 70 prominent individuals attended [1]. Russia did not echo North Korea's stand [7]."
-    result = check(answer, PASSAGES)
+    result = _check(answer, PASSAGES)
     assert [k.cited for k in result.kept] == [(1,)]
     assert result.dropped[0].reason == "cites [7], which was not given"
     assert result.dropped[0].score is None
@@ -235,15 +244,15 @@ def test_citation_objects_are_numbered_by_their_n() -> None:
             score=1.0,
         ),
     ]
-    assert check("The Russian economy depends heavily on natural resources [4].", citations).whole
-    assert check("The Russian economy depends heavily on natural resources [1].", citations).kept == ()
+    assert _check("The Russian economy depends heavily on natural resources [4].", citations).whole
+    assert _check("The Russian economy depends heavily on natural resources [1].", citations).kept == ()
 
 
 def test_an_unmarked_sentence_is_checked_against_every_passage_and_cited() -> None:
-    result = check("Russia did not echo North Korea's stand on the matter.", PASSAGES)
+    result = _check("Russia did not echo North Korea's stand on the matter.", PASSAGES)
     assert result.grounded and result.kept[0].cited == (3,)
     assert result.text == "Russia did not echo North Korea's stand on the matter [3]."
-    result = check(
+    result = _check(
         "About 70 people attended [1]. The forum agreed to build a nuclear plant in Vladivostok.", PASSAGES
     )
     assert [k.cited for k in result.kept] == [(1,)]
@@ -252,15 +261,15 @@ def test_an_unmarked_sentence_is_checked_against_every_passage_and_cited() -> No
 
 def test_other_policies_for_unmarked_sentences() -> None:
     answer = "Lee In-ho headed the Korean delegation. About 70 people attended the event in Moscow [1]."
-    result = check(answer, PASSAGES, unmarked="neighbour")
+    result = _check(answer, PASSAGES, unmarked="neighbour")
     assert result.whole and [k.cited for k in result.kept] == [(1,), (1,)]
     assert result.text.startswith("Lee In-ho headed the Korean delegation [1].")
     answer = "About 70 people attended [1]. Russia's economy depends heavily on natural resources."
-    result = check(answer, PASSAGES, unmarked="neighbour")
+    result = _check(answer, PASSAGES, unmarked="neighbour")
     assert result.dropped[0].reason.startswith("not supported by [1] (its neighbour's citation)")
-    alone = check("Russia did not echo North Korea's stand on the matter.", PASSAGES, unmarked="neighbour")
+    alone = _check("Russia did not echo North Korea's stand on the matter.", PASSAGES, unmarked="neighbour")
     assert not alone.grounded and alone.dropped[0].reason == "no citation"
-    dropped = check(
+    dropped = _check(
         "Russia did not echo North Korea's stand [3]. It was firm.", PASSAGES, unmarked="drop"
     ).dropped
     assert dropped[0].reason == "no citation"
@@ -271,14 +280,14 @@ def test_other_policies_for_unmarked_sentences() -> None:
     ["", "   \n ", "[1][2]", "asdf qwer zxcv [1].", "!!!! ???? ....", "<think></think>", "[99] [100]"],
 )
 def test_garbage_is_not_grounded_and_keeps_nothing(garbage: str) -> None:
-    result = check(garbage, PASSAGES)
+    result = _check(garbage, PASSAGES)
     assert isinstance(result, Grounding)
     assert not result.grounded and result.kept == () and result.text == ""
     assert result.to_dict()["grounded"] is False
 
 
 def test_no_passages_keeps_nothing() -> None:
-    result = check("About 70 prominent individuals attended [1].", [])
+    result = _check("About 70 prominent individuals attended [1].", [])
     assert not result.grounded and result.dropped[0].reason == "cites [1], which was not given"
 
 
@@ -297,14 +306,14 @@ def test_no_passages_keeps_nothing() -> None:
     ],
 )
 def test_korean_and_russian_sentences_are_checked(sentence: str, supported: bool) -> None:
-    result = check(sentence, PASSAGES, question_language="ko" if "다" in sentence else "ru")
+    result = _check(sentence, PASSAGES)
     assert result.grounded is supported, result
 
 
 def test_support_scores_order_faithful_above_fabricated() -> None:
-    faithful = support("Lee In-ho headed the Korean delegation.", P1)
-    swapped = support("Lee In-ho headed the Korean delegation of 45 members.", P1)
-    other = support("Lee In-ho headed the Korean delegation.", [P2, P3])
+    faithful = support("Lee In-ho headed the Korean delegation.", P1, SCORER)
+    swapped = support("Lee In-ho headed the Korean delegation of 45 members.", P1, SCORER)
+    other = support("Lee In-ho headed the Korean delegation.", [P2, P3], SCORER)
     threshold = load_model().threshold
     assert faithful >= threshold > max(swapped, other)
     assert np.isfinite([faithful, swapped, other]).all()
