@@ -97,7 +97,7 @@ def _print_citations(qa: ForumQA, answer: Answer) -> None:
     bold = _bold if sys.stdout.isatty() else (lambda text: text)
     by = f", written by {answer.model}" if answer.mode == "generative" else ""
     print(
-        f"\n(answerable: {'yes' if answer.answerable else 'no'}, confidence {answer.confidence:.2f}, "
+        f"\n({answer.verdict.replace('_', ' ')}, confidence {answer.confidence:.2f}, "
         f"{answer.took_ms:.1f} ms{by})"
     )
     for c in answer.citations:
@@ -125,6 +125,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         load_questions,
         reliability_report,
         report,
+        verdict_report,
     )
     from rag.qa import ForumQA
 
@@ -147,8 +148,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 not r.item.answerable or r.answer_has_evidence
             )
             mark = "ok " if right else "BAD"
-            print(f"{mark} {r.item.id:>5} rank={r.rank} conf={r.answer.confidence:.2f} {r.item.question}")
+            print(
+                f"{mark} {r.item.id:>5} rank={r.rank} conf={r.answer.confidence:.2f} "
+                f"{r.answer.verdict:<11} {r.item.question}"
+            )
     print(report(results, by=args.by))
+    print()
+    print(verdict_report(results, by=args.by))
     if args.reliability:
         print()
         print(reliability_report(results))
@@ -201,6 +207,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         max_questions=args.max_questions,
         seed=args.seed,
         progress=not args.quiet,
+        plain=None if args.no_plain else args.plain,
     )
     out: Path = args.out or MODEL_PATH
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -474,6 +481,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", type=Path, help="where to write the reader (default: the package's models/reader.json)"
     )
+    p.add_argument(
+        "--plain",
+        type=Path,
+        default=Path("eval/plain/questions.jsonl"),
+        help="plain questions about the same articles, fitted beside SQuAD's (default "
+        "eval/plain/questions.jsonl; only the training articles' are read)",
+    )
+    p.add_argument("--no-plain", action="store_true", help="fit on SQuAD's questions alone")
     p.add_argument("--max-questions", type=int, metavar="N", help="only the first N questions per article")
     p.add_argument("--seed", type=int, default=0, help="seed for anything sampled (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

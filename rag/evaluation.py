@@ -155,15 +155,44 @@ def metrics(results: list[EvalResult]) -> dict[str, float]:
             [r.answer.confidence for r in answerable], [r.answer.confidence for r in unanswerable]
         )
     if results:
-        out["ece"] = calibration_error(
-            [r.answer.confidence for r in results], [r.item.answerable for r in results]
-        )
+        # confidence is the probability that the answer shown is right, so that is what it is checked on
+        out["ece"] = calibration_error([r.answer.confidence for r in results], [right(r) for r in results])
     latencies = [r.answer.took_ms for r in results]
     if not latencies:
         return out
     out["p50_ms"] = float(np.percentile(latencies, 50))
     out["p95_ms"] = float(np.percentile(latencies, 95))
     return out
+
+
+def right(result: EvalResult) -> bool:
+    """The answer shown is right: the question is answerable and the answer holds its evidence."""
+    return result.item.answerable and result.answer_has_evidence
+
+
+VERDICTS = ("answered", "uncertain", "not_covered")
+
+
+def verdict_report(results: list[EvalResult], by: str = "lang") -> str:
+    """Per group: what became of answerable and unanswerable questions (each verdict), and how many
+    answerable questions were ``answered`` wrongly (the answer lacks the evidence): the costly mistake."""
+    groups: dict[str, list[EvalResult]] = {}
+    for r in results:
+        groups.setdefault(r.item.article if by == "article" else r.item.lang, []).append(r)
+    rows = [*sorted(groups.items()), ("all", results)]
+    width = max(5, *(len(key) for key, _ in rows))
+    head = ["n_ans", "answered", "uncertain", "not_cov", "ans_wrong", "n_unans", "u_answered", "u_uncert",
+            "u_not_cov"]
+    lines = [f"{'verdicts':<{width}} " + " ".join(f"{h:>10}" for h in head)]
+    for key, rs in rows:
+        answerable = [r for r in rs if r.item.answerable]
+        unanswerable = [r for r in rs if not r.item.answerable]
+        cells = [len(answerable)]
+        cells += [sum(r.answer.verdict == v for r in answerable) for v in VERDICTS]
+        cells += [sum(r.answer.verdict == "answered" and not r.answer_has_evidence for r in answerable)]
+        cells += [len(unanswerable)] + [sum(r.answer.verdict == v for r in unanswerable) for v in VERDICTS]
+        lines.append(f"{key:<{width}} " + " ".join(f"{c:>10}" for c in cells))
+    return "\n".join(lines)
 
 
 def auroc(positives: list[float], negatives: list[float]) -> float:
@@ -246,9 +275,9 @@ def report(results: list[EvalResult], by: str = "lang") -> str:
 
 
 def reliability_report(results: list[EvalResult]) -> str:
-    """How often the documents really answered, per band of ``confidence`` (a reliability table)."""
-    rows = reliability([r.answer.confidence for r in results], [r.item.answerable for r in results])
-    lines = ["confidence        n  mean_conf  answerable"]
+    """How often the answer shown was right, per band of ``confidence`` (a reliability table)."""
+    rows = reliability([r.answer.confidence for r in results], [right(r) for r in results])
+    lines = ["confidence        n  mean_conf       right"]
     for lo, hi, n, conf, share in rows:
         lines.append(f"{lo:.1f}-{hi:.1f}   {n:>7} {conf:>10.3f} {share:>11.3f}")
     return "\n".join(lines)

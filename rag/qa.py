@@ -15,16 +15,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Literal
 
-from rag.answer.compose import compose, question_parts
+import numpy as np
+
+from rag.answer.compose import compose, overview, question_parts
 from rag.answer.followup import standalone_question
+from rag.answer.kinds import Kind, kind_of, named_documents, yes_or_no
 from rag.answer.reader import (
     ReaderModel,
     ReaderState,
     load_reader,
     multilingual_confidence,
     read,
+    unknown_numbers,
 )
-from rag.answer.retrieval import Retriever
+from rag.answer.retrieval import Hit, Retriever
 from rag.answer.short_answer import ShortAnswerFinder
 from rag.answer.short_answer import load_model as load_short_answer_model
 from rag.config import Settings
@@ -35,13 +39,20 @@ from rag.generate.llm import LLMClient, LLMConfig
 from rag.index.build import SearchIndex, current_build_dir, ensure_index, load_index
 from rag.index.embedders import Embedder, configure_threads, get_embedder
 from rag.text import is_latin
-from rag.types import Answer, Citation, Document, Turn
+from rag.types import Answer, Citation, Document, QuestionKind, Turn, Verdict
 
 log = logging.getLogger(__name__)
 
 Mode = Literal["extractive", "generative", "auto"]
 
 NOT_COVERED = "The report does not say. The nearest passages are listed below, but none of them answers this."
+NOT_COVERED_MANY = (
+    "The documents do not say. The nearest passages are listed below, but none of them answers this."
+)
+UNCERTAIN = "This may not answer the question exactly; the nearest the documents come:"
+# Whether the documents cover a question in another script (Korean, Russian...) is read off its
+# cross-lingual confidence (multilingual_confidence): under this, nothing they hold is near it.
+MULTILINGUAL_NOT_COVERED = 0.2
 
 
 def valid_text(text: str, field: str = "the question", *, allow_empty: bool = False) -> str:
@@ -253,6 +264,101 @@ class ForumQA:
         """:func:`documents_filter` against the serving index's documents."""
         return documents_filter(self._state.index.documents, doc_ids)
 
+    def _overview(
+        self,
+        index: SearchIndex,
+        question: str,
+        documents: list[Document],
+        pool: list[Hit],
+        top_k: int,
+        started: float,
+    ) -> Answer | None:
+        """The leads of the documents an overview question is about: those it names, else those of the
+        best passages (one document: that one). None when there is no lead to quote."""
+        named = named_documents(question, [d.title for d in documents])
+        if named:
+            doc_ids = [documents[i].id for i in named]
+        else:
+            doc_ids = list(dict.fromkeys(index.chunks[h.chunk_id].doc_id for h in pool))
+        if not doc_ids:
+            return None
+        text, citations = overview(index, doc_ids, top_k)
+        if not citations:
+            return None
+        took = (time.perf_counter() - started) * 1000
+        confidence = self.reader.overview_confidence
+        return Answer(question, text, True, confidence, citations, took, verdict="answered", kind="overview")
+
+    def _read(
+        self,
+        state: _State,
+        question: str,
+        query: str,
+        vectors: dict[str, np.ndarray],
+        pool: list[Hit],
+        top_k: int,
+        kind: Kind,
+        n_documents: int,
+        started: float,
+    ) -> Answer:
+        """The reader's answer and its verdict: answered, uncertain (the nearest sentences, labelled), or
+        not covered (what is asked is absent from the documents)."""
+        own_vectors = state.retriever.query_vectors(question) if query != question else None
+        reading = read(self.reader, state.reader, query, vectors, pool, own_vectors)
+        citations: list[Citation] = []
+        text = ""
+        verdict: Verdict = "not_covered"
+        confidence = 0.0
+        if reading is not None:
+            if is_latin(question):
+                confidence = reading.confidence
+                covered = reading.coverage >= self.reader.cover_threshold
+            else:
+                confidence = multilingual_confidence(state.reader, query, reading)
+                covered = confidence >= MULTILINGUAL_NOT_COVERED
+            # A number asked about that no document holds ("in 2005") is evidence of absence itself.
+            covered = covered and unknown_numbers(state.reader, question) == 0
+            if covered:
+                verdict = "answered" if confidence >= self.settings.answer_threshold else "uncertain"
+            readings = [(question, reading)]
+            for part in question_parts(question)[1:]:  # a two-part question: the best sentence for each
+                part_vectors = state.retriever.query_vectors(part)
+                part_reading = read(self.reader, state.reader, part, part_vectors, pool)
+                if part_reading is not None:
+                    readings.append((part, part_reading))
+            # A short answer is marked only where the documents answer.
+            finder = self.short_answers if verdict == "answered" else None
+            text, citations = compose(state.index, pool, readings, top_k, self.reader.second_ratio, finder)
+            if verdict == "answered" and kind is Kind.YES_NO and citations:
+                top = reading.sentence_ids[0]
+                said = yes_or_no(
+                    reading.question_idf,
+                    state.reader.sentence_terms[top],
+                    question,
+                    state.index.sentences[top].text,
+                )
+                if said is not None:
+                    text = f"{said}. {text}"
+        if not citations:
+            verdict = "not_covered"
+        if verdict == "not_covered":
+            text = NOT_COVERED if n_documents == 1 else NOT_COVERED_MANY
+        elif verdict == "uncertain":
+            text = f"{UNCERTAIN} {text}"
+        log.debug("q=%r verdict=%s confidence=%.3f", question, verdict, confidence)
+        took = (time.perf_counter() - started) * 1000
+        answer_kind: QuestionKind = "yes_no" if kind is Kind.YES_NO else "fact"
+        return Answer(
+            question,
+            text,
+            verdict != "not_covered",
+            confidence,
+            citations,
+            took,
+            verdict=verdict,
+            kind=answer_kind,
+        )
+
     def _run(
         self, question: str, history: Sequence[Turn] | None, top_k: int, doc_ids: Sequence[str] | None = None
     ) -> Answer:
@@ -274,33 +380,14 @@ class ForumQA:
         # A few chunks more than asked for: overlapping windows often share their best sentence,
         # and compose() keeps one citation per supporting sentence.
         pool = hits[: top_k + 5]
-        own_vectors = state.retriever.query_vectors(question) if query != question else None
-        reading = read(self.reader, state.reader, query, vectors, pool, own_vectors)
-        citations: list[Citation] = []
-        if reading is None:
-            text, confidence = "", 0.0
-        else:
-            if is_latin(question):
-                confidence = reading.confidence
-            else:
-                confidence = multilingual_confidence(state.reader, query, reading)
-            readings = [(question, reading)]
-            for part in question_parts(question)[1:]:  # a two-part question: the best sentence for each
-                part_vectors = state.retriever.query_vectors(part)
-                part_reading = read(self.reader, state.reader, part, part_vectors, pool)
-                if part_reading is not None:
-                    readings.append((part, part_reading))
-            # A short answer is marked only where the documents answer.
-            mark = confidence >= self.settings.answer_threshold
-            finder = self.short_answers if mark else None
-            text, citations = compose(state.index, pool, readings, top_k, self.reader.second_ratio, finder)
-        answerable = bool(citations) and confidence >= self.settings.answer_threshold
-        if not answerable:
-            text = NOT_COVERED
-        log.debug("q=%r confidence=%.3f", question, confidence)
-        answer = Answer(
-            question, text, answerable, confidence, citations, (time.perf_counter() - started) * 1000
-        )
+        documents = [d for d in state.index.documents.values() if only is None or d.id in only]
+        titles = [d.title for d in documents]
+        kind = kind_of(question, titles) if is_latin(question) else Kind.FACT
+        answer: Answer | None = None
+        if kind is Kind.OVERVIEW:
+            answer = self._overview(state.index, question, documents, pool, top_k, started)
+        if answer is None:
+            answer = self._read(state, question, query, vectors, pool, top_k, kind, len(documents), started)
         if self.settings.cache_size:
             with self._cache_lock:
                 self._cache[key] = answer

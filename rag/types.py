@@ -127,6 +127,11 @@ class Dropped:
     reason: str
 
 
+# What became of a question (see Answer.verdict) and what it asked for (Answer.kind).
+Verdict = Literal["answered", "uncertain", "not_covered"]
+QuestionKind = Literal["fact", "overview", "yes_no"]
+
+
 @dataclass(slots=True)
 class Answer:
     """The answer object returned by the CLI (``--json``) and the HTTP API."""
@@ -137,6 +142,11 @@ class Answer:
     confidence: float
     citations: list[Citation]
     took_ms: float
+    # "answered"; "uncertain": the nearest sentences, which may not answer exactly; "not_covered": what is
+    # asked is absent from the documents. ``answerable`` is false only for "not_covered".
+    verdict: Verdict = "answered"
+    # What the question asked for: a fact, an overview of a document (its lead), or a yes or a no.
+    kind: QuestionKind = "fact"
     # Which mode wrote ``answer``: the reader's own sentences, or an LLM (checked against them).
     mode: Literal["extractive", "generative"] = "extractive"
     model: str | None = None  # the LLM that wrote it (or whose answer was struck)
@@ -277,6 +287,8 @@ class AnswerResponse(BaseModel):
                     "confidence": 0.9924,
                     "citations": [EXAMPLE_CITATION],
                     "took_ms": 84.2,
+                    "verdict": "answered",
+                    "kind": "fact",
                 }
             ]
         },
@@ -284,10 +296,20 @@ class AnswerResponse(BaseModel):
 
     question: str
     answer: str = Field(description="The answer: sentences quoted from the report with [n] markers.")
-    answerable: bool = Field(description="False when the report does not answer the question.")
-    confidence: float = Field(ge=0, le=1)
+    answerable: bool = Field(description="False when the documents do not cover it (verdict not_covered).")
+    confidence: float = Field(
+        ge=0, le=1, description="The reader's probability that the answer shown is right (calibrated)."
+    )
     citations: list[Passage] = Field(description="Best first; the nearest passages when not answerable.")
     took_ms: float
+    verdict: Verdict = Field(
+        "answered",
+        description="answered; uncertain: the nearest sentences, which may not answer exactly; not_covered: "
+        "what is asked (a name, a number, a topic) is absent from the documents.",
+    )
+    kind: QuestionKind = Field(
+        "fact", description="What the question asks for: a fact, an overview (a document's lead), yes or no."
+    )
     mode: Literal["extractive", "generative"] = Field(
         "extractive", description="Who wrote the answer: the reader (the report's sentences) or the LLM."
     )

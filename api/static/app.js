@@ -262,7 +262,11 @@
     const bubble = el("article", { class: "bubble", "aria-label": "Answer" });
     if (!answer.answerable) {
       bubble.append(el("p", { class: "badge" },
-        el("span", { class: "badge-icon", "aria-hidden": "true" }, "?"), "Not covered by the report"));
+        el("span", { class: "badge-icon", "aria-hidden": "true" }, "?"), "Not covered by the documents"));
+    } else if (answer.verdict === "uncertain") {
+      // The nearest sentences, shown as such: they may not answer exactly.
+      bubble.append(el("p", { class: "badge uncertain" },
+        el("span", { class: "badge-icon", "aria-hidden": "true" }, "~"), "Uncertain: may not answer exactly"));
     }
     bubble.append(answerParagraph(answer.answer, chips, new Map(answer.citations.map((c) => [c.n, c]))));
     if (chips.size) {

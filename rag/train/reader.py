@@ -26,6 +26,8 @@ import numpy as np
 from scipy.optimize import minimize
 from tqdm import tqdm
 
+from rag.answer.compose import lead
+from rag.answer.kinds import Kind, kind_of
 from rag.answer.reader import (
     GATE_FEATURES,
     SENTENCE_FEATURES,
@@ -64,6 +66,13 @@ POOL = 10  # chunks whose sentences the reader considers: top_k (5) plus 5, as t
 RANKER_L2 = 1.0
 GATE_L2 = 1.0
 SECOND_RATIOS = (1.01, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2)  # 1.01: never add a runner-up
+# Plain questions (eval/plain, ids "p-..."), written the way a first-time reader asks, about the same
+# training articles: few beside SQuAD's crowd questions, so each counts this much in the gates' fits.
+PLAIN_QUESTIONS = Path("eval/plain/questions.jsonl")
+PLAIN_PREFIX = "p-"
+PLAIN_WEIGHT = 3.0
+COVER_MISSED = 0.01  # the share of answerable training questions the cover threshold may call not covered
+TRAIN_EMBEDDERS = ("minilm", "e5")
 
 
 @dataclass
@@ -74,6 +83,10 @@ class QuestionData:
     features: np.ndarray  # candidate sentence features
     labels: np.ndarray  # 1 where the sentence holds a short answer
     gate_state: tuple[ReaderState, str, Candidates]  # to recompute gate features for any ranker
+    # For an overview question (answered with the document's lead, not by the ranker): whether the
+    # lead holds its answer. None for every other question.
+    overview: bool | None = None
+    weight: float = 1.0  # how much the question counts in the gates' fits
 
 
 def prepare_squad(squad_dir: Path, out_dir: Path) -> Path:
@@ -146,7 +159,16 @@ def collect(
                     for s in cands.ids
                 ]
             )
-            out.append(QuestionData(item, cands.features, labels, (state, item.question, cands)))
+            titles = [doc.title for doc in index.documents.values()]
+            overview = None
+            if item.answerable and kind_of(item.question, titles) is Kind.OVERVIEW:
+                doc_id = next(iter(index.documents))  # one article an index
+                lead_text = " ".join(index.sentences[s].text for s in lead(index, doc_id))
+                overview = contains_evidence(lead_text, item.expected)
+            weight = PLAIN_WEIGHT if item.id.startswith(PLAIN_PREFIX) else 1.0
+            out.append(
+                QuestionData(item, cands.features, labels, (state, item.question, cands), overview, weight)
+            )
     bar.close()
     return out
 
@@ -190,20 +212,27 @@ def fit_ranker(data: Sequence[QuestionData], l2: float = RANKER_L2) -> LinearMod
 
 
 def fit_logistic(
-    x: np.ndarray, y: np.ndarray, features: tuple[str, ...], l2: float = GATE_L2, standardise: bool = True
+    x: np.ndarray,
+    y: np.ndarray,
+    features: tuple[str, ...],
+    l2: float = GATE_L2,
+    standardise: bool = True,
+    weights: np.ndarray | None = None,
 ) -> LinearModel:
     """L2-regularised logistic regression (intercept not penalised), on standardised features, or on
-    the raw ones (``standardise=False``: the penalty then weighs each feature in its own units)."""
+    the raw ones (``standardise=False``: the penalty then weighs each feature in its own units); each
+    example counts ``weights`` (default 1)."""
     mean, scale = _standardiser(x) if standardise else (np.zeros(x.shape[1]), np.ones(x.shape[1]))
     z = (x - mean) / scale
     t = y.astype(np.float64)
+    s = np.ones(len(t)) if weights is None else np.asarray(weights, dtype=np.float64)
 
     def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
         w, b = params[:-1], params[-1]
         logits = z @ w + b
         p = expit(logits)
-        nll = float(np.sum(np.logaddexp(0.0, logits) - t * logits))
-        diff = p - t
+        nll = float(np.sum(s * (np.logaddexp(0.0, logits) - t * logits)))
+        diff = s * (p - t)
         grad = np.concatenate([z.T @ diff + l2 * w, [diff.sum()]])
         return nll + 0.5 * l2 * float(w @ w), grad
 
@@ -258,27 +287,68 @@ def choose_second_ratio(data: Sequence[QuestionData], rankers: dict[str, LinearM
     return next(r for r in SECOND_RATIOS if accuracy[r] >= best - 0.01)
 
 
+def top_right(data: Sequence[QuestionData], rankers: dict[str, LinearModel]) -> np.ndarray:
+    """Per question: the best sentence of its (cross-fitted) ranker holds the answer."""
+    out = []
+    for d in data:
+        scores = rankers[d.item.id](d.features)
+        out.append(bool(d.item.answerable and d.labels.size and d.labels[int(np.argmax(scores))]))
+    return np.array(out)
+
+
+def choose_cover_threshold(coverage: np.ndarray, native_answerable: np.ndarray) -> float:
+    """The cover probability under which a question is "not covered": at most COVER_MISSED of the
+    answerable questions fall under it ("not covered" is a strong claim), and never above 0.5."""
+    values = np.sort(coverage[native_answerable])
+    if not len(values):
+        return 0.5
+    k = int(np.floor(COVER_MISSED * len(values)))
+    return float(min(0.5, values[k]))
+
+
 def train(data: Sequence[QuestionData], articles: Sequence[str], seed: int = 0) -> ReaderModel:
-    """Fit the shipped reader: the ranker on every training question, the gate on cross-fitted inputs."""
+    """Fit the shipped reader: the ranker on every training question, the gates on cross-fitted inputs.
+
+    The gate learns whether the best sentence is right (unanswerable questions: never); the cover model
+    learns the questions written for the article from those written for another one (``@`` in the id,
+    :func:`foreign_questions`). Overview questions, answered with the document's lead, only set the
+    confidence that lead answers carry.
+    """
     np.random.seed(seed)  # nothing is sampled today; fixed so that any later sampling stays reproducible
+    overviews = [d.overview for d in data if d.overview is not None]
+    data = [d for d in data if d.overview is None]
     rankers = cross_fitted_rankers(data)
     x_gate = gate_matrix(data, rankers)
-    y_gate = np.array([d.item.answerable for d in data])
-    gate = fit_logistic(x_gate, y_gate, GATE_FEATURES)
+    weights = np.array([d.weight for d in data])
+    y_right = top_right(data, rankers)
+    gate = fit_logistic(x_gate, y_right, GATE_FEATURES, weights=weights)
+    native = np.array(["@" not in d.item.id for d in data])
+    cover = fit_logistic(x_gate, native, GATE_FEATURES, weights=weights)
+    answerable = np.array([d.item.answerable for d in data])
+    coverage = expit(cover(x_gate))
+    cover_threshold = choose_cover_threshold(coverage, native & answerable)
     ranker = fit_ranker(data)
     second_ratio = choose_second_ratio(data, rankers)
+    # Laplace's rule, so a handful of overview questions cannot claim certainty.
+    overview_confidence = (sum(overviews) + 1) / (len(overviews) + 2)
     metadata = {
         "trained_on": sorted(articles),
         "questions": len(data),
-        "unanswerable": int((~y_gate).sum()),
+        "overview_questions": len(overviews),
+        "plain_questions": sum(1 for d in data if d.item.id.startswith(PLAIN_PREFIX)),
+        "unanswerable": int((~answerable).sum()),
         "candidates": int(sum(len(d.labels) for d in data)),
         "ranker_l2": RANKER_L2,
         "gate_l2": GATE_L2,
-        "foreign_unanswerable": sum(1 for d in data if "@" in d.item.id),
+        "plain_weight": PLAIN_WEIGHT,
+        "cover_missed": COVER_MISSED,
+        "foreign_unanswerable": int((~native).sum()),
         "seed": seed,
         "command": "forumqa train-reader",
     }
-    return ReaderModel(ranker, gate, second_ratio, metadata)
+    return ReaderModel(
+        ranker, gate, cover, cover_threshold, second_ratio, round(overview_confidence, 6), metadata
+    )
 
 
 def train_from_squad(
@@ -289,8 +359,10 @@ def train_from_squad(
     seed: int = 0,
     progress: bool = True,
     foreign: int = FOREIGN_PER_ARTICLE,
+    plain: Path | None = PLAIN_QUESTIONS,
 ) -> ReaderModel:
-    """Prepare SQuAD, index each training article (English model only: what English questions use), fit."""
+    """Prepare SQuAD, index each training article (MiniLM and e5: what English questions use), add the
+    plain questions (``eval/plain``) written about the same articles, and fit."""
     articles = tuple(articles or TRAIN_ARTICLES)
     work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
@@ -301,8 +373,13 @@ def train_from_squad(
             raise ValueError(f"no questions for article(s) {', '.join(sorted(missing))} in {squad_dir}")
         if max_questions is not None:
             items = _first_per_article(items, max_questions)
+        if plain is not None:
+            asked = [i for i in load_questions(plain) if i.article in set(articles)]
+            if not all(i.id.startswith(PLAIN_PREFIX) for i in asked):
+                raise ValueError(f"{plain}: plain question ids must start with {PLAIN_PREFIX!r}")
+            items += asked
         settings = Settings(
-            index_dir=work_dir / "indexes", embedders=["minilm"], corpus_dir=Path(tmp) / "corpus"
+            index_dir=work_dir / "indexes", embedders=list(TRAIN_EMBEDDERS), corpus_dir=Path(tmp) / "corpus"
         )
         data = collect(settings, items, Path(tmp) / "corpus", progress=progress, foreign=foreign)
     log.info("fitting the reader on %d questions of %d articles", len(data), len(articles))

@@ -51,7 +51,10 @@ def reading(*sentence_ids: int, probabilities: list[float] | None = None) -> Rea
     """The reader's view with ``sentence_ids`` best first (likelier by default each than the next)."""
     probabilities = probabilities or [0.9 * 0.1**i for i in range(len(sentence_ids))]
     scores = [10.0 - i for i in range(len(sentence_ids))]
-    return Reading(list(sentence_ids), scores, probabilities, confidence=0.9, top_dense=1.0)
+    return Reading(
+        list(sentence_ids), scores, probabilities, confidence=0.9, top_dense=1.0, coverage=1.0,
+        question_idf={},
+    )
 
 
 def hits(index: SearchIndex) -> list[Hit]:

@@ -98,23 +98,22 @@ def _quoted(answer_text: str, phrase: str) -> bool:
     return fold(phrase) in fold(answer_text)
 
 
-# Known misses, kept as strict expected failures so that whoever fixes them sees it: the gate, learned
-# on SQuAD, declines these paraphrased report questions (their best sentence is found, but it is far
-# less similar to the question than a SQuAD answer sentence is to a SQuAD question).
-GATE_MISS = pytest.mark.xfail(strict=True, reason="declined by the SQuAD-trained gate (issue 9, open)")
+# Known misses, kept as strict expected failures so that whoever fixes them sees it (issue 15): the
+# ranker puts another sentence of the passage first, so the reader is unsure and says so ("uncertain").
+RANKER_MISS = pytest.mark.xfail(
+    strict=True, reason="another sentence ranks first; shown as uncertain (issue 15)"
+)
 
 
 @pytest.mark.parametrize(
     ("question", "evidence"),
     [
+        # Declined by the SQuAD-trained gate before e5 entered the reader (issue 9): now answered.
+        ("What position does Anatoly Torkunov hold?", "rector of the Moscow State Institute"),
+        ("When did the forum take place?", "September 27-28"),
+        pytest.param("Where was the forum held?", "event in Moscow", marks=RANKER_MISS),
         pytest.param(
-            "What position does Anatoly Torkunov hold?",
-            "rector of the Moscow State Institute",
-            marks=GATE_MISS,
-        ),
-        pytest.param("Where was the forum held?", "event in Moscow", marks=GATE_MISS),
-        pytest.param(
-            "Which city hosts an industrial complex with Korean factories?", "Nakhodka", marks=GATE_MISS
+            "Which city hosts an industrial complex with Korean factories?", "Nakhodka", marks=RANKER_MISS
         ),
         ("Who headed the Korean delegation?", "Lee In-ho"),
     ],
@@ -124,17 +123,44 @@ def test_report_questions_are_answered_with_the_sentence_that_answers(
 ) -> None:
     assert evidence in REPORT
     answer = qa.answer(question)
-    assert answer.answerable, answer
+    assert answer.verdict == "answered", answer
     assert _quoted(answer.answer, evidence), answer.answer
     first = answer.citations[0]
     assert evidence in REPORT[first.start : first.end] or evidence in answer.answer
 
 
-@GATE_MISS
+@RANKER_MISS
 def test_korean_where_question_is_answered(qa: ForumQA) -> None:
     answer = qa.answer("포럼은 어디에서 열렸습니까?")
-    assert answer.answerable, answer
-    assert any("Moscow" in c.text for c in answer.citations[:3])
+    assert answer.verdict == "answered", answer
+    assert "Moscow" in answer.answer
+
+
+def test_overview_question_gets_the_reports_lead(qa: ForumQA) -> None:
+    """"What is this report about?" is answered with the report's opening, cited (issue 15)."""
+    answer = qa.answer("What is this report about?")
+    assert (answer.verdict, answer.kind) == ("answered", "overview")
+    lead = REPORT[REPORT.index("The Korea Foundation cosponsored") :].split(" Twenty members")[0]
+    assert answer.answer.startswith(lead.split(". ")[0])
+    c = answer.citations[0]
+    text = qa.index.documents[c.doc_id].text
+    assert text[c.highlight_start : c.highlight_end] in answer.answer
+    assert c.highlight_start == text.index("The Korea Foundation cosponsored")
+
+
+def test_a_question_the_report_leaves_open_is_not_answered(qa: ForumQA) -> None:
+    """Nothing in the report says whether a fourth forum will be held: never "answered" (issue 15)."""
+    answer = qa.answer("Will there be a fourth forum?")
+    assert answer.kind == "yes_no"
+    assert answer.verdict in ("uncertain", "not_covered"), answer
+    if answer.verdict == "uncertain":
+        assert answer.answer.startswith("This may not answer the question exactly")
+
+
+def test_off_topic_questions_are_not_covered(qa: ForumQA) -> None:
+    for question in ("What is the population of Vladivostok?", "Which football team won the forum's match?"):
+        answer = qa.answer(question)
+        assert answer.verdict == "not_covered" and not answer.answerable, (question, answer.confidence)
 
 
 def test_both_halves_of_a_two_part_question_are_answered(qa: ForumQA) -> None:
@@ -227,3 +253,31 @@ def test_training_twice_on_a_slice_writes_the_same_bytes(tmp_path: Path) -> None
     assert runs[0] == runs[1]
     model = reader_module.ReaderModel.from_json(runs[0])
     assert model.metadata["questions"] == len(items)
+
+
+# ------------------------------------------------------------------------------------ plain questions
+
+
+@pytest.fixture(scope="module")
+def plain_qa(tmp_path_factory: pytest.TempPathFactory) -> ForumQA:
+    """The held-out SQuAD sample article with the models English questions use (MiniLM and e5)."""
+    index_dir = tmp_path_factory.mktemp("plain-sample-index")
+    settings = Settings(corpus_dir=SAMPLE / "corpus", index_dir=index_dir, embedders=["minilm", "e5"])
+    return ForumQA.open(settings, progress=False)
+
+
+def test_held_out_plain_questions_floor(plain_qa: ForumQA, artifacts: Path) -> None:
+    """Plain questions (eval/plain) about an article the reader was not fitted on: a guard well under
+    what was measured (make eval-plain, this article: hit@1 0.727, answer 0.682, 3 of 5 unanswerable
+    questions not answered)."""
+    article = "the-legend-of-zelda-twilight-princess"
+    items = [i for i in load_questions(ROOT / "eval" / "plain" / "questions.jsonl") if i.article == article]
+    results = evaluate(plain_qa, items)
+    m = metrics(results)
+    (artifacts / "reader-plain-held-out.txt").write_text(repr(m) + "\n", encoding="utf-8")
+    assert m["hit@1"] >= 0.55
+    assert m["answer_acc"] >= 0.55
+    unanswered = [r for r in results if not r.item.answerable and r.answer.verdict != "answered"]
+    assert len(unanswered) >= 2
+    overviews = [r for r in results if r.answer.kind == "overview"]
+    assert overviews and all(r.answer_has_evidence for r in overviews)

@@ -14,7 +14,7 @@ import pytest
 from core_support import dev_records, has_evidence
 
 from rag.answer.retrieval import script_of
-from rag.qa import NOT_COVERED, ForumQA
+from rag.qa import NOT_COVERED, UNCERTAIN, ForumQA
 from rag.types import Answer, Turn
 
 DEV = dev_records()
@@ -54,16 +54,23 @@ def check_shape(qa: ForumQA, answer: Answer, top_k: int = 5) -> None:
     assert len(highlights) == len(answer.citations), "each citation highlights a different sentence"
     payload = json.loads(json.dumps(answer.to_dict()))
     assert set(payload) == {
-        "question", "answer", "answerable", "confidence", "citations", "took_ms",
+        "question", "answer", "answerable", "confidence", "citations", "took_ms", "verdict", "kind",
         "mode", "model", "grounded", "dropped", "notice", "usage", "generated_ms",
     }
+    assert payload["verdict"] in ("answered", "uncertain", "not_covered")
+    assert payload["answerable"] == (payload["verdict"] != "not_covered")
     assert payload["mode"] == "extractive" and payload["model"] is None and payload["dropped"] == []
     if not answer.answerable:
         return
     assert "[1]" in answer.answer
     # The answer is sentences of the report, verbatim, each run followed by the marker of the citation
     # that highlights exactly that run.
-    pieces = MARKER.split(answer.answer)
+    # Only the verdict's words may come first: "Yes."/"No." before a settled yes/no question, the
+    # uncertain label before sentences that may not answer exactly.
+    body = answer.answer
+    for lead in (UNCERTAIN + " ", "Yes. ", "No. "):
+        body = body.removeprefix(lead)
+    pieces = MARKER.split(body)
     texts, numbers = pieces[0::2], pieces[1::2]
     assert numbers and texts[-1].strip() == ""
     for text, number in zip(texts, numbers, strict=False):
@@ -97,7 +104,7 @@ def test_korean_and_russian_evidence_in_top_three(qa: ForumQA, record: dict[str,
 @pytest.mark.parametrize("record", UNANSWERABLE, ids=[r["id"] for r in UNANSWERABLE])
 def test_unanswerable_questions_are_flagged_but_list_passages(qa: ForumQA, record: dict[str, Any]) -> None:
     answer = ask(qa, record)
-    assert answer.answerable is False
+    assert answer.answerable is False and answer.verdict == "not_covered"
     assert answer.answer == NOT_COVERED
     assert answer.answer.startswith("The report does not say")
     assert answer.citations, "the nearest passages are still listed"
