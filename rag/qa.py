@@ -17,9 +17,8 @@ from typing import Literal
 
 import numpy as np
 
-from rag.answer.compose import compose, overview, question_parts
+from rag.answer.compose import compose, overview, question_parts, yes_or_no
 from rag.answer.followup import standalone_question
-from rag.answer.kinds import Kind, kind_of, named_documents, yes_or_no
 from rag.answer.reader import (
     ReaderModel,
     ReaderState,
@@ -38,7 +37,7 @@ from rag.generate.grounding import shipped_model as grounding_model
 from rag.generate.llm import LLMClient, LLMConfig
 from rag.index.build import SearchIndex, current_build_dir, ensure_index, load_index
 from rag.index.embedders import Embedder, configure_threads, get_embedder
-from rag.text import is_latin
+from rag.text import Kind, is_latin, kind_of, named_documents
 from rag.types import Answer, Citation, Document, QuestionKind, Turn, Verdict
 
 log = logging.getLogger(__name__)

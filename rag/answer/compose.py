@@ -21,7 +21,7 @@ from rag.answer.reader import Reading, previous_in_section
 from rag.answer.retrieval import Hit
 from rag.answer.short_answer import ShortAnswerFinder
 from rag.index.build import SearchIndex
-from rag.text import PRONOUN_START, WH_WORDS, AnswerType, answer_type
+from rag.text import META_VERBS, PRONOUN_START, WH_WORDS, AnswerType, answer_type, denies
 from rag.types import Citation
 
 # The short answer is shown for the answer types the finder gets right most often on its training
@@ -254,3 +254,31 @@ def overview(index: SearchIndex, doc_ids: list[str], top_k: int) -> tuple[str, l
         text = " ".join(index.sentences[sid].text for sid in sentences)
         parts.append(f"{text} [{n}]")
     return " ".join(parts), citations
+
+
+# ------------------------------------------------------------------------------------ yes and no
+
+SETTLED_COVERAGE = 0.75  # share of the question's weighted words the sentence must hold to settle it
+
+
+def yes_or_no(
+    question_terms: dict[str, float], sentence_terms: frozenset[str], question: str, sentence: str
+) -> str | None:
+    """"Yes" or "No" when ``sentence`` settles the yes/no ``question``, else None (show it unled).
+
+    ``question_terms`` maps the question's content terms to their weights (idf). The sentence settles
+    the question when it holds nearly all of that weight, so it speaks of the same things; then a
+    negation in the sentence means "No", and none means "Yes". A negative question gets no lead.
+    """
+    content = {t: w for t, w in question_terms.items() if t not in META_VERBS}
+    total = sum(content.values())
+    if not content or total <= 0:
+        return None
+    held = sum(w for t, w in content.items() if t in sentence_terms)
+    if held / total < SETTLED_COVERAGE:
+        return None
+    if len(content) < len(question_terms):
+        return "Yes"  # "Was X discussed?": a sentence about X says yes, whatever it says of X
+    if denies(question):
+        return None  # "Wasn't it approved?": English answers a negative question ambiguously
+    return "No" if denies(sentence) else "Yes"

@@ -27,7 +27,6 @@ from scipy.optimize import minimize
 from tqdm import tqdm
 
 from rag.answer.compose import lead
-from rag.answer.kinds import Kind, kind_of
 from rag.answer.reader import (
     GATE_FEATURES,
     SENTENCE_FEATURES,
@@ -43,6 +42,7 @@ from rag.evaluation import EvalItem, article_settings, contains_evidence, load_q
 from rag.index.build import ensure_index
 from rag.index.embedders import get_embedder
 from rag.linear import LinearModel, expit
+from rag.text import Kind, kind_of
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,12 @@
-"""Question kinds by form: overviews, yes/no questions and facts (rag/answer/kinds.py)."""
+"""Question kinds by form (rag/text.py): overviews, yes/no questions and facts; and the yes/no lead
+(rag/answer/compose.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from rag.answer.kinds import Kind, kind_of, named_documents, yes_or_no
+from rag.answer.compose import yes_or_no
+from rag.text import Kind, kind_of, named_documents
 
 TITLES = [
     "Third Korea-Russia Forum",
