@@ -660,7 +660,10 @@ META_VERBS = frozenset(
      "touched", "considered"}
 )
 # Words that deny what follows without a negation word: "Girl's Tyme failed to win" says no.
-_DENIAL = re.compile(r"\b(?:failed|fails|fail|refused|denied|lacks?|lacked|cannot)\b", re.IGNORECASE)
+_DENIAL = re.compile(
+    r"\b(?:failed|fails|fail|refused|refuses|declined|declines|rejected|rejects|denied|lacks?|lacked|cannot)\b",
+    re.IGNORECASE,
+)
 
 
 def denies(text: str) -> bool:
