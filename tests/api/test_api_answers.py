@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 ANSWER_KEYS = {
-    "question", "answer", "answerable", "confidence", "citations", "took_ms",
+    "question", "answer", "answerable", "confidence", "citations", "took_ms", "verdict", "kind",
     "mode", "model", "grounded", "dropped", "notice", "usage", "generated_ms",
 }
 CITATION_KEYS = {

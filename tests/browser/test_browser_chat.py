@@ -111,13 +111,28 @@ def test_short_answer_is_bold_in_the_answer_and_in_the_report(page: Page, live_u
     expect(sentence.locator("strong.short-answer")).to_have_text(short["text"])
 
 
+def test_uncertain_answer_is_labelled_so(page: Page, live_url: str) -> None:
+    """The report never says whether a fourth forum will be held: the nearest sentences are shown under
+    a label that says they may not answer, never as an answer."""
+    question = "Will there be a fourth forum?"
+    expected = api_answer(live_url, question)
+    assert expected["verdict"] in ("uncertain", "not_covered")
+    ask(page, question)
+    message = last_answer(page)
+    if expected["verdict"] == "uncertain":
+        expect(message.locator(".badge.uncertain")).to_have_text(re.compile("may not answer exactly"))
+        expect(message.locator(".text")).to_contain_text("This may not answer the question exactly")
+    else:
+        expect(message).to_have_class(re.compile("not-covered"))
+
+
 def test_uncovered_question_shows_the_not_covered_state(page: Page, live_url: str) -> None:
     ask(page, UNCOVERED)
     expected = api_answer(live_url, UNCOVERED)
     assert expected["answerable"] is False
     message = last_answer(page)
     expect(message).to_have_class(re.compile("not-covered"))
-    expect(message.locator(".badge")).to_have_text(re.compile("Not covered by the report"))
+    expect(message.locator(".badge")).to_have_text(re.compile("Not covered by the documents"))
     expect(message.locator(".sources-title")).to_contain_text("none of them answers")
     muted = message.locator(".chip.muted")
     expect(muted).to_have_count(len(expected["citations"]))
