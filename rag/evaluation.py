@@ -173,13 +173,18 @@ def right(result: EvalResult) -> bool:
 VERDICTS = ("answered", "uncertain", "not_covered")
 
 
-def verdict_report(results: list[EvalResult], by: str = "lang") -> str:
-    """Per group: what became of answerable and unanswerable questions (each verdict), and how many
-    answerable questions were ``answered`` wrongly (the answer lacks the evidence): the costly mistake."""
+def grouped(results: list[EvalResult], by: str = "lang") -> list[tuple[str, list[EvalResult]]]:
+    """The rows of a report: the results per language (or per ``article``), sorted, then "all"."""
     groups: dict[str, list[EvalResult]] = {}
     for r in results:
         groups.setdefault(r.item.article if by == "article" else r.item.lang, []).append(r)
-    rows = [*sorted(groups.items()), ("all", results)]
+    return [*sorted(groups.items()), ("all", results)]
+
+
+def verdict_report(results: list[EvalResult], by: str = "lang") -> str:
+    """Per group: what became of answerable and unanswerable questions (each verdict), and how many
+    answerable questions were ``answered`` wrongly (the answer lacks the evidence): the costly mistake."""
+    rows = grouped(results, by)
     width = max(5, *(len(key) for key, _ in rows))
     head = ["n_ans", "answered", "uncertain", "not_cov", "ans_wrong", "n_unans", "u_answered", "u_uncert",
             "u_not_cov"]
@@ -257,10 +262,7 @@ COLUMNS = [
 
 def report(results: list[EvalResult], by: str = "lang") -> str:
     """A table of :func:`metrics` per language (or per ``article``) and overall."""
-    groups: dict[str, list[EvalResult]] = {}
-    for r in results:
-        groups.setdefault(r.item.article if by == "article" else r.item.lang, []).append(r)
-    rows = [(key, metrics(rs)) for key, rs in sorted(groups.items())] + [("all", metrics(results))]
+    rows = [(key, metrics(rs)) for key, rs in grouped(results, by)]
     width = max(5, *(len(key) for key, _ in rows))
     lines = [f"{by:<{width}} " + " ".join(f"{c:>10}" for c in COLUMNS)]
     for key, m in rows:

@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from rag.answer.reader import Reading, previous_in_section
+from rag.answer.reader import Reading, next_in_section, previous_in_section
 from rag.answer.retrieval import Hit
 from rag.answer.short_answer import ShortAnswerFinder
 from rag.index.build import SearchIndex
@@ -221,18 +221,18 @@ def lead(index: SearchIndex, doc_id: str, max_sentences: int = LEAD_SENTENCES) -
     A document's opening says what it is about (a report's summary paragraph, an article's lead), so it
     answers "What is this about?", which no single sentence resembles.
     """
-    ids = [i for i, s in enumerate(index.sentences) if s.doc_id == doc_id]
-    if not ids:
+    first = next((i for i, s in enumerate(index.sentences) if s.doc_id == doc_id), None)
+    if first is None:
         return []
     text = index.documents[doc_id].text
-    chosen = [ids[0]]
-    for sid in ids[1:]:
-        if len(chosen) == max_sentences:
-            break
-        before, here = index.sentences[chosen[-1]], index.sentences[sid]
-        if here.section != before.section or "\n\n" in text[before.end : here.start]:
+    chosen = [first]
+    while len(chosen) < max_sentences:
+        following = next_in_section(index, chosen[-1])
+        if following is None:
+            break  # the section ends here
+        if "\n\n" in text[index.sentences[chosen[-1]].end : index.sentences[following].start]:
             break  # the first paragraph ends here
-        chosen.append(sid)
+        chosen.append(following)
     return chosen
 
 

@@ -280,7 +280,7 @@ def candidates(
         e5_prev = np.array([e5_of[int(p)] for p in prev_ids])
         e5_sample = _mean_z(index, state.sample_ids, e5_vectors)
     else:  # an index without e5: its features repeat the mixed similarity
-        e5, e5_prev, e5_sample = dense, dense_prev, _mean_z(index, state.sample_ids, vectors)
+        e5, e5_prev, e5_sample = dense, dense_prev, None
     best_e5 = float(e5.max())
 
     bm25_all = index.sentence_lexicon.scores(query)
@@ -343,7 +343,9 @@ def candidates(
     features = feature_matrix(rows, SENTENCE_FEATURES)
     sample = _mean_z(index, state.sample_ids, vectors)
     background = (float(sample.mean()), max(float(sample.std()), 0.05))
-    e5_background = (float(e5_sample.mean()), max(float(e5_sample.std()), 0.05))
+    e5_background = (
+        background if e5_sample is None else (float(e5_sample.mean()), max(float(e5_sample.std()), 0.05))
+    )
     return Candidates(
         ids,
         features,

@@ -146,6 +146,7 @@ def collect(
         }
         retriever = Retriever(index, embedders, settings.rrf_k)
         state = ReaderState.of(index)
+        titles = [doc.title for doc in index.documents.values()]
         for item in group:
             vectors = retriever.query_vectors(item.question)
             hits = retriever.retrieve(item.question, max(POOL, settings.candidates), vectors)[:POOL]
@@ -159,7 +160,6 @@ def collect(
                     for s in cands.ids
                 ]
             )
-            titles = [doc.title for doc in index.documents.values()]
             overview = None
             if item.answerable and kind_of(item.question, titles) is Kind.OVERVIEW:
                 doc_id = next(iter(index.documents))  # one article an index
