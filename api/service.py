@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from rag.config import Settings
 from rag.index import servers
+from rag.index.build import missing_models
 from rag.index.rebuild import Rebuilder
 from rag.qa import ForumQA
 
@@ -21,8 +22,9 @@ Loader = Callable[[Settings], ForumQA]
 
 
 def open_quietly(settings: Settings) -> ForumQA:
-    """The default loader: no progress bars in server logs."""
-    return ForumQA.open(settings, progress=False)
+    """The default loader: no progress bars in server logs; serving as soon as the index answers (the
+    slower models' stages are then run by the background builder)."""
+    return ForumQA.open(settings, progress=False, until="answerable")
 
 
 class Service:
@@ -59,6 +61,10 @@ class Service:
             return
         self._qa = qa
         log.info("ready: serving index %s", qa.index.build_id)
+        pending = missing_models(self.settings, qa.index.manifest)
+        if pending:
+            log.info("adding %s to the index in the background", ", ".join(pending))
+            self.rebuilder.request()
 
     def _swap_after_build(self) -> None:
         """After a background build: serve it here, and tell sibling workers to serve it too."""

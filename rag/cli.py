@@ -226,10 +226,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings(args)
-    # Build before forking workers so they all map the same index instead of racing to build it.
+    # Build before forking workers so they all map the same index instead of racing to build it. Only
+    # until it answers: each server's background builder adds the slower models (e5, USE) while serving.
     from rag.index.build import ensure_index
 
-    ensure_index(settings)
+    ensure_index(settings, until="answerable")
     os.environ.update(
         {
             f"FORUMQA_{k.upper()}": str(v)

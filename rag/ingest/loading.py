@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,17 @@ _SENTENCE_END = tuple(".!?;:,\"'”’)…")
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 
-def load_corpus(corpus_dir: Path) -> list[Document]:
-    """Load every supported document in ``corpus_dir`` (sorted by file name)."""
+def load_corpus(corpus_dir: Path, on_loaded: Callable[[], object] | None = None) -> list[Document]:
+    """Load every supported document in ``corpus_dir`` (sorted by file name); ``on_loaded`` is called
+    after each one (build progress)."""
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder not found: {corpus_dir}")
     paths = sorted(p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
-    documents = [load_document(p) for p in paths]
+    documents = []
+    for path in paths:
+        documents.append(load_document(path))
+        if on_loaded is not None:
+            on_loaded()
     seen: dict[str, Path] = {}
     for doc, path in zip(documents, paths, strict=True):
         if doc.id in seen:
