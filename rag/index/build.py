@@ -632,8 +632,6 @@ def build_index(
             todo = missing_models(settings, manifest)
             if not todo:
                 log.info("index %s is up to date; nothing to build", previous.name)
-                for name in tracker.stages:
-                    tracker.skip(name)
                 return BuildReport(
                     previous, False, "up to date", 0, 0, {}, time.perf_counter() - started,
                     stages=tracker.snapshot(),
