@@ -20,6 +20,7 @@ import logging
 import os
 import time
 import uuid
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -51,7 +52,7 @@ class VectorCache:
                         keys, vectors = data["keys"], data["vectors"]
                     if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(keys) != len(vectors):
                         raise ValueError(f"shape {vectors.shape} for {len(keys)} keys")
-                except (OSError, KeyError, ValueError) as exc:
+                except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
                     log.warning("skipping unreadable embedding cache shard %s: %s", shard, exc)
                     continue
                 self.vectors.update(zip((str(k) for k in keys), vectors, strict=True))
