@@ -44,7 +44,7 @@ from rag.index.lexical import LexicalIndex
 from rag.index.vector_cache import VectorCache
 from rag.index.vectors import build_vector_index, load_vector_index, save_vector_index
 from rag.ingest.chunking import ChunkingParams, chunk_documents
-from rag.ingest.loading import corpus_files, load_corpus
+from rag.ingest.loading import corpus_files, load_corpus, source_key
 from rag.types import Chunk, Document, Section, Span
 
 log = logging.getLogger(__name__)
@@ -462,13 +462,46 @@ class Tables:
         return [s.text for s in self.sentences]
 
 
-def stage_text(settings: Settings, tracker: StageTracker) -> list[Document]:
-    """Read and clean every document of the corpus folder."""
+def stage_text(
+    settings: Settings, tracker: StageTracker, previous: Path | None = None
+) -> tuple[list[Document], dict[str, str]]:
+    """Read and clean every document of the corpus folder, and the source key of each file.
+
+    A file whose bytes and metadata are those ``previous`` (a sound build made by the same format and
+    libraries) read is not read again: its document is taken from that build.
+    """
     total = len([p for p in corpus_files(settings.corpus_dir) if not p.name.endswith(".meta.json")])
     tracker.start("text", total)
-    documents = load_corpus(settings.corpus_dir, on_loaded=lambda: tracker.advance("text", 1))
+    known = _readable_sources(previous)
+    sources: dict[str, str] = {}
+
+    def reuse(path: Path) -> Document | None:
+        key = sources[path.name] = source_key(path)
+        return known.get((path.name, key))
+
+    documents = load_corpus(settings.corpus_dir, on_loaded=lambda: tracker.advance("text", 1), reuse=reuse)
     tracker.finish("text", len(documents))
-    return documents
+    return documents, sources
+
+
+def _readable_sources(previous: Path | None) -> dict[tuple[str, str], Document]:
+    """The documents of ``previous`` by (file name, source key), when it was made as a build now would
+    be (same format version and library versions: another PDF library may read a file otherwise)."""
+    manifest = read_manifest(previous)
+    if previous is None or manifest is None:
+        return {}
+    if manifest.get("format_version") != FORMAT_VERSION or manifest.get("libraries") != _library_versions():
+        return {}
+    sources = manifest.get("sources")
+    if not isinstance(sources, dict):
+        return {}
+    try:
+        documents = read_tables(previous).documents
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {
+        (Path(d.path).name, sources[Path(d.path).name]): d for d in documents if Path(d.path).name in sources
+    }
 
 
 def stage_chunks(settings: Settings, documents: list[Document], tracker: StageTracker) -> Tables:
@@ -648,14 +681,14 @@ def build_index(
             first = answerable_model(settings)
             tmp = _new_tmp(builds)
             try:
-                documents = stage_text(settings, tracker)
+                documents, sources = stage_text(settings, tracker, legacy)
                 tables = stage_chunks(settings, documents, tracker)
                 write_tables(tmp, tables)
                 stage_bm25(tmp, tables, tracker, progress)
                 embedded[first], embed_seconds[first] = stage_model(
                     tmp, settings, first, tables, tracker, progress, legacy
                 )
-                base = _publish(index_dir, tmp, settings, fingerprint, [first], None)
+                base = _publish(index_dir, tmp, settings, fingerprint, [first], None, sources)
             except BaseException:
                 _fail_running(tracker)
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -755,6 +788,7 @@ def _publish(
     fingerprint: dict[str, Any],
     present: list[str],
     base: Path | None,
+    sources: dict[str, str] | None = None,
 ) -> Path:
     """Write the manifest of ``tmp`` (with the models ``present``, the rest pending), make it durable,
     rename it into ``builds/`` and repoint ``CURRENT`` at it."""
@@ -779,6 +813,9 @@ def _publish(
             if base is not None
             else [p.name for p in corpus_files(settings.corpus_dir)],
             "libraries": _library_versions(),
+            # Each document file's source key (its bytes and metadata): a later build reuses the document
+            # of an unchanged file instead of reading it again.
+            "sources": sources if base is None else (read_manifest(base) or {}).get("sources", {}),
             "counts": tables_counts,
             "files": _file_digests(tmp, known),
         },
