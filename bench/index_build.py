@@ -17,6 +17,7 @@ are compared by ``python -m bench.encoders``; answer p50 at 10x the corpus by th
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from pathlib import Path
@@ -71,13 +72,15 @@ def ten_articles(ctx: Context, report: Report) -> None:
     added = corpus / f"{articles.ADDED_ARTICLE}.txt"
     runs: dict[str, dict[str, Any]] = {}
     adds: dict[str, dict[str, Any]] = {}
-    for label, baseline in (("before", True), ("now", False)):
+    for label, baseline in (("now", False), ("before", True)):
         log(f"index build ({label}): the ten articles from scratch (child process)")
         index_dir = ctx.scratch(f"squad-index-{label}")
         runs[label] = articles.measure_build(corpus, index_dir, embedders, baseline=baseline)
+        log(f"index build ({label}): ten articles: {json.dumps(runs[label])}")
         log(f"index build ({label}): nine articles, the tenth added, then removed (child process)")
         nine_index = _seeded(index_dir, ctx.scratch(f"squad-index-nine-{label}"))
         adds[label] = articles.measure_build(nine, nine_index, embedders, add=added, baseline=baseline)
+        log(f"index build ({label}): add and remove: {json.dumps(adds[label])}")
     before, now = runs["before"], runs["now"]
     size = f"{added.stat().st_size // 1000} KB"
     rows = [
