@@ -386,8 +386,9 @@ def cmd_reload(args: argparse.Namespace) -> int:
     from rag.index.build import build_index
 
     settings = _settings(args)
-    build_index(settings, progress=True)
-    _signal_servers(settings)
+    report = build_index(settings, progress=True, on_publish=lambda _: _signal_servers(settings))
+    if not report.rebuilt:
+        _signal_servers(settings)
     return 0
 
 

@@ -233,15 +233,18 @@ TINY = (
 )
 
 
-def distinct_texts(settings: Settings, names: list[str] | None = None) -> set[str]:
-    """The distinct texts a build of ``settings`` embeds (chunk texts and sentences), of some documents."""
+def distinct_texts(
+    settings: Settings, names: list[str] | None = None, chunk_texts: bool = True
+) -> set[str]:
+    """The distinct texts a build of ``settings`` embeds (chunk texts, unless derived, and sentences), of
+    some documents."""
     from rag.index.build import chunk_embed_text
 
     documents = [d for d in load_corpus(settings.corpus_dir) if names is None or d.id in names]
     chunks, sentences = chunk_documents(
         documents, ChunkingParams(settings.chunk_sentences, settings.chunk_overlap)
     )
-    return {chunk_embed_text(c) for c in chunks} | {s.text for s in sentences}
+    return {chunk_embed_text(c) for c in chunks if chunk_texts} | {s.text for s in sentences}
 
 
 def test_each_distinct_text_is_embedded_once(tmp_path: Path) -> None:
@@ -279,7 +282,10 @@ def test_adding_a_document_embeds_only_its_texts(tmp_path: Path) -> None:
     added = build_index(settings, progress=False)
     assert added.rebuilt and added.reason == "corpus hash changed"
     new_texts = distinct_texts(settings, ["second"]) - distinct_texts(settings, ["tiny"])
-    assert added.embedded == {"minilm": len(new_texts), "use": len(new_texts)}
+    # USE's chunk vectors are the means of its sentences' (settings.derived_chunk_vectors): sentences only.
+    assert settings.derived_chunk_vectors == ["use"]
+    new_sentences = distinct_texts(settings, ["second"], False) - distinct_texts(settings, ["tiny"], False)
+    assert added.embedded == {"minilm": len(new_texts), "use": len(new_sentences)}
     after = load_index(settings.index_dir)
     for name in ("minilm", "use"):
         old = {s.text: before.sentence_vectors[name][i] for i, s in enumerate(before.sentences)}
