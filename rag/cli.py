@@ -431,7 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load, chunk and embed the corpus into index/, in stages: text, chunks, bm25 and "
         "minilm make an index that answers (published at once), then e5 and use are added, each "
         "published in turn. Each stage is printed with done/total and its rate. Vectors are cached by "
-        "text, so an unchanged text is never embedded again and a killed build resumes where it stopped.",
+        "text, so an unchanged text is not re-embedded and a killed build resumes where it stopped; each "
+        "stage's build replaces the previous one atomically.",
     )
     p.add_argument("--force", action="store_true", help="rebuild even if the index is up to date")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

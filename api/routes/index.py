@@ -16,7 +16,8 @@ router = APIRouter(prefix="/api", tags=["documents"])
 
 @router.get("/index/status", response_model=BuildStatusOut, summary="The index build status")
 async def index_status(service: ServiceDep) -> dict[str, Any]:
-    """Whether a rebuild runs (after an upload or removal), which documents wait for it, the last error."""
+    """Whether a rebuild runs (after an upload or removal), each of its stages with done/total and rate
+    (a document answers once text, chunks, bm25 and minilm are done), which documents wait, the last error."""
     return build_status(service)
 
 

@@ -132,7 +132,7 @@ def test_answerable_before_the_e5_stage_ends_and_progress_moves(
         time.sleep(0.2)
     assert len(seen) >= 2, seen
 
-    final = wait_for(server, lambda s: s["state"] == "idle", 600, "every stage")
+    final = wait_for(server, lambda s: s["state"] == "idle" and s["builds"] >= 1, 600, "every stage")
     assert [s["state"] for s in final["stages"]] == ["done"] * len(STAGES), final["stages"]
     assert final["done"] is None and final["total"] is None  # nothing runs
     e5 = stage(final, "e5")
@@ -171,7 +171,12 @@ def test_a_kill_in_the_e5_stage_then_a_restart_resumes_and_answers(
     second.wait_ready()
     # Serving at once (the build is answerable), while e5 resumes in the background.
     assert ask(second, QUESTION)["citations"][0]["doc_id"] == DOC_ID
-    final = wait_for(second, lambda s: s["state"] == "idle", 600, "the resumed stages")
+    final = wait_for(
+        second,
+        lambda s: s["state"] == "idle" and all(x["state"] == "done" for x in s["stages"]),
+        600,
+        "the resumed stages",
+    )
     assert [s["state"] for s in final["stages"]] == ["done"] * len(STAGES), final["stages"]
     resumed = stage(final, "e5")
     assert 0 <= resumed["total"] < to_embed, (resumed, to_embed)  # what the first server embedded stayed

@@ -70,8 +70,16 @@ def test_a_crash_mid_build_loses_nothing(workspace: Settings, servers: list[Serv
     second.wait_ready()  # `serve` rebuilds first: the corpus no longer matches the build
     assert b"index needs a build: corpus hash changed" in (tmp_path / "server.log").read_bytes()
     assert current_build_dir(workspace.index_dir) != serving
+    # It serves once answerable and adds e5 and USE in the background: wait for those stages, whose
+    # own temporary folder is live meanwhile.
+    deadline = time.monotonic() + 600
+    while True:
+        status = httpx.get(second.url + "/api/index/status", timeout=10).json()
+        if status["state"] == "idle" and all(s["state"] == "done" for s in status["stages"]):
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(0.5)
     assert not list((workspace.index_dir / "builds").glob(".tmp-*"))  # the dead build's remains are gone
-    status = httpx.get(second.url + "/api/index/status", timeout=10).json()
     assert status["pending"] == {"added": [], "removed": []}
     answer = httpx.post(second.url + "/api/answer", json={"question": QUESTION}, timeout=60).json()
     assert answer["citations"][0]["doc_id"] == DOC_ID
