@@ -148,7 +148,8 @@ def test_a_kill_in_the_e5_stage_then_a_restart_resumes_and_answers(
     first = ServeProcess(workspace, tmp_path / "server.log")
     servers.append(first)
     first.wait_ready()
-    document = almanac()
+    # Long enough that e5 writes a shard mid-stage (every 256 texts, or 10 s) and still has work after it.
+    document = almanac(300)
     response = httpx.post(first.url + "/api/documents", files={"file": ("almanac.txt", document)}, timeout=60)
     assert response.status_code == 202, response.text
     status = wait_for(first, lambda s: stage(s, "e5")["state"] == "running", 300, "the e5 stage")
