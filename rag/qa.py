@@ -252,8 +252,9 @@ class ForumQA:
         assert self.grounding is not None  # a client is only handed out when an LLM is configured
         for event in generate_events(extractive, question, turns, client, self.grounding, stream):
             if isinstance(event, Final):
-                # An LLM was asked (or tried) again: the answer is not a cached one, whatever the reader's was.
-                event = Final(replace(event.answer, took_ms=(time.perf_counter() - started) * 1000, cached=False))
+                # An LLM was asked (or tried) again: not a cached answer, whatever the reader's was.
+                took = (time.perf_counter() - started) * 1000
+                event = Final(replace(event.answer, took_ms=took, cached=False))
             yield event
 
     def _client_for(self, mode: Mode) -> LLMClient | None:
