@@ -350,9 +350,9 @@
   }
 
   // The full name of a source, for tooltips, screen readers, copies and exports.
-  function fullLabel(citation) {
+  function fullLabel(citation, spoken = false) {
     const where = citation.section === citation.title ? citation.title : `${citation.title} — ${citation.section}`;
-    const page = pageLabel(citation);
+    const page = spoken && pageLabel(citation) ? `page ${citation.page}` : pageLabel(citation);
     return page ? `${where}, ${page}` : where;
   }
 
@@ -365,15 +365,15 @@
       "data-n": number,
       "data-doc": citation.doc_id,
       title: `${fullLabel(citation)}\n“${sentence}”`,
-      "aria-label": `Source ${number}, ${what}: ${fullLabel(citation)}. Open it in the document.`,
+      "aria-label": `Source ${number}, ${what}: ${fullLabel(citation, true)}. Open it in the document.`,
     },
     el("span", { class: "chip-n", "aria-hidden": "true" }, String(number)),
     label.doc ? el("span", { class: "chip-doc", "aria-hidden": "true" }, label.doc) : null,
     // The page first: a long section title is cut short with an ellipsis, the page never is.
-    label.section || label.page || label.quote
-      ? el("span", { class: "chip-label", "aria-hidden": "true" },
-        [label.page, label.section].filter(Boolean).join(" · ") + (label.quote ? ` ${label.quote}` : ""))
+    label.section || label.page
+      ? el("span", { class: "chip-label", "aria-hidden": "true" }, [label.page, label.section].filter(Boolean).join(" · "))
       : null,
+    label.quote ? el("span", { class: "chip-quote", "aria-hidden": "true" }, label.quote) : null,
     el("span", { class: "chip-removed", "aria-hidden": "true", hidden: true }, "removed"));
     chip.addEventListener("click", () => openCitation(citation, number, chip, answer));
     return chip;
