@@ -685,8 +685,26 @@
     }
   }
 
-  // Saves every conversation; when the browser's storage is full, the oldest ones are let go first.
+  // Conversations changed: the list (when open) at once, the browser's storage when it is idle, so that
+  // an answer is drawn before the whole store is written (and a question is sent without waiting for
+  // it). Leaving or hiding the page writes a pending change at once.
+  let saveScheduled = false;
   function saveStore() {
+    if (!chats.hidden) renderChatList();
+    if (saveScheduled) return;
+    saveScheduled = true;
+    const later = window.requestIdleCallback || ((write) => window.setTimeout(write, 50));
+    later(writeStore, { timeout: 500 });
+  }
+  window.addEventListener("pagehide", () => writeStore());
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") writeStore();
+  });
+
+  // Writes every conversation; when the browser's storage is full, the oldest ones are let go first.
+  function writeStore() {
+    if (!saveScheduled) return;
+    saveScheduled = false;
     let dropped = 0;
     for (;;) {
       const data = JSON.stringify({ version: 1, active: current.turns.length ? current.id : null, conversations });
@@ -708,7 +726,7 @@
     }
     chatsNote.textContent = storageProblem || "Kept in this browser only.";
     chatsNote.classList.toggle("error", Boolean(storageProblem));
-    renderChatList();
+    if (dropped && !chats.hidden) renderChatList();
   }
 
   function titleFrom(question) {

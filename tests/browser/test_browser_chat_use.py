@@ -475,6 +475,10 @@ def test_a_citation_of_a_removed_document_says_so(
     before = Watched(browser, two_documents_url, VIEWPORTS["desktop"], "before")
     ask(before.page, PANGYO_QUESTION)
     expect(last_answer(before.page).locator(".chip.cited").first).to_have_attribute("data-doc", "pangyo")
+    # The page writes its store when idle: wait until this answer is in it.
+    before.page.wait_for_function(
+        """() => (localStorage.getItem('forumqa.conversations') || '').includes('"doc_id":"pangyo"')"""
+    )
     kept = before.page.evaluate("localStorage.getItem('forumqa.conversations')")
     before.context.close()
     assert before.errors == []
