@@ -752,7 +752,8 @@
     return turns;
   }
 
-  function showConversation(conversation) {
+  // `save`: remember it as the one to show next time (not needed when it comes from the store).
+  function showConversation(conversation, save = true) {
     if (busy) stopAsking();
     cancelEditing();
     closeReport(false);
@@ -760,7 +761,7 @@
     thread.replaceChildren();
     conversation.turns.forEach(renderTurn);
     welcome.hidden = conversation.turns.length > 0;
-    saveStore();
+    if (save) saveStore();
     scroller.scrollTop = scroller.scrollHeight;
   }
 
@@ -1444,8 +1445,7 @@
   conversations = stored.conversations;
   const active = conversations.find((c) => c.id === stored.active);
   document.addEventListener("DOMContentLoaded", () => {
-    if (active) showConversation(active);
-    else saveStore();
+    if (active) showConversation(active, false);
     fitPlaceholder();
   });
 
