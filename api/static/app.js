@@ -339,12 +339,19 @@
       labels.set(c, { doc, section, page: pageLabel(c), quote: "" });
     }
     const key = (l) => [l.doc, l.section, l.page].join("\u0000");
-    const counts = new Map();
-    for (const l of labels.values()) counts.set(key(l), (counts.get(key(l)) || 0) + 1);
-    for (const [c, l] of labels) {
-      if (counts.get(key(l)) < 2) continue;
-      const words = sentenceOf(c).trim().split(/\s+/);
-      l.quote = `“${words.slice(0, 5).join(" ")}${words.length > 5 ? "…" : ""}”`;
+    const groups = new Map();
+    for (const [c, l] of labels) groups.set(key(l), [...(groups.get(key(l)) || []), c]);
+    for (const group of groups.values()) {
+      if (group.length < 2) continue;
+      // The words from where the sentences part (two highlights may open alike, or one hold the other).
+      const words = group.map((c) => sentenceOf(c).trim().split(/\s+/));
+      let same = 0;
+      while (words.every((w) => same < w.length && w[same] === words[0][same])) same += 1;
+      group.forEach((c, i) => {
+        const from = same < words[i].length ? same : 0;
+        const shown = words[i].slice(from, from + 5).join(" ");
+        labels.get(c).quote = `“${from ? "…" : ""}${shown}${words[i].length > from + 5 ? "…" : ""}”`;
+      });
     }
     return labels;
   }
@@ -600,8 +607,8 @@
 
   function conversationAsMarkdown(conversation) {
     const lines = [`# ${markdownText(conversation.title)}`, "",
-      `Exported from Forum QA on ${new Date().toLocaleString("en-GB")}. Answers quote the documents; `
-      + "each lists the sources it cites.", ""];
+      `Exported from Forum QA on ${new Date().toLocaleString("en-GB", { dateStyle: "long", timeStyle: "short" })}. `
+      + "Answers quote the documents; each lists the sources it cites.", ""];
     conversation.turns.forEach((turn, i) => {
       lines.push(`## ${i + 1}. ${markdownText(turn.question)}`, "");
       const answer = turn.answer;

@@ -134,6 +134,14 @@ def one_line(page: Page, selector: str) -> bool:
     ))
 
 
+def chip_labels(message: Any) -> list[str]:
+    """What each source chip of an answer reads (document, section, distinguishing words)."""
+    return list(message.locator(".chip").evaluate_all(
+        "chips => chips.map((c) => [...c.querySelectorAll('.chip-doc, .chip-label, .chip-quote')]"
+        "  .map((s) => s.textContent).join(' | '))"
+    ))
+
+
 def clipboard(page: Page) -> str:
     return str(page.evaluate("navigator.clipboard.readText()"))
 
@@ -182,10 +190,7 @@ def test_sources_cited_first_then_also_found_numbered_in_reading_order(
     assert also_style[2] > cited_style[2]
 
     # Labels: no two sources of the answer read the same, and none repeats a name.
-    labels = message.locator(".chip").evaluate_all(
-        "chips => chips.map((c) => [...c.querySelectorAll('.chip-doc, .chip-label, .chip-quote')]"
-        "  .map((s) => s.textContent).join(' | '))"
-    )
+    labels = chip_labels(message)
     assert len(set(labels)) == len(labels), labels
     assert all(label.count("Third Korea-Russia Forum") <= 1 for label in labels), labels
 
@@ -475,6 +480,8 @@ def test_a_citation_of_a_removed_document_says_so(
     before = Watched(browser, two_documents_url, VIEWPORTS["desktop"], "before")
     ask(before.page, PANGYO_QUESTION)
     expect(last_answer(before.page).locator(".chip.cited").first).to_have_attribute("data-doc", "pangyo")
+    labels = chip_labels(last_answer(before.page))
+    assert len(set(labels)) == len(labels), labels  # two sentences opening alike still read apart
     # The page writes its store when idle: wait until this answer is in it.
     before.page.wait_for_function(
         """() => (localStorage.getItem('forumqa.conversations') || '').includes('"doc_id":"pangyo"')"""
