@@ -704,7 +704,10 @@
     for (const entry of uploads) {
       if (entry.state !== "building" || status.state === "loading") continue;
       const served = !pending.has(entry.docId);
-      if (served && !building) {
+      const stages = Array.isArray(status.stages) ? status.stages : null;
+      // Served and nothing left for it: with a staged build the later stages may still be running (shown
+      // below); without stages, a build still running is for changes made after this file.
+      if (served && (!building || !stages)) {
         setUpload(entry, "done", `Added as “${entry.title}”: questions can use it now.`);
         announce(`${entry.title} is added and can be asked about.`);
         continue;
@@ -713,7 +716,6 @@
         failUpload(entry, `The build failed: ${status.last_error || "unknown error"}. The previous index still answers.`);
         continue;
       }
-      const stages = Array.isArray(status.stages) ? status.stages : null;
       const stage = stages ? runningStage(status) : null;
       let text;
       if (served) {
