@@ -7,7 +7,7 @@
 // containing markup must show up as characters, not run.
 //
 // After each answer is shown (asked now or restored from storage) the page dispatches
-// `forumqa:answer` on document, detail {element, actions, answer, question}: other scripts of the page
+// `forumqa:answer` on document, detail {element, actions, answer, question, history}: other scripts of the page
 // add their buttons to `actions`, the answer's row of buttons.
 "use strict";
 
@@ -41,9 +41,10 @@
   const docList = $("doc-list");
   const uploadForm = $("upload-form");
   const uploadFile = $("upload-file");
-  const uploadSend = $("upload-send");
   const uploadNote = $("upload-note");
   const uploadError = $("upload-error");
+  const uploadList = $("upload-list");
+  const dropOverlay = $("drop-overlay");
   const buildDot = $("build-dot");
   const filterNote = $("filter-note");
 
@@ -58,6 +59,8 @@
   const excluded = new Set(); // ids of documents unticked in the panel: questions leave them out
   let polling = null; // the timer that follows a build
   let rebuilding = false; // a build was seen running: list the documents again when it ends
+  const uploads = []; // the files sent from this page, in order: see queueFiles()
+  let uploading = false; // one file goes up at a time; the others wait in the list
 
   // ------------------------------------------------------------------------------ DOM helpers
 
@@ -540,7 +543,8 @@
     if (slot) slot.replaceWith(item); else thread.append(item);
     markRemovedCitations();
     document.dispatchEvent(new CustomEvent("forumqa:answer", {
-      detail: { element: bubble, actions, answer: turn.answer, question: turn.question },
+      detail: { element: bubble, actions, answer: turn.answer, question: turn.question,
+        history: historyBefore(current, index) },
     }));
     return item;
   }
@@ -1165,8 +1169,11 @@
     if (status.state === "loading") {
       libraryStatus.textContent = "The index is loading…";
     } else if (building) {
-      const phase = status.phase && status.phase !== "building the index" ? ` (${status.phase})` : "";
-      const count = status.total ? `: ${status.done} of ${status.total}` : "";
+      const stage = runningStage(status);
+      const what = stage ? stageName(stage.name) : status.phase;
+      const phase = what && what !== "building the index" ? ` (${what})` : "";
+      const count = Number.isInteger(status.total) && status.total > 0 && Number.isInteger(status.done)
+        ? `: ${status.done} of ${status.total}` : "";
       const waiting = [
         pending.added.length ? `${plural(pending.added.length, "new document is", "new documents are")} not searchable yet` : "",
         pending.removed.length ? `${plural(pending.removed.length, "removed document is", "removed documents are")} still searchable` : "",
@@ -1177,6 +1184,7 @@
     } else {
       libraryStatus.textContent = `Index up to date: ${status.documents} ${status.documents === 1 ? "document" : "documents"}.`;
     }
+    followUploads(status, building);
     return building || status.state === "loading";
   }
 
@@ -1189,7 +1197,9 @@
       libraryStatus.textContent = err instanceof ApiError ? err.message : "The build status is unavailable.";
       return;
     }
-    if (showStatus(status)) {
+    // Also while an uploaded file is not served yet: with several workers, the one polled may swap in
+    // the new index a moment after the one that built it.
+    if (showStatus(status) || uploads.some((u) => u.state === "building")) {
       rebuilding = true;
       polling = window.setTimeout(() => { polling = null; followBuild(); }, 1000);
     } else if (rebuilding) {
@@ -1232,31 +1242,246 @@
     }
   }
 
-  uploadForm.addEventListener("submit", async (event) => {
+  // ------------------------------------------------------------------------------- uploads
+  //
+  // Every file chosen or dropped is listed at once ("Waiting to upload"), then sent one at a time; its
+  // entry follows the build through GET /api/index/status (each stage with done/total, a rate and what
+  // is left, when the server reports stages; the phase and the time so far otherwise) until the index
+  // serves it, or says inline, next to the file, why it was refused or why the build failed.
+
+  const STAGE_NAMES = {
+    text: "Reading the text", chunks: "Cutting passages", bm25: "Keyword index",
+    minilm: "MiniLM vectors", e5: "e5 vectors", use: "USE vectors",
+  };
+  // Words put before the server's own for the refusals whose message alone is terse; 415 and 422 say
+  // what is wrong with the file themselves.
+  const REFUSED = {
+    403: "Adding documents is off", 409: "Already there", 413: "Too large", 429: "Too many uploads at once",
+    503: "The server is not ready",
+  };
+
+  const stageName = (name) => STAGE_NAMES[name] || name;
+  const isCount = (n) => Number.isInteger(n) && n >= 0;
+
+  function runningStage(status) {
+    return Array.isArray(status.stages) ? status.stages.find((s) => s.state === "running") || null : null;
+  }
+
+  function formatSeconds(seconds) {
+    if (seconds < 1) return "under 1 s";
+    if (seconds < 90) return `${Math.round(seconds)} s`;
+    return `${Math.round(seconds / 60)} min`;
+  }
+
+  // "120 of 400 · 46 texts/s · about 6 s left"; "done in 4 s"; "waiting".
+  function stageDetail(stage) {
+    if (stage.state === "waiting") return "waiting";
+    if (stage.state === "failed") return "failed";
+    const parts = [];
+    if (isCount(stage.done) && isCount(stage.total) && stage.total > 0) parts.push(`${stage.done} of ${stage.total}`);
+    else if (isCount(stage.done)) parts.push(String(stage.done));
+    if (stage.state === "done") {
+      parts.push(typeof stage.seconds === "number" ? `done in ${formatSeconds(stage.seconds)}` : "done");
+      return parts.join(" · ");
+    }
+    if (typeof stage.rate === "number" && stage.rate > 0) {
+      parts.push(`${stage.rate >= 10 ? Math.round(stage.rate) : stage.rate.toFixed(1)} texts/s`);
+      if (isCount(stage.done) && isCount(stage.total) && stage.total > stage.done) {
+        parts.push(`about ${formatSeconds((stage.total - stage.done) / stage.rate)} left`);
+      }
+    }
+    return parts.length ? parts.join(" · ") : "running";
+  }
+
+  function setProgress(bar, done, total) {
+    const known = isCount(done) && isCount(total) && total > 0;
+    bar.hidden = !known;
+    if (known) {
+      bar.max = total;
+      bar.value = Math.min(done, total);
+    }
+  }
+
+  function uploadItem(file) {
+    const item = el("li", { class: "upload-item", "data-state": "waiting" });
+    const state = el("p", { class: "upload-state" }, "Waiting to upload");
+    const bar = el("progress", { class: "upload-progress", "aria-label": `Progress of ${file.name}`, hidden: true });
+    const stages = el("ol", { class: "upload-stages", "aria-label": `Build stages for ${file.name}`, hidden: true });
+    const error = el("p", { class: "upload-item-error", role: "alert", hidden: true });
+    const dismiss = el("button", { type: "button", class: "button small upload-dismiss", hidden: true,
+      "aria-label": `Dismiss ${file.name}` }, "Dismiss");
+    item.append(
+      el("p", { class: "upload-head" },
+        el("span", { class: "upload-name" }, file.name || "unnamed file"),
+        el("span", { class: "upload-size" }, formatSize(file.size))),
+      state, bar, stages, error, dismiss);
+    return { item, state, bar, stages, error, dismiss };
+  }
+
+  function setUpload(entry, state, text) {
+    entry.state = state;
+    entry.view.item.dataset.state = state;
+    entry.view.state.textContent = text;
+    const finished = state === "done" || state === "failed";
+    entry.view.dismiss.hidden = !finished;
+    if (finished) {
+      entry.view.bar.hidden = true;
+      entry.view.stages.hidden = true;
+    }
+  }
+
+  function failUpload(entry, message) {
+    setUpload(entry, "failed", "Not added");
+    entry.view.error.textContent = message;
+    entry.view.error.hidden = false;
+    announce(`${entry.file.name} was not added: ${message}`);
+  }
+
+  function queueFiles(files) {
+    for (const file of files) {
+      const entry = { file, state: "waiting", docId: null, title: null, view: uploadItem(file) };
+      entry.view.dismiss.addEventListener("click", () => {
+        entry.view.item.remove();
+        uploads.splice(uploads.indexOf(entry), 1);
+        uploadFile.focus(); // the dismissed button is gone: focus goes back to choosing files
+      });
+      uploads.push(entry);
+      uploadList.append(entry.view.item);
+      // Refused here, not sent: a body over the cap is cut off by the server mid-upload.
+      if (config.max_upload_bytes && file.size > config.max_upload_bytes) {
+        let [size, limit] = [formatSize(file.size), formatSize(config.max_upload_bytes)];
+        if (size === limit) [size, limit] = [`${file.size} bytes`, `${config.max_upload_bytes} bytes`];
+        const refusal = `the file is ${size}; the limit is ${limit}`;
+        failUpload(entry, `${REFUSED[413]}: ${refusal}.`);
+      }
+    }
+    announce(files.length === 1 ? `${files[0].name} is waiting to upload.` : `${files.length} files are waiting to upload.`);
+    const first = uploads[uploads.length - files.length];
+    if (first) first.view.item.scrollIntoView({ block: "nearest", behavior: reducedMotion.matches ? "auto" : "smooth" });
+    sendNext();
+  }
+
+  async function sendNext() {
+    if (uploading) return;
+    const entry = uploads.find((u) => u.state === "waiting");
+    if (!entry) return;
+    uploading = true;
+    setUpload(entry, "uploading", "Uploading…");
+    const body = new FormData();
+    body.append("file", entry.file);
+    try {
+      const result = await request("/api/documents", { method: "POST", body, headers: { Accept: "application/json" } });
+      entry.docId = result.document.id;
+      entry.title = result.document.title;
+      setUpload(entry, "building", `Uploaded as “${entry.title}”. Waiting for the build…`);
+      buildStarted(result.build, `Uploaded ${entry.file.name}. Building the index.`);
+    } catch (err) {
+      const message = err instanceof ApiError ? err.message : "The file could not be uploaded.";
+      const what = err instanceof ApiError && REFUSED[err.status];
+      failUpload(entry, what ? `${what}: ${message}` : message.charAt(0).toUpperCase() + message.slice(1));
+    } finally {
+      uploading = false;
+      sendNext();
+    }
+  }
+
+  // Each uploaded file's entry, from one build status: building (with its stages), added, or failed.
+  function followUploads(status, building) {
+    const pending = new Set((status.pending && status.pending.added) || []);
+    for (const entry of uploads) {
+      if (entry.state !== "building" || status.state === "loading") continue;
+      const served = !pending.has(entry.docId);
+      const stages = Array.isArray(status.stages) ? status.stages : null;
+      // Served and nothing left for it: with a staged build the later stages may still be running (shown
+      // below); without stages, a build still running is for changes made after this file.
+      if (served && (!building || !stages)) {
+        setUpload(entry, "done", `Added as “${entry.title}”: questions can use it now.`);
+        announce(`${entry.title} is added and can be asked about.`);
+        continue;
+      }
+      if (!served && !building && status.state === "failed") {
+        failUpload(entry, `The build failed: ${status.last_error || "unknown error"}. The previous index still answers.`);
+        continue;
+      }
+      const stage = stages ? runningStage(status) : null;
+      let text;
+      if (served) {
+        text = `“${entry.title}” can be asked about now; the rest of the build goes on.`;
+      } else if (!building) {
+        text = "Waiting for the index to include it…";
+      } else if (stage) {
+        text = `Building: ${stageName(stage.name)}`;
+      } else {
+        const phase = status.phase || "building the index";
+        const elapsed = typeof status.started_at === "number" ? Date.now() / 1000 - status.started_at : -1;
+        const parts = [phase.charAt(0).toUpperCase() + phase.slice(1)];
+        if (elapsed >= 0 && elapsed < 86400 && status.phase !== "waiting to start") parts.push(`${formatSeconds(elapsed)} so far`);
+        if (typeof status.seconds === "number" && status.builds > 0) parts.push(`the last build took ${formatSeconds(status.seconds)}`);
+        text = `${parts.join(" · ")}…`;
+      }
+      entry.view.state.textContent = text;
+      setProgress(entry.view.bar, stage ? stage.done : status.done, stage ? stage.total : status.total);
+      entry.view.stages.hidden = !stages || !stages.length;
+      if (stages) {
+        entry.view.stages.replaceChildren(...stages.map((s) => el("li", { class: "stage", "data-state": s.state },
+          el("span", { class: "stage-name" }, stageName(s.name)),
+          el("span", { class: "stage-detail" }, stageDetail(s)))));
+      }
+    }
+  }
+
+  uploadForm.addEventListener("submit", (event) => {
     event.preventDefault();
     uploadError.hidden = true;
-    const file = uploadFile.files[0];
-    if (!file) {
-      uploadError.textContent = "Choose a file first.";
+    const files = [...uploadFile.files];
+    if (!files.length) {
+      uploadError.textContent = "Choose a file first, or drop one here.";
       uploadError.hidden = false;
       uploadFile.focus();
       return;
     }
-    const body = new FormData();
-    body.append("file", file);
-    uploadSend.disabled = true;
-    uploadSend.textContent = "Uploading…";
-    try {
-      const result = await request("/api/documents", { method: "POST", body, headers: { Accept: "application/json" } });
-      uploadFile.value = "";
-      buildStarted(result.build, `Added ${result.document.title}. Building the index.`);
-    } catch (err) {
-      uploadError.textContent = err instanceof ApiError ? err.message : "The file could not be uploaded.";
-      uploadError.hidden = false;
-    } finally {
-      uploadSend.disabled = false;
-      uploadSend.textContent = "Upload";
+    uploadFile.value = ""; // the files are listed below now, each with its own progress
+    queueFiles(files);
+  });
+
+  // Files dragged over the page: the panel is the target, the chat too (it opens the panel). Dropped
+  // files never make the browser navigate away from the conversation, even when uploads are off.
+  const carriesFiles = (event) => Boolean(event.dataTransfer) && [...event.dataTransfer.types].includes("Files");
+  let dragDepth = 0; // dragenter/dragleave pairs of nested elements
+
+  function showDropTargets(on) {
+    document.body.classList.toggle("dragging-files", on);
+    dropOverlay.hidden = !on || !library.hidden;
+  }
+
+  document.addEventListener("dragenter", (event) => {
+    if (!carriesFiles(event)) return;
+    dragDepth += 1;
+    if (config.uploads) showDropTargets(true);
+  });
+  document.addEventListener("dragleave", (event) => {
+    if (!carriesFiles(event)) return;
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) showDropTargets(false);
+  });
+  document.addEventListener("dragover", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = config.uploads ? "copy" : "none";
+  });
+  document.addEventListener("drop", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    dragDepth = 0;
+    showDropTargets(false);
+    if (!config.uploads) {
+      announce("Adding documents is off on this server.");
+      return;
     }
+    const files = [...event.dataTransfer.files];
+    if (!files.length) return;
+    if (library.hidden) openLibrary(true);
+    queueFiles(files);
   });
 
   function openLibrary(open) {

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 ANSWER_KEYS = {
     "question", "answer", "answerable", "confidence", "citations", "took_ms", "cached", "verdict", "kind",
-    "mode", "model", "grounded", "dropped", "notice", "usage", "generated_ms",
+    "mode", "model", "grounded", "dropped", "notice", "usage", "generated_ms", "answer_id",
 }
 CITATION_KEYS = {
     "n",
