@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import UploadFile
 
 from api.errors import ApiError, invalid
-from api.schemas import AnswerRequest, SearchRequest
+from api.schemas import AnswerRequest, FeedbackRequest, SearchRequest
 from api.service import Service
 from rag.config import LLMNotConfigured, Settings
 from rag.qa import ForumQA, valid_text
@@ -139,3 +139,26 @@ async def upload_file(request: Request, settings: SettingsDep, _: Annotated[None
 
 
 ValidUpload = Annotated[Upload, Depends(upload_file)]
+
+
+async def feedback_on(settings: SettingsDep) -> None:
+    """A 403 unless the server takes feedback; a route dependency, so it answers before the body is read."""
+    if not settings.feedback:
+        raise ApiError(403, "forbidden", "feedback is off on this server (set FORUMQA_FEEDBACK=1 to take it)")
+
+
+FeedbackOn = Depends(feedback_on)
+
+
+async def feedback_request(body: FeedbackRequest, settings: SettingsDep) -> FeedbackRequest:
+    valid_or_422(body.answer, "answer")
+    valid_or_422(body.comment, "comment", allow_empty=True)
+    for i, turn in enumerate(body.history):
+        valid_or_422(turn.content, f"history turn {i + 1}", allow_empty=True)
+    return body.model_copy(update={
+        "question": checked_text(body.question, "question", settings),
+        "comment": body.comment.strip(),
+    })
+
+
+ValidFeedback = Annotated[FeedbackRequest, Depends(feedback_request)]

@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import lifecycle
 from api.errors import install_error_handlers, record_route_methods
-from api.routes import answers, documents, health, index, openai, pages
+from api.routes import answers, documents, feedback, health, index, openai, pages
 from api.routes.docs import install_docs
 from api.routes.pages import STATIC_DIR
 from api.security import install_security
@@ -35,6 +35,7 @@ Cited answers from the report of the Third Korea-Russia Forum, computed offline.
 * `POST /api/documents` (multipart, field `file`) and `DELETE /api/documents/{doc_id}` change the
   documents when the server allows it (`GET /api/config`); the index is rebuilt in the background
   while the old one serves (`GET /api/index/status`).
+* `POST /api/feedback` rates an answer (by its `answer_id`) when the server takes feedback.
 * `POST /v1/chat/completions` is the same as an OpenAI-compatible chat model named `forum-qa`.
 * Every error is JSON: `{"error": {"type": ..., "message": ...}}`.
 """
@@ -43,6 +44,8 @@ TAGS = [
     {"name": "answers", "description": "Questions and passage search."},
     {"name": "documents", "description": "The documents, to show citations in context; adding and removing "
      "them (with an API key or FORUMQA_ALLOW_UPLOADS), and the background rebuild that follows."},
+    {"name": "feedback", "description": "Readers' ratings of answers (when FORUMQA_FEEDBACK is set); "
+     "stored on the server, never listed."},
     {"name": "openai", "description": "OpenAI-compatible chat completions (model `forum-qa`)."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
@@ -66,7 +69,7 @@ def create_app(
     app.state.service = service
     install_error_handlers(app)
     install_middleware(app, settings)
-    routers = [m.router for m in (answers, documents, index, openai, health, pages)]
+    routers = [m.router for m in (answers, documents, index, feedback, openai, health, pages)]
     for router in routers:
         app.include_router(router)
     record_route_methods(app, routers)

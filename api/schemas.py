@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.types import EXAMPLE_QUESTION, AnswerResponse, Passage, UsageOut
+from rag.types import EXAMPLE_QUESTION, AnswerResponse, Passage, UsageOut, Verdict
 
 TOP_K_MIN = 1
 TOP_K_MAX = 20
@@ -257,6 +257,66 @@ class ApiConfig(BaseModel):
     uploads: bool = Field(description="Whether POST and DELETE /api/documents are enabled.")
     max_upload_bytes: int
     accepted_kinds: list[str] = Field(description="Document kinds an upload may be.")
+    max_question_chars: int = Field(description="The longest question accepted (longer ones get a 422).")
+    feedback: bool = Field(False, description="Whether POST /api/feedback is enabled (FORUMQA_FEEDBACK).")
+
+
+# -------------------------------------------------------------------------------------- feedback
+
+MAX_FEEDBACK_ANSWER_CHARS = 8_000
+MAX_FEEDBACK_COMMENT_CHARS = 1_000
+MAX_FEEDBACK_TURNS = 20
+MAX_FEEDBACK_TURN_CHARS = 4_000
+#: The body cap of POST /api/feedback (below FORUMQA_MAX_BODY_BYTES when that is larger): the fields'
+#: own limits fit in it with room for JSON escapes.
+MAX_FEEDBACK_BODY_BYTES = 32 * 1024
+
+
+class FeedbackTurn(TurnIn):
+    content: str = Field(max_length=MAX_FEEDBACK_TURN_CHARS)
+
+
+class FeedbackRequest(BaseModel):
+    """A reader's 👍 or 👎 on one answer, with an optional comment."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "question": EXAMPLE_QUESTION,
+                    "answer_id": "3f9a1c0e5b7d2a64",
+                    "answer": "The Korea Foundation cosponsored the Third Korea-Russia Forum on September "
+                    "27-28 … [1]",
+                    "verdict": "answered",
+                    "rating": "up",
+                    "comment": "",
+                }
+            ]
+        },
+    )
+
+    question: str = Field(description="The question, as the answer object gives it (at most "
+                          "FORUMQA_MAX_QUESTION_CHARS).")
+    answer_id: str = Field(pattern=r"^[0-9a-f]{16}$", description="The answer object's answer_id.")
+    answer: str = Field(min_length=1, max_length=MAX_FEEDBACK_ANSWER_CHARS,
+                        description="The answer text judged (the answer object's answer).")
+    verdict: Verdict = Field(description="The answer object's verdict.")
+    rating: Literal["up", "down"]
+    comment: str = Field(
+        "", max_length=MAX_FEEDBACK_COMMENT_CHARS, description="Optional, in the reader's words."
+    )
+    history: list[FeedbackTurn] = Field(
+        default_factory=list, max_length=MAX_FEEDBACK_TURNS,
+        description="The earlier turns the question followed, so it can be asked again in context.",
+    )
+
+
+class FeedbackStored(BaseModel):
+    """The feedback was stored. Nothing of it is sent back, here or on any other route."""
+
+    stored: Literal[True] = True
 
 
 class Health(BaseModel):

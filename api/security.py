@@ -5,7 +5,8 @@ around the whole application, outside Starlette's error middleware, so even a 50
 security headers. Order, outermost first::
 
     SecurityHeaders -> CORS (only with an allow-list) -> RateLimit (only when set)
-        -> ApiKey (only when set) -> BodyLimit -> the FastAPI app
+        -> the feedback route's RateLimit (only with feedback on) -> ApiKey (only when set) -> BodyLimit
+        -> the FastAPI app
 
 Rate limiting comes before the key check so that guessing keys costs budget too; CORS comes before
 both so a browser can read their 401 and 429 answers. The app's OpenAPI schema documents these
@@ -26,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.limits import BodyLimitMiddleware, RateLimitMiddleware, error_response, route_path, under
 from api.routes import docs
+from api.schemas import MAX_FEEDBACK_BODY_BYTES
 from rag.config import Settings
 
 #: The policy of every page and API answer: nothing from elsewhere, no inline script, no framing.
@@ -136,9 +138,11 @@ class ApiKeyMiddleware:
 
 def secure(app: ASGIApp, settings: Settings, docs_paths: Iterable[str] = ()) -> ASGIApp:
     """``app`` wrapped in every protection ``settings`` asks for (see the module docstring for the order)."""
-    wrapped: ASGIApp = BodyLimitMiddleware(app, settings.max_body_bytes, upload_limits(settings))
+    wrapped: ASGIApp = BodyLimitMiddleware(app, settings.max_body_bytes, route_limits(settings))
     if settings.api_key:
         wrapped = ApiKeyMiddleware(wrapped, settings.api_key)
+    if settings.feedback:  # a budget of its own: a script must not fill the feedback file
+        wrapped = RateLimitMiddleware(wrapped, settings.feedback_per_minute, (FEEDBACK_PATH,))
     if settings.rate_limit_per_minute:
         wrapped = RateLimitMiddleware(wrapped, settings.rate_limit_per_minute, PROTECTED_PREFIXES)
     if settings.cors_origins:
@@ -156,6 +160,16 @@ def secure(app: ASGIApp, settings: Settings, docs_paths: Iterable[str] = ()) -> 
 #: Room for the multipart framing (boundaries, part headers) around an uploaded file of the size cap.
 MULTIPART_SLACK = 64 * 1024
 UPLOAD_ROUTE = ("POST", "/api/documents")
+
+
+FEEDBACK_PATH = "/api/feedback"
+
+
+def route_limits(settings: Settings) -> dict[tuple[str, str], tuple[int, str]]:
+    """The routes whose body cap differs from ``max_body_bytes``: the upload, and the feedback route
+    (smaller: its fields' limits add up to less)."""
+    limit = min(settings.max_body_bytes, MAX_FEEDBACK_BODY_BYTES)
+    return {**upload_limits(settings), ("POST", FEEDBACK_PATH): (limit, "the feedback limit")}
 
 
 def upload_limits(settings: Settings) -> dict[tuple[str, str], tuple[int, str]]:

@@ -41,12 +41,13 @@ def build_status(service: Service, status: BuildStatus | None = None) -> dict[st
         "last_error": error,
         "started_at": status.started_at,
         "seconds": status.seconds,
-        "stages": [s.to_dict() for s in status.stages] or _served_stages(service),
+        "stages": [s.to_dict() for s in status.stages] or _served_stages(service, status.state == "building"),
     }
 
 
-def _served_stages(service: Service) -> list[dict[str, Any]]:
-    """Before this server's builder ran: the stages the serving index has (done) and lacks (waiting)."""
+def _served_stages(service: Service, queued: bool) -> list[dict[str, Any]]:
+    """Before this server's builder reported a stage: with a build queued, every stage waits; else the
+    stages the serving index has (done) and lacks (waiting)."""
     qa = service.qa
     if qa is None:
         return []
@@ -54,7 +55,7 @@ def _served_stages(service: Service) -> list[dict[str, Any]]:
     return [
         {
             "name": name,
-            "state": "done" if i < 3 or name in have else "waiting",
+            "state": "waiting" if queued else "done" if i < 3 or name in have else "waiting",
             "done": None,
             "total": None,
             "rate": None,

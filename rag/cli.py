@@ -1,4 +1,4 @@
-"""The ``forumqa`` command line: build, ask, eval, serve, reload, add, remove."""
+"""The ``forumqa`` command line: build, ask, eval, serve, reload, add, remove, feedback export."""
 
 from __future__ import annotations
 
@@ -392,6 +392,27 @@ def cmd_reload(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    """Write the stored feedback as eval-set records (JSON lines), to --out or stdout."""
+    from rag.index import feedback
+
+    settings = _settings(args)
+    records = list(feedback.eval_records(feedback.read(settings.index_dir)))
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        # Written aside and renamed: an export interrupted midway never leaves half a file.
+        tmp = args.out.with_name(f".{args.out.name}.tmp-{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, args.out)
+    down = sum(r["rating"] == "down" for r in records)
+    where = "" if args.out is None else f" to {args.out}"
+    source = feedback.feedback_file(settings.index_dir)
+    print(f"exported {len(records)} feedback records ({down} 👎){where} from {source}", file=sys.stderr)
+    return 0
+
+
 def _signal_servers(settings: Settings) -> None:
     from rag.index.servers import is_forumqa_server, server_pids
 
@@ -629,6 +650,28 @@ def build_parser() -> argparse.ArgumentParser:
         "server processes listed in index/server.pid so they swap to it atomically.",
     )
     p.set_defaults(func=cmd_reload)
+
+    p = sub.add_parser(
+        "feedback",
+        help="work with readers' feedback on answers (FORUMQA_FEEDBACK)",
+        description="Readers' 👍/👎 and comments, which the server stores in the index folder "
+        "(feedback.jsonl) when FORUMQA_FEEDBACK is set.",
+    )
+    feedback_sub = p.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+    p = feedback_sub.add_parser(
+        "export",
+        parents=[common],
+        help="write the feedback out as eval-set records",
+        description="Write every feedback stored in the index folder's feedback.jsonl as one JSON line "
+        "in the eval set's shape (id, question, lang, history, and an empty evidence list for a person to "
+        "fill in), with the answer judged, its answer_id and verdict, the rating (up or down), the comment, "
+        "the time and the serving build id. Oldest first; lines a crash cut short are skipped.",
+        epilog="example: forumqa feedback export --out eval/feedback.jsonl",
+    )
+    p.add_argument(
+        "--out", type=Path, metavar="FILE", help="write here (replaced atomically) instead of stdout"
+    )
+    p.set_defaults(func=cmd_feedback_export)
     return parser
 
 

@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         10 * 1024 * 1024, ge=1024, le=20 * 1024 * 1024, description="Largest document file accepted."
     )
+    # Readers' 👍/👎 on answers (POST /api/feedback), kept as JSON lines in the index folder: off unless
+    # set, because it stores what users type on the server's disk.
+    feedback: bool = Field(False, description="Accept feedback on answers (POST /api/feedback).")
+    feedback_per_minute: int = Field(
+        10, ge=1, le=10_000, description="Feedback posts per client per minute (per worker process)."
+    )
+    feedback_max_file_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Size at which the feedback file stops growing (503)."
+    )
     cors_origins: list[str] = Field(default_factory=list)
     rate_limit_per_minute: int = Field(0, ge=0, description="Requests per client per minute; 0 = off.")
     threads: int = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 
@@ -18,3 +19,10 @@ def sha256_file(path: Path) -> str:
 def sha256_text(text: str) -> str:
     """Hex sha256 of ``text`` encoded as UTF-8."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def content_id(*parts: object) -> str:
+    """A short stable id (16 hex digits of sha256) of ``parts``, written as JSON so that no two different
+    lists of parts give the same text: e.g. an answer's id from its build, question, history and text."""
+    text = json.dumps(parts, ensure_ascii=False, separators=(",", ":"), default=str)
+    return sha256_text(text)[:16]

@@ -35,6 +35,7 @@ from rag.generate.generation import Event, Final, generate_events
 from rag.generate.grounding import Checker, Scorer
 from rag.generate.grounding import shipped_model as grounding_model
 from rag.generate.llm import LLMClient, LLMConfig
+from rag.hashing import content_id
 from rag.index.build import SearchIndex, Until, current_build_dir, ensure_index, load_index
 from rag.index.embedders import EMBEDDERS, Embedder, configure_threads, get_embedder
 from rag.text import Kind, is_latin, kind_of, named_documents
@@ -269,7 +270,14 @@ class ForumQA:
         assert self.grounding is not None  # a client is only handed out when an LLM is configured
         for event in generate_events(extractive, question, turns, client, self.grounding, stream):
             if isinstance(event, Final):
-                event = Final(replace(event.answer, took_ms=(time.perf_counter() - started) * 1000))
+                final = event.answer
+                # The extractive id already names the build, question and history; a written answer's id
+                # adds its own text (the same text, as when the LLM failed, keeps the same id).
+                same = final.answer == extractive.answer
+                answer_id = extractive.answer_id if same else content_id(extractive.answer_id, final.answer)
+                # An LLM was asked (or tried) again: not a cached answer, whatever the reader's was.
+                took = (time.perf_counter() - started) * 1000
+                event = Final(replace(final, took_ms=took, cached=False, answer_id=answer_id))
             yield event
 
     def _client_for(self, mode: Mode) -> LLMClient | None:
@@ -414,7 +422,7 @@ class ForumQA:
             if cached is not None:
                 self._cache.move_to_end(key)
         if cached is not None:
-            return replace(cached, took_ms=(time.perf_counter() - started) * 1000)
+            return replace(cached, took_ms=(time.perf_counter() - started) * 1000, cached=True)
 
         query = standalone_question(question, history)
         pending = self._multilingual_pending(state.index, query)
@@ -433,6 +441,8 @@ class ForumQA:
             answer = self._overview(state.index, question, documents, pool, top_k, started)
         if answer is None:
             answer = self._read(state, question, query, vectors, pool, top_k, kind, len(documents), started)
+        # Made from content, not a counter: a cached repeat, another worker, a restart give the same id.
+        answer.answer_id = content_id(state.index.build_id, question, history_key, top_k, only, answer.answer)
         if self.settings.cache_size:
             with self._cache_lock:
                 self._cache[key] = answer

@@ -522,6 +522,24 @@ def answer_type(question: str) -> AnswerType:
     return question_form(question).type
 
 
+# Korean and Russian question words, first match wins (a Korean "몇 년도" asks for a year before "몇" asks
+# for a number). The sentences that answer are English, so only the answer's type is read: no head noun,
+# no preposition, and none of the question's words will be found in the sentence.
+_FOREIGN_WH = (
+    (
+        AnswerType.DATE,
+        re.compile(
+            r"언제|몇\s*년도|몇\s*년에|몇\s*월|며칠|"  # when, what year, what month, what day
+            r"\bкогда\b|\bв каком году\b|\bкакого числа\b",
+            re.I,
+        ),
+    ),
+    (AnswerType.NUMBER, re.compile(r"몇|얼마|\bсколько\b", re.I)),
+    (AnswerType.PERSON, re.compile(r"누구|누가|\bкто\b|\bкого\b|\bкому\b|\bкем\b", re.I)),
+    (AnswerType.PLACE, re.compile(r"어디|\bгде\b|\bкуда\b|\bоткуда\b", re.I)),
+)
+
+
 def _form_type(question: str) -> QuestionForm:
     toks = tokens(question)
     lowered = [t.text.casefold() for t in toks]
@@ -530,6 +548,10 @@ def _form_type(question: str) -> QuestionForm:
     )
     m = _WH.search(question)
     if m is None:
+        if not is_latin(question):
+            for kind, pattern in _FOREIGN_WH:
+                if pattern.search(question):
+                    return QuestionForm(kind, "", "", keys)
         return QuestionForm(AnswerType.OTHER, "", "", keys)
     i = next(k for k, t in enumerate(toks) if t.start == m.start())
     wh = lowered[i]

@@ -142,6 +142,8 @@ class Answer:
     confidence: float
     citations: list[Citation]
     took_ms: float
+    # Served from the answer cache: took_ms is then the look-up, not the work of answering.
+    cached: bool = False
     # "answered"; "uncertain": the nearest sentences, which may not answer exactly; "not_covered": what is
     # asked is absent from the documents. ``answerable`` is false only for "not_covered".
     verdict: Verdict = "answered"
@@ -155,6 +157,8 @@ class Answer:
     notice: str | None = None  # why an LLM answer was asked for but the extractive one stands
     usage: dict[str, int] | None = None  # the LLM's token counts, when its server gives them
     generated_ms: float | None = None  # the LLM's part of took_ms
+    # A stable id of this answer (build, question, history, text), for feedback; set by ForumQA.
+    answer_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The answer object, as the API returns it and ``forumqa ask --json`` prints it
@@ -289,6 +293,7 @@ class AnswerResponse(BaseModel):
                     "took_ms": 84.2,
                     "verdict": "answered",
                     "kind": "fact",
+                    "answer_id": "3f9a1c0e5b7d2a64",
                 }
             ]
         },
@@ -302,6 +307,11 @@ class AnswerResponse(BaseModel):
     )
     citations: list[Passage] = Field(description="Best first; the nearest passages when not answerable.")
     took_ms: float
+    cached: bool = Field(
+        False,
+        description="True when this answer was served from the answer cache (the same question asked "
+        "before); took_ms is then only the look-up.",
+    )
     verdict: Verdict = Field(
         "answered",
         description="answered; uncertain: the nearest sentences, which may not answer exactly; not_covered: "
@@ -328,6 +338,11 @@ class AnswerResponse(BaseModel):
         None,
         description="Of took_ms, the milliseconds the LLM took to write its answer (whether or not it "
         "held up); null when no LLM was asked.",
+    )
+    answer_id: str = Field(
+        "",
+        description="A stable id of this answer: a content hash of the index build, the question, the "
+        "history and the answer text (a cached repeat keeps it). POST /api/feedback refers to it.",
     )
 
     @classmethod

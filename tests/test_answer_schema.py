@@ -86,6 +86,6 @@ def test_the_schema_documents_every_field() -> None:
         assert set(properties) == set(model.model_fields)
     described = {name for name, f in AnswerResponse.model_fields.items() if f.description}
     assert described >= {"answer", "answerable", "citations", "mode", "model", "grounded", "dropped",
-                         "notice", "usage", "generated_ms"}
+                         "notice", "usage", "generated_ms", "answer_id"}
     assert AnswerResponse.model_json_schema()["examples"][0]["citations"]
     assert Passage.model_json_schema()["examples"][0]["highlight"]

@@ -166,6 +166,14 @@ def test_question_types() -> None:
         ("Where did they meet?", AnswerType.PLACE),
         ("What album did she release?", AnswerType.ENTITY),
         ("Why did it close?", AnswerType.OTHER),
+        ("포럼은 언제 열렸습니까?", AnswerType.DATE),
+        ("포럼에 참석한 사람은 몇 명입니까?", AnswerType.NUMBER),
+        ("한국 대표단은 누가 이끌었습니까?", AnswerType.PERSON),
+        ("Когда прошёл форум?", AnswerType.DATE),
+        ("Сколько человек участвовало?", AnswerType.NUMBER),
+        ("Кто возглавлял делегацию?", AnswerType.PERSON),
+        ("Где проходил форум?", AnswerType.PLACE),
+        ("러시아 경제는 무엇에 크게 의존하고 있습니까?", AnswerType.OTHER),
     ],
 )
 def test_answer_types(question: str, expected: AnswerType) -> None:

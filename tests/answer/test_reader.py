@@ -196,6 +196,17 @@ def test_short_answer_is_marked_inside_the_highlight(qa: ForumQA) -> None:
     assert answer.to_dict()["citations"][0]["short_answer"] == {"start": start, "end": end, "text": text}
 
 
+def test_korean_and_russian_questions_get_short_answers_for_dates_and_numbers_only(qa: ForumQA) -> None:
+    answer = qa.answer("Когда прошёл Третий корейско-российский форум?")
+    first = answer.citations[0]
+    assert first.short_answer is not None, answer.answer
+    assert "September 27-28" in first.short_answer[2]
+    # Who: none of the question's words are in the English sentence, and names picked by the sentence
+    # alone are too often the wrong ones (rag/answer/compose.py, FOREIGN_SHORT_ANSWER_TYPES).
+    answer = qa.answer("한국 대표단은 누가 이끌었습니까?")
+    assert answer.citations and all(c.short_answer is None for c in answer.citations)
+
+
 def test_declined_answers_carry_no_short_answer(qa: ForumQA) -> None:
     answer = qa.answer("When did the forum sign a treaty on fisheries quotas with Norway in 1990?")
     assert not answer.answerable

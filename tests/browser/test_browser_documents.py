@@ -96,7 +96,9 @@ def test_upload_filter_cite_and_remove(upload_page: Page, artifacts: Path) -> No
         files=[{"name": "fake.docx", "mimeType": "application/octet-stream", "buffer": b"PK\x03\x04 junk"}]
     )
     page.get_by_role("button", name="Upload").click()
-    expect(page.locator("#upload-error")).to_have_text(re.compile("damaged zip archive"))
+    refused = page.locator("#upload-list > li.upload-item").filter(has_text="fake.docx")
+    expect(refused.locator(".upload-item-error")).to_have_text(re.compile("damaged zip archive"))
+    expect(page.locator("#upload-error")).to_be_hidden()
     expect(page.locator("#doc-list > li.doc")).to_have_count(1)
 
     # A real upload: the panel shows the build, then lists the new document.

@@ -48,8 +48,10 @@ cases: Counter[str] = Counter()
 def app_under_test(
     settings: Settings, qa: ForumQA, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FastAPI]:
-    # Its own folder for the pid file: the app's lifespan lists the test process there.
-    app = create_app(settings.model_copy(update={"index_dir": tmp_path_factory.mktemp("fuzz")}), qa)
+    # Its own folder for the pid file (the app's lifespan lists the test process there) and for the
+    # feedback the fuzzer posts: feedback is on, so its route is fuzzed past the 403 of a server without it.
+    fuzz = {"index_dir": tmp_path_factory.mktemp("fuzz"), "feedback": True, "feedback_per_minute": 10_000}
+    app = create_app(settings.model_copy(update=fuzz), qa)
     with TestClient(app) as client:
         assert client.get("/openapi.json").json() == schema.raw_schema  # the schema it serves
     yield app
