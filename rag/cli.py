@@ -226,10 +226,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings(args)
-    # Build before forking workers so they all map the same index instead of racing to build it.
-    from rag.index.build import ensure_index
+    if settings.database:
+        _prepare_database_store(settings)
+    else:
+        # Build before forking workers so they all map the same index instead of racing to build it.
+        from rag.index.build import ensure_index
 
-    ensure_index(settings)
+        ensure_index(settings)
     os.environ.update(
         {
             f"FORUMQA_{k.upper()}": str(v)
@@ -245,6 +248,90 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level="info",
         log_config=_log_config(),  # worker processes configure logging from this, not from main()
     )
+    return 0
+
+
+def _prepare_database_store(settings: Settings) -> None:
+    """Before serving from the database: refuse an unreachable database or an old schema (main() prints
+    why and exits 1), import the corpus into an empty database and run its jobs, as a build would."""
+    from rag.index import pgstore
+    from rag.index.build import IndexUnavailable
+
+    db = pgstore.open_database(settings)
+    print(f"store: PostgreSQL at {db.where}", file=sys.stderr)
+    try:
+        pgstore.ensure_index(settings)
+    except IndexUnavailable as exc:  # nothing ready yet: serve anyway, /readyz says 503 until it is
+        print(f"forumqa: {exc}; serving once a document is ready", file=sys.stderr)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """forumqa db upgrade | import | status."""
+    from rag.index import database, pgstore
+
+    settings = _settings(args)
+    if not settings.database:
+        print("forumqa: error: set FORUMQA_DATABASE_URL=postgresql://user:password@host:port/database",
+              file=sys.stderr)
+        return 2
+    db = pgstore.open_database(settings)
+    if args.db_command == "upgrade":
+        before, after = database.upgrade(db)
+        if before == after:
+            print(f"schema of {db.where} is at version {after}; nothing to do")
+        else:
+            print(f"schema of {db.where} upgraded from version {before} to {after}")
+        return 0
+    if args.db_command == "import":
+        added = pgstore.import_corpus(db, settings, args.corpus_dir)
+        print(f"imported {len(added)} document(s){': ' + ', '.join(added) if added else ''}")
+        if added and not args.no_jobs:
+            from rag.index import jobs
+
+            done = jobs.drain(db, settings, progress=not args.quiet)
+            print(f"ran {done} embedding job(s)")
+        return 0
+    with db.connect("reading the status", autocommit=True) as conn:
+        version = database.schema_version(conn)
+        need = database.latest_version()
+        print(f"database {db.where}: schema version {version} (this forum-qa needs {need})")
+        if version == 0:
+            return 0
+        may = "write" if pgstore.can_write(conn) else "only read"
+        print(f"generation {pgstore.generation(conn)}; this role may {may}")
+        for doc_id, ready, size in conn.execute(
+            "SELECT id, ready, length(data) FROM forumqa_documents ORDER BY sort_key COLLATE \"C\""
+        ):
+            print(f"  {doc_id}  {'ready' if ready else 'embedding'}  {size} bytes")
+        for model, state, n, leased in conn.execute(
+            "SELECT model, state, count(*), count(*) FILTER (WHERE lease_until > now()) FROM forumqa_jobs "
+            "GROUP BY model, state ORDER BY model, state"
+        ):
+            print(f"  jobs {model} {state}: {n}" + (f" ({leased} leased)" if leased else ""))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run embedding jobs of the database store until stopped (or, with --once, until none is left)."""
+    from rag.index import jobs
+    from rag.index.embedders import configure_threads
+
+    settings = _settings(args)
+    if not settings.database:
+        print("forumqa: error: a worker needs FORUMQA_DATABASE_URL (the shared store)", file=sys.stderr)
+        return 2
+    configure_threads(settings.threads)
+    from rag.index import database, pgstore
+
+    with pgstore.open_database(settings).connect("starting the worker", autocommit=True) as conn:
+        database.check_schema(conn)
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    done = jobs.work(settings, once=args.once, progress=not args.quiet, stop=stop)
+    print(f"worker stopped; {done} job(s) done")
     return 0
 
 
@@ -558,6 +645,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser(
+        "db",
+        parents=[common],
+        help="the PostgreSQL store: upgrade its schema, import the corpus, show its state",
+        description="Manage the shared PostgreSQL + pgvector store named by FORUMQA_DATABASE_URL "
+        "(never printed). `upgrade` applies the schema migrations this forum-qa needs (run it first, "
+        "and after upgrading forum-qa; servers on an older schema refuse to start). `import` stores "
+        "the corpus folder's documents the database lacks (with the file index's vectors, when they "
+        "match) and runs their embedding jobs. `status` lists documents, jobs and the generation.",
+        epilog="example: FORUMQA_DATABASE_URL=postgresql://forumqa:secret@db:5432/forumqa forumqa db upgrade",
+    )
+    p.add_argument("db_command", choices=("upgrade", "import", "status"), metavar="upgrade|import|status")
+    p.add_argument("--no-jobs", action="store_true", help="import: only store; leave embedding to workers")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser(
+        "worker",
+        help="run embedding jobs of the PostgreSQL store (any number, on any machine)",
+        description="Claim embedding jobs from the database (FOR UPDATE SKIP LOCKED, under a lease of "
+        "FORUMQA_DB_LEASE_SECONDS), embed, store the vectors and mark the documents ready; replicas "
+        "serve them within a poll (FORUMQA_DB_POLL_SECONDS). A killed worker's job is taken over when "
+        "its lease runs out. Stops on SIGTERM or Ctrl-C after the current batch.",
+    )
+    p.add_argument("--once", action="store_true", help="stop when no job is left instead of waiting")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser(
         "reload",
         parents=[common],
         help="rebuild if needed and make running servers swap index",
@@ -573,12 +688,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO
-        if args.verbose or args.command in ("build", "serve", "reload", "add", "remove")
+        if args.verbose or args.command in ("build", "serve", "reload", "add", "remove", "db", "worker")
         else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     for noisy in ("faiss.loader", "bm25s", "sentence_transformers", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from rag.index.build import IndexUnavailable
+    from rag.index.database import DatabaseError
     from rag.index.embedders import ModelIntegrityError
     from rag.ingest.extraction import CorpusError
 
@@ -588,7 +705,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = None if args.func is cmd_serve else signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         return int(args.func(args))
-    except (CorpusError, ModelIntegrityError, FileNotFoundError, ValueError) as exc:
+    except (CorpusError, ModelIntegrityError, FileNotFoundError, ValueError, DatabaseError,
+            IndexUnavailable) as exc:
         print(f"forumqa: error: {exc}", file=sys.stderr)
         return 1
     finally:
