@@ -13,6 +13,7 @@ The schema is a versioned list of SQL files (``rag/index/migrations/NNNN_name.sq
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -21,7 +22,12 @@ from importlib import resources
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import numpy as np
 from pydantic import SecretStr
+
+from rag.config import Settings
+from rag.index.build import embedder_fingerprint
+from rag.index.embedders import EMBEDDERS
 
 log = logging.getLogger(__name__)
 
@@ -199,3 +205,62 @@ def check_schema(conn: Any) -> None:
             f"the database schema is at version {have}, newer than this forum-qa knows ({need}): "
             "upgrade forum-qa on this machine"
         )
+
+
+# ---------------------------------------------------------------------------------------- shared rows
+# What the store (rag/index/pgstore.py) and the jobs (rag/index/jobs.py) both write.
+
+#: The channel a change is announced on (for tools that LISTEN; replicas poll the generation).
+CHANNEL = "forumqa_changes"
+
+
+def open_database(settings: Settings) -> Database:
+    if settings.database_url is None:
+        raise ValueError("FORUMQA_DATABASE_URL is not set")
+    return Database(settings.database_url, settings.db_connect_timeout)
+
+
+def encode_text(text: str) -> bytes:
+    # "surrogatepass": a document's text is valid Unicode, but storing must never be what fails on it.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def decode_text(data: bytes | memoryview) -> str:
+    return bytes(data).decode("utf-8", "surrogatepass")
+
+
+def bump_generation(conn: Any, why: str) -> int:
+    generation = int(
+        conn.execute("UPDATE forumqa_state SET generation = generation + 1 WHERE id = 1 RETURNING generation")
+        .fetchone()[0]
+    )
+    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"generation {generation}: {why}"))
+    return generation
+
+
+def generation(conn: Any) -> int:
+    return int(conn.execute("SELECT generation FROM forumqa_state WHERE id = 1").fetchone()[0])
+
+
+def put_vectors(db: Database, model: str, vectors: dict[str, np.ndarray]) -> int:
+    """Store vectors by text sha256 for ``model`` (existing ones kept); how many were new."""
+    if not vectors:
+        return 0
+    encoder = json.dumps(embedder_fingerprint(EMBEDDERS[model]))
+    with db.connect("storing vectors") as conn, conn.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE forumqa_incoming (text_sha256 text, embedding vector) ON COMMIT DROP"
+        )
+        with cur.copy("COPY forumqa_incoming (text_sha256, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text", "vector"])
+            for key, vector in vectors.items():
+                copy.write_row((key, np.asarray(vector, dtype=np.float32)))
+        cur.execute(
+            "INSERT INTO forumqa_embeddings (model, text_sha256, encoder, embedding) "
+            "SELECT %s, text_sha256, %s::jsonb, embedding FROM forumqa_incoming "
+            "ON CONFLICT (model, text_sha256) DO NOTHING",
+            (model, encoder),
+        )
+        return int(cur.rowcount)
+
+

@@ -28,9 +28,15 @@ import numpy as np
 from rag.config import Settings
 from rag.hashing import sha256_text
 from rag.index.build import chunk_embed_text, embedder_fingerprint, progress_bar
-from rag.index.database import Database, DatabaseError
+from rag.index.database import (
+    Database,
+    DatabaseError,
+    bump_generation,
+    decode_text,
+    open_database,
+    put_vectors,
+)
 from rag.index.embedders import EMBEDDERS, Embedder, get_embedder
-from rag.index.pgstore import bump_generation, decode_text, put_vectors
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +228,6 @@ def work(settings: Settings, *, once: bool = False, progress: bool = True,
          stop: threading.Event | None = None) -> int:
     """``forumqa worker``: run jobs as they come (polling every ``db_poll_seconds``); ``once``: until
     none is left. Survives the database going away (waits and retries). Returns jobs done."""
-    from rag.index.pgstore import open_database
-
     db = open_database(settings)
     owner = worker_id()
     embedders = Embedders(settings)

@@ -36,7 +36,19 @@ import numpy as np
 from rag.config import Settings
 from rag.hashing import sha256_text
 from rag.index.build import IndexUnavailable, SearchIndex, chunk_embed_text, embedder_fingerprint
-from rag.index.database import Database, DatabaseError, ReadOnlyRole, check_schema
+from rag.index.database import (
+    CHANNEL,
+    Database,
+    DatabaseError,
+    ReadOnlyRole,
+    bump_generation,
+    check_schema,
+    decode_text,
+    generation,
+    open_database,
+    put_vectors,
+)
+from rag.index.database import encode_text as _b
 from rag.index.embedders import EMBEDDERS
 from rag.index.lexical import LexicalIndex
 from rag.index.vectors import build_vector_index
@@ -47,25 +59,6 @@ from rag.ingest.loading import load_corpus
 from rag.types import Chunk, Document, Section, Span
 
 log = logging.getLogger(__name__)
-
-#: The channel a change is announced on (for tools that LISTEN; replicas poll the generation).
-CHANNEL = "forumqa_changes"
-
-
-def open_database(settings: Settings) -> Database:
-    if settings.database_url is None:
-        raise ValueError("FORUMQA_DATABASE_URL is not set")
-    return Database(settings.database_url, settings.db_connect_timeout)
-
-
-def _b(text: str) -> bytes:
-    # "surrogatepass": a document's text is valid Unicode, but storing must never be what fails on it.
-    return text.encode("utf-8", "surrogatepass")
-
-
-def decode_text(data: bytes | memoryview) -> str:
-    return bytes(data).decode("utf-8", "surrogatepass")
-
 
 def stage_of(settings: Settings, model: str) -> int:
     return settings.embedders.index(model) if model in settings.embedders else len(settings.embedders)
@@ -203,19 +196,6 @@ def remove_document(db: Database, doc_id: str) -> store.StoredDocument:
                                 pages if isinstance(pages, int) else None)
 
 
-def bump_generation(conn: Any, why: str) -> int:
-    generation = int(
-        conn.execute("UPDATE forumqa_state SET generation = generation + 1 WHERE id = 1 RETURNING generation")
-        .fetchone()[0]
-    )
-    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"generation {generation}: {why}"))
-    return generation
-
-
-def generation(conn: Any) -> int:
-    return int(conn.execute("SELECT generation FROM forumqa_state WHERE id = 1").fetchone()[0])
-
-
 def import_corpus(db: Database, settings: Settings, corpus_dir: Path | None = None) -> list[str]:
     """Store every document of a corpus folder the database lacks (by id); the ids imported.
 
@@ -288,28 +268,6 @@ def seed_vectors_from_files(db: Database, settings: Settings) -> dict[str, int]:
         vectors.update({sha256_text(t): v for t, v in zip(texts["sentences"], sentence_rows, strict=True)})
         copied[name] = put_vectors(db, name, vectors)
     return copied
-
-
-def put_vectors(db: Database, model: str, vectors: dict[str, np.ndarray]) -> int:
-    """Store vectors by text sha256 for ``model`` (existing ones kept); how many were new."""
-    if not vectors:
-        return 0
-    encoder = json.dumps(embedder_fingerprint(EMBEDDERS[model]))
-    with db.connect("storing vectors") as conn, conn.cursor() as cur:
-        cur.execute(
-            "CREATE TEMP TABLE forumqa_incoming (text_sha256 text, embedding vector) ON COMMIT DROP"
-        )
-        with cur.copy("COPY forumqa_incoming (text_sha256, embedding) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["text", "vector"])
-            for key, vector in vectors.items():
-                copy.write_row((key, np.asarray(vector, dtype=np.float32)))
-        cur.execute(
-            "INSERT INTO forumqa_embeddings (model, text_sha256, encoder, embedding) "
-            "SELECT %s, text_sha256, %s::jsonb, embedding FROM forumqa_incoming "
-            "ON CONFLICT (model, text_sha256) DO NOTHING",
-            (model, encoder),
-        )
-        return int(cur.rowcount)
 
 
 # ---------------------------------------------------------------------------------------- reading
