@@ -224,10 +224,23 @@ def drain(
     return done
 
 
+def _queued(db: Database, settings: Settings) -> int:
+    try:
+        with db.connect("counting jobs", autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM forumqa_jobs WHERE state = 'queued' AND model = ANY(%s)",
+                ([m for m in settings.embedders if m in EMBEDDERS],),
+            ).fetchone()
+    except DatabaseError:
+        return 1  # unknown: keep trying
+    return int(row[0])
+
+
 def work(settings: Settings, *, once: bool = False, progress: bool = True,
          stop: threading.Event | None = None) -> int:
     """``forumqa worker``: run jobs as they come (polling every ``db_poll_seconds``); ``once``: until
-    none is left. Survives the database going away (waits and retries). Returns jobs done."""
+    no job is queued (waiting out the lease of a job another worker holds). Survives the database going
+    away (waits and retries). Returns jobs done."""
     db = open_database(settings)
     owner = worker_id()
     embedders = Embedders(settings)
@@ -241,7 +254,7 @@ def work(settings: Settings, *, once: bool = False, progress: bool = True,
             log.warning("worker %s: %s; retrying", owner, exc)
             stop.wait(max(1.0, settings.db_poll_seconds))
             continue
-        if once:
-            break
+        if once and not _queued(db, settings):
+            break  # nothing queued at all (a job leased by another worker waits for its lease to end)
         stop.wait(settings.db_poll_seconds)
     return total
