@@ -399,7 +399,12 @@ def cmd_add(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             data = path.read_bytes()
-            stored = store.add(settings.corpus_dir, data, path.name, settings.max_upload_bytes)
+            if settings.database:  # the shared store: replicas serve it once a worker has embedded it
+                from rag.index import pgstore
+
+                stored = pgstore.add_document(pgstore.open_database(settings), settings, data, path.name)
+            else:
+                stored = store.add(settings.corpus_dir, data, path.name, settings.max_upload_bytes)
         except OSError as exc:
             print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
             failed += 1
@@ -411,6 +416,9 @@ def cmd_add(args: argparse.Namespace) -> int:
         print(f"added {path} as {stored.id!r} ({stored.kind}, {stored.size} bytes): {stored.title}")
     if failed == len(args.files):
         return 1
+    if settings.database:
+        print("queued: a `forumqa worker` or a serving replica embeds it, then every replica serves it")
+        return 1 if failed else 0
     return _rebuild_and_signal(settings, args) or (1 if failed else 0)
 
 
@@ -421,14 +429,19 @@ def cmd_remove(args: argparse.Namespace) -> int:
     removed_any, status = False, 0
     for doc_id in args.ids:
         try:
-            removed = store.remove(settings.corpus_dir, doc_id)
+            if settings.database:
+                from rag.index import pgstore
+
+                removed = pgstore.remove_document(pgstore.open_database(settings), doc_id)
+            else:
+                removed = store.remove(settings.corpus_dir, doc_id)
         except store.DocumentError as exc:
             print(f"forumqa: error: {exc}", file=sys.stderr)
             status = 1
             continue
         removed_any = True
         print(f"removed {removed.id!r} ({removed.file}): {removed.title}")
-    if not removed_any:
+    if not removed_any or settings.database:  # replicas of the shared store drop it within a poll
         return status
     return _rebuild_and_signal(settings, args) or status
 

@@ -221,7 +221,25 @@ def drain(
             done += 1
         except LeaseLost as exc:
             log.warning("%s; leaving it to that worker", exc)
+        except DatabaseError:
+            raise  # the caller waits for the database; the lease lets another worker take the job
+        except Exception as exc:  # a model failed on this document: record why, retry after the lease
+            log.exception("job %d (%r with %s) failed; it is retried when its lease ends",
+                          job.id, job.doc_id, job.model)
+            _record_failure(db, job, owner, f"{type(exc).__name__}: {exc}")
+            return done
     return done
+
+
+def _record_failure(db: Database, job: Job, owner: str, error: str) -> None:
+    try:
+        with db.connect("recording a failed job") as conn:
+            conn.execute(
+                "UPDATE forumqa_jobs SET last_error = %s WHERE id = %s AND lease_owner = %s",
+                (error[:2000], job.id, owner),
+            )
+    except DatabaseError:
+        pass  # best effort: the log has it
 
 
 def _queued(db: Database, settings: Settings) -> int:
