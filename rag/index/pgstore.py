@@ -461,11 +461,12 @@ __all__ = [
 
 
 class Follower:
-    """A daemon thread that keeps a replica on the database's newest generation.
+    """Daemon threads that keep a replica on the database's newest generation, and run jobs.
 
-    Every ``settings.db_poll_seconds`` it calls ``reload`` (which compares the generation and loads
-    only when it moved). While the database is away it logs once, keeps the index it has serving, and
-    picks up again when the database is back. Optionally it also runs embedding jobs between polls.
+    Every ``settings.db_poll_seconds`` one thread calls ``reload`` (which compares the generation and
+    loads only when it moved). While the database is away it logs once, keeps the index it has serving,
+    and picks up again when the database is back. When given ``run_jobs``, a second thread runs embedding
+    jobs as they come, so a long job never delays following the generation.
     """
 
     def __init__(
@@ -475,36 +476,36 @@ class Follower:
         run_jobs: Callable[[Callable[[], bool]], int] | None = None,
     ) -> None:
         self.settings = settings
-        self._reload = reload
-        self._run_jobs = run_jobs
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="forumqa-db-follow", daemon=True)
-        self.error: str | None = None  # why the last poll failed, while it keeps failing
+        self._threads = [threading.Thread(target=self._loop, args=("following the database", reload),
+                                          name="forumqa-db-follow", daemon=True)]
+        if run_jobs is not None:
+            self._threads.append(threading.Thread(
+                target=self._loop, args=("running embedding jobs", lambda: run_jobs(self._stop.is_set)),
+                name="forumqa-db-jobs", daemon=True))
+        self.errors: dict[str, str] = {}  # why the last round of each loop failed, while it keeps failing
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
 
-    def _loop(self) -> None:
+    def _loop(self, what: str, step: Callable[[], object]) -> None:
         while not self._stop.wait(self.settings.db_poll_seconds):
             try:
-                self._reload()
-                if self._run_jobs is not None:
-                    self._run_jobs(self._stop.is_set)
-                    self._reload()  # serve what the jobs just finished without waiting a poll
+                step()
             except (DatabaseError, IndexUnavailable) as exc:
-                if self.error is None:
-                    log.warning("following the database: %s; still serving the index loaded before", exc)
-                self.error = str(exc)
+                if what not in self.errors:
+                    log.warning("%s: %s; still serving the index loaded before", what, exc)
+                self.errors[what] = str(exc)
                 continue
-            except Exception:  # never let the thread die: the next poll tries again
-                log.exception("following the database failed; retrying")
+            except Exception:  # never let the thread die: the next round tries again
+                log.exception("%s failed; retrying", what)
                 continue
-            if self.error is not None:
-                log.info("the database is back; following it again")
-            self.error = None
+            if self.errors.pop(what, None) is not None:
+                log.info("the database is back; %s again", what)
 
 
 def writable(settings: Settings) -> bool:
