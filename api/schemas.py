@@ -161,6 +161,17 @@ class StoredDocumentOut(BaseModel):
     page_count: int | None = Field(None, description="Pages, for paged documents (PDF).")
 
 
+class StageOut(BaseModel):
+    """One stage of an index build (text, chunks, bm25, then one per model: minilm, e5, use)."""
+
+    name: str = Field(description='"text", "chunks", "bm25" or a model: "minilm", "e5", "use".')
+    state: Literal["waiting", "running", "done", "failed"]
+    done: int | None = Field(description="Documents (text, chunks) or texts (bm25, models) done.")
+    total: int | None = Field(description="What the stage has to do: texts a model must still embed.")
+    rate: float | None = Field(description="Documents or texts per second.")
+    seconds: float | None = Field(description="Seconds the stage has run (or took).")
+
+
 class BuildStatusOut(BaseModel):
     """The background index builder and how the serving index differs from the corpus."""
 
@@ -169,9 +180,9 @@ class BuildStatusOut(BaseModel):
             "examples": [
                 {
                     "state": "building",
-                    "phase": "building the index",
-                    "done": None,
-                    "total": None,
+                    "phase": "building the index: e5",
+                    "done": 96,
+                    "total": 374,
                     "queued": 0,
                     "pending": {"added": ["pangyo-techno-valley"], "removed": []},
                     "documents": 1,
@@ -181,6 +192,20 @@ class BuildStatusOut(BaseModel):
                     "last_error": None,
                     "started_at": 1795897000.0,
                     "seconds": None,
+                    "stages": [
+                        {"name": "text", "state": "done", "done": 1, "total": 1, "rate": 31.0,
+                         "seconds": 0.03},
+                        {"name": "chunks", "state": "done", "done": 1, "total": 1, "rate": 90.0,
+                         "seconds": 0.01},
+                        {"name": "bm25", "state": "done", "done": 561, "total": 561, "rate": 2100.0,
+                         "seconds": 0.27},
+                        {"name": "minilm", "state": "done", "done": 374, "total": 374, "rate": 160.2,
+                         "seconds": 2.33},
+                        {"name": "e5", "state": "running", "done": 96, "total": 374, "rate": 30.1,
+                         "seconds": 3.19},
+                        {"name": "use", "state": "waiting", "done": None, "total": None, "rate": None,
+                         "seconds": None},
+                    ],
                 }
             ]
         }
@@ -191,8 +216,8 @@ class BuildStatusOut(BaseModel):
         "(see last_error) and the previous index still serves."
     )
     phase: str | None = Field(description="What the builder is doing now.")
-    done: int | None = Field(description="Progress within the phase, when the phase reports it.")
-    total: int | None
+    done: int | None = Field(description="Progress of the running stage (that stage's done).")
+    total: int | None = Field(description="That stage's total.")
     queued: int = Field(description="Changes waiting for the build after the current one.")
     pending: dict[str, list[str]] = Field(
         description="Document ids in the corpus but not yet served (added) and served but no longer in "
@@ -205,6 +230,11 @@ class BuildStatusOut(BaseModel):
     last_error: str | None
     started_at: float | None = Field(description="Unix time the current or last build started.")
     seconds: float | None = Field(description="How long the last finished build took.")
+    stages: list[StageOut] = Field(
+        description="The stages of the running or last build, in order. A document is answerable once "
+        "text, chunks, bm25 and the first model (minilm) are done; the other models follow in the "
+        "background. Before any build by this server: the serving index's stages (done, or waiting)."
+    )
 
 
 class UploadResponse(BaseModel):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from rag.config import Settings
 from rag.index import servers
+from rag.index.build import missing_models
 from rag.index.rebuild import Rebuilder
 from rag.qa import ForumQA
 
@@ -22,8 +23,9 @@ Loader = Callable[[Settings], ForumQA]
 
 
 def open_quietly(settings: Settings) -> ForumQA:
-    """The default loader: no progress bars in server logs."""
-    return ForumQA.open(settings, progress=False)
+    """The default loader: no progress bars in server logs; serving as soon as the index answers (the
+    slower models' stages are then run by the background builder)."""
+    return ForumQA.open(settings, progress=False, until="answerable")
 
 
 def _transient(exc: Exception) -> bool:
@@ -77,8 +79,13 @@ class Service:
                 return
         self._qa = qa
         log.info("ready: serving index %s", qa.index.build_id)
-        if self.settings.database:
+        if self.settings.database:  # replicas of the shared store follow it; workers add the models
             self._follow(qa)
+            return
+        pending = missing_models(self.settings, qa.index.manifest)
+        if pending:
+            log.info("adding %s to the index in the background", ", ".join(pending))
+            self.rebuilder.request()
 
     def _follow(self, qa: ForumQA) -> None:
         """Database store: keep to its newest generation, and run embedding jobs when allowed."""

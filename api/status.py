@@ -7,6 +7,7 @@ from typing import Any
 
 from api.service import Service
 from rag.index import pgstore
+from rag.index.build import stage_names
 from rag.index.database import DatabaseError
 from rag.index.rebuild import BuildStatus
 from rag.ingest.store import corpus_ids
@@ -50,4 +51,24 @@ def build_status(service: Service, status: BuildStatus | None = None) -> dict[st
         "last_error": error,
         "started_at": status.started_at,
         "seconds": status.seconds,
+        "stages": [s.to_dict() for s in status.stages] or _served_stages(service),
     }
+
+
+def _served_stages(service: Service) -> list[dict[str, Any]]:
+    """Before this server's builder ran: the stages the serving index has (done) and lacks (waiting)."""
+    qa = service.qa
+    if qa is None:
+        return []
+    have = set(qa.index.manifest.get("embedders", {}))
+    return [
+        {
+            "name": name,
+            "state": "done" if i < 3 or name in have else "waiting",
+            "done": None,
+            "total": None,
+            "rate": None,
+            "seconds": None,
+        }
+        for i, name in enumerate(stage_names(service.settings))
+    ]

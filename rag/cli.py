@@ -8,8 +8,9 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings
 
@@ -27,15 +28,63 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+class _StagePrinter:
+    """Prints each build stage once it ends: done/total, seconds and rate (stdout, one line each)."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.printed: set[str] = set()
+        self.units = {"text": "documents", "chunks": "documents"}
+        self.first = True
+
+    def __call__(self, stages: list[Any]) -> None:
+        for stage in stages:
+            if stage.state not in ("done", "failed") or stage.name in self.printed:
+                continue
+            self.printed.add(stage.name)
+            unit = self.units.get(stage.name, "texts")
+            rate = f"{stage.rate:8.1f} {unit}/s" if stage.rate else " " * 9 + "-"
+            print(
+                f"  {stage.name:<7} {stage.state:<6} {stage.done or 0:>6}/{stage.total or 0:<6} {unit:<9} "
+                f"{stage.seconds or 0.0:7.1f} s {rate}",
+                flush=True,
+            )
+
+    def published(self, build_dir: Path) -> None:
+        from rag.index.build import read_manifest
+
+        manifest = read_manifest(build_dir) or {}
+        models = ", ".join(manifest.get("embedders", {}))
+        pending = manifest.get("pending") or []
+        what = "answerable" if self.first else "published"
+        self.first = False
+        print(
+            f"  -> {what} with {models} at {time.perf_counter() - self.started:.1f} s: {build_dir.name}"
+            + (f" (still to add: {', '.join(pending)})" if pending else " (complete)"),
+            flush=True,
+        )
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from rag.index.build import build_index
 
-    report = build_index(_settings(args), force=args.force, progress=not args.quiet)
+    printer = _StagePrinter(time.perf_counter())
+    report = build_index(
+        _settings(args),
+        force=args.force,
+        progress=not args.quiet,
+        until="answerable" if args.answerable else "all",
+        on_stage=printer,
+        on_publish=printer.published,
+    )
     if report.rebuilt:
         print(
             f"built {report.build_dir.name}: {report.chunks} chunks, {report.sentences} sentences, "
             f"embedded {sum(report.embedded.values())} new texts ({report.embedded}) in {report.seconds:.1f}s"
         )
+        if report.pending:
+            print(f"still to add: {', '.join(report.pending)} (run `forumqa build` again, or serve: "
+                  "the server adds them in the background)")
     else:
         print(f"index {report.build_dir.name} is up to date; nothing embedded")
     return 0
@@ -229,10 +278,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.database:
         _prepare_database_store(settings)
     else:
-        # Build before forking workers so they all map the same index instead of racing to build it.
+        # Build before forking workers so they all map the same index instead of racing to build it. Only
+        # until it answers: each server's background builder adds the slower models (e5, USE) while serving.
         from rag.index.build import ensure_index
 
-        ensure_index(settings)
+        ensure_index(settings, until="answerable")
     os.environ.update(
         {
             f"FORUMQA_{k.upper()}": str(v)
@@ -452,10 +502,14 @@ def _rebuild_and_signal(settings: Settings, args: argparse.Namespace) -> int:
     if args.no_build:
         print("not building (--no-build): run `forumqa reload` to build and update running servers")
         return 0
-    report = build_index(settings, progress=not args.quiet)
+    # Servers are told after each published stage: the new document answers there before e5 and USE.
+    report = build_index(
+        settings, progress=not args.quiet, on_publish=lambda _: _signal_servers(settings)
+    )
     print(f"index {report.build_dir.name}: {report.chunks} chunks, {report.sentences} sentences, "
           f"embedded {sum(report.embedded.values())} new texts in {report.seconds:.1f}s")
-    _signal_servers(settings)
+    if not report.rebuilt:
+        _signal_servers(settings)
     return 0
 
 
@@ -505,11 +559,19 @@ def build_parser() -> argparse.ArgumentParser:
         "build",
         parents=[common],
         help="build the index (skips work when nothing changed)",
-        description="Load, chunk and embed the corpus into index/. An unchanged corpus is not "
-        "re-embedded; the new build replaces the old one atomically.",
+        description="Load, chunk and embed the corpus into index/, in stages: text, chunks, bm25 and "
+        "minilm make an index that answers (published at once), then e5 and use are added, each "
+        "published in turn. Each stage is printed with done/total and its rate. Vectors are cached by "
+        "text, so an unchanged text is never embedded again and a killed build resumes where it stopped.",
     )
     p.add_argument("--force", action="store_true", help="rebuild even if the index is up to date")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--answerable",
+        action="store_true",
+        help="stop once the index answers (text, chunks, BM25, MiniLM); e5 and USE are added by the "
+        "next `forumqa build` or by a server in the background",
+    )
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser(

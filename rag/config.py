@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     # Embedding models, by registry name (see rag.index.embedders.EMBEDDERS). Questions in Latin script
     # go to the English model(s); Korean, Russian and other scripts to the multilingual ones, fused.
     embedders: list[str] = Field(default_factory=lambda: ["minilm", "e5", "use"])
+    # Models whose chunk vectors are the normalised mean of their sentences' vectors instead of embedded
+    # from the chunk's text: a build then embeds sentences only. Measured per model on the dev set (see
+    # README, "Building the index"): USE holds (ko/ru hit@1 rise, nothing falls); MiniLM (en hit@3
+    # 1.000 -> 0.962) and e5 (ru hit@3 1.000 -> 0.750) do not, so they embed their chunks.
+    derived_chunk_vectors: list[str] = Field(default_factory=lambda: ["use"])
 
     # Chunking: windows of sentences inside one section.
     chunk_sentences: int = Field(3, ge=1, le=20)

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from rag.answer.compose import compose, overview, question_parts, yes_or_no
+from rag.answer.compose import compose, overview, passages, question_parts, yes_or_no
 from rag.answer.followup import standalone_question
 from rag.answer.reader import (
     ReaderModel,
@@ -35,8 +35,8 @@ from rag.generate.generation import Event, Final, generate_events
 from rag.generate.grounding import Checker, Scorer
 from rag.generate.grounding import shipped_model as grounding_model
 from rag.generate.llm import LLMClient, LLMConfig
-from rag.index.build import SearchIndex, current_build_dir, ensure_index, load_index
-from rag.index.embedders import Embedder, configure_threads, get_embedder
+from rag.index.build import SearchIndex, Until, current_build_dir, ensure_index, load_index
+from rag.index.embedders import EMBEDDERS, Embedder, configure_threads, get_embedder
 from rag.text import Kind, is_latin, kind_of, named_documents
 from rag.types import Answer, Citation, Document, QuestionKind, Turn, Verdict
 
@@ -52,6 +52,17 @@ UNCERTAIN = "This may not answer the question exactly; the nearest the documents
 # Whether the documents cover a question in another script (Korean, Russian...) is read off its
 # cross-lingual confidence (multilingual_confidence): under this, nothing they hold is near it.
 MULTILINGUAL_NOT_COVERED = 0.2
+# A question in another script while the multilingual models' stages (e5, USE) are still building: the
+# English model cannot read it, and saying "not covered" could be false. So it gets the passages that
+# share its words (BM25, with Cyrillic names transliterated), labelled as such, until they are built.
+MULTILINGUAL_PENDING = (
+    "The index is still adding its multilingual models ({models}), so questions in this language cannot "
+    "be read yet. Until then, these are the passages that share words with the question:"
+)
+MULTILINGUAL_PENDING_NONE = (
+    "The index is still adding its multilingual models ({models}), so questions in this language cannot "
+    "be read yet. Ask again in a moment."
+)
 
 
 def valid_text(text: str, field: str = "the question", *, allow_empty: bool = False) -> str:
@@ -138,7 +149,13 @@ class ForumQA:
         return get_embedder(name, self.settings.threads, self.settings.query_encoder)
 
     @classmethod
-    def open(cls, settings: Settings | None = None, progress: bool = True) -> ForumQA:
+    def open(
+        cls, settings: Settings | None = None, progress: bool = True, until: Until = "all"
+    ) -> ForumQA:
+        """Load the index (building it first when missing or stale) and warm the models up.
+
+        ``until="answerable"``: serve as soon as the fast stages are built (see ``ensure_index``).
+        """
         settings = settings or Settings()
         configure_threads(settings.threads)
         if settings.database:  # the shared PostgreSQL store (rag/index/pgstore.py)
@@ -146,7 +163,7 @@ class ForumQA:
 
             qa = cls(settings, pgstore.ensure_index(settings, progress=progress))
         else:
-            qa = cls(settings, ensure_index(settings, progress=progress))
+            qa = cls(settings, ensure_index(settings, progress=progress, until=until))
         qa.warm_up()
         return qa
 
@@ -377,6 +394,32 @@ class ForumQA:
             kind=answer_kind,
         )
 
+    def _multilingual_pending(self, index: SearchIndex, query: str) -> list[str]:
+        """The multilingual models still to be built, when ``query`` is in another script and the
+        serving index has none of them yet (empty otherwise)."""
+        if is_latin(query):
+            return []
+        if any(EMBEDDERS[n].multilingual for n in index.embedder_names):
+            return []
+        return [n for n in self.settings.embedders if n in EMBEDDERS and EMBEDDERS[n].multilingual]
+
+    def _lexical_only(
+        self,
+        state: _State,
+        question: str,
+        query: str,
+        pending: list[str],
+        top_k: int,
+        only: tuple[str, ...] | None,
+        started: float,
+    ) -> Answer:
+        hits = state.retriever.retrieve(query, top_k, {}, only)
+        citations = passages(state.index, hits, top_k)
+        template = MULTILINGUAL_PENDING if citations else MULTILINGUAL_PENDING_NONE
+        took = (time.perf_counter() - started) * 1000
+        text = template.format(models=", ".join(pending))
+        return Answer(question, text, True, 0.0, citations, took, verdict="uncertain", kind="fact")
+
     def _run(
         self, question: str, history: Sequence[Turn] | None, top_k: int, doc_ids: Sequence[str] | None = None
     ) -> Answer:
@@ -393,6 +436,9 @@ class ForumQA:
             return replace(cached, took_ms=(time.perf_counter() - started) * 1000)
 
         query = standalone_question(question, history)
+        pending = self._multilingual_pending(state.index, query)
+        if pending:  # not cached: the build id changes when the models are in, but say so plainly
+            return self._lexical_only(state, question, query, pending, top_k, only, started)
         vectors = state.retriever.query_vectors(query)
         hits = state.retriever.retrieve(query, max(top_k, self.settings.candidates), vectors, only)
         # A few chunks more than asked for: overlapping windows often share their best sentence,

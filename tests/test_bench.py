@@ -183,7 +183,8 @@ def test_article_corpora_copy_under_distinct_ids_and_leave_one_out(tmp_path: Pat
 
 
 def test_article_build_child_reports_time_memory_and_the_added_document(tmp_path: Path) -> None:
-    """The child process builds a real index, then adds a document: only its texts are embedded."""
+    """The child process builds a real index, then adds a document (only its texts are embedded), then
+    removes it (nothing embedded), recording each stage and when the build first answered."""
     from bench import articles
 
     corpus = tmp_path / "corpus"
@@ -195,7 +196,12 @@ def test_article_build_child_reports_time_memory_and_the_added_document(tmp_path
     assert (result["chunks"], result["sentences"]) == (1, 2)
     assert result["embedded"] == {"minilm": 3} and result["add_embedded"] == {"minilm": 3}
     assert result["build_s"] > 0 and result["add_s"] > 0 and result["embed_s"]["minilm"] > 0
-    assert 50 * 2**20 < result["peak_rss_bytes"] < 2**30
+    assert 0 < result["answerable_s"] <= result["build_s"]
+    assert 0 < result["add_answerable_s"] <= result["add_s"]
+    assert result["remove_embedded"] == {"minilm": 0} and result["remove_s"] > 0
+    assert list(result["stages"]) == ["text", "chunks", "bm25", "minilm"]
+    assert result["stages"]["minilm"]["done"] == 3 and result["add_stages"]["text"]["done"] == 2
+    assert 50 * 2**20 < result["stages"]["minilm"]["peak_rss_bytes"] <= result["peak_rss_bytes"] < 2**30
 
 
 def test_pgvector_scale_section_on_a_tiny_corpus(

@@ -204,6 +204,16 @@ def compose(
     return " ".join(parts), citations
 
 
+def passages(index: SearchIndex, hits: list[Hit], top_k: int) -> list[Citation]:
+    """The retrieved chunks as citations, in retrieval order, no sentence chosen (each whole chunk
+    highlighted): for a question the reader cannot read yet (its script's models are still building)."""
+    citations: list[Citation] = []
+    for hit in hits[:top_k]:
+        ids = index.chunks[hit.chunk_id].sentence_ids
+        citations.append(_citation(index, len(citations) + 1, hit.chunk_id, ids[0], ids[-1], hit.score, None))
+    return citations
+
+
 def _position(index: SearchIndex, sid: int) -> tuple[str, int]:
     span = index.sentences[sid]
     return span.doc_id, span.start

@@ -87,15 +87,16 @@ def renew(conn: Any, job: Job, owner: str, lease_seconds: float) -> None:
         raise LeaseLost(f"job {job.id} ({job.doc_id}, {job.model}) was taken over by another worker")
 
 
-def job_texts(conn: Any, doc_id: str) -> list[str]:
-    """What the file store embeds for a document: its chunks (section title + text), then its sentences."""
+def job_texts(conn: Any, doc_id: str, chunks_too: bool = True) -> list[str]:
+    """What the file store embeds for a document: its chunks (section title + text) unless the model's
+    chunk vectors are derived from its sentences (``chunks_too`` false), then its sentences."""
     row = conn.execute("SELECT text FROM forumqa_documents WHERE id = %s", (doc_id,)).fetchone()
     if row is None:
         return []
     text = decode_text(row[0])
     from rag.types import Chunk
 
-    chunks = [
+    chunks = [] if not chunks_too else [
         chunk_embed_text(Chunk(0, doc_id, decode_text(section), start, end, text[start:end], ()))
         for section, start, end in conn.execute(
             "SELECT section, start_at, end_at FROM forumqa_chunks WHERE doc_id = %s ORDER BY ord", (doc_id,)
@@ -134,7 +135,8 @@ def run(db: Database, settings: Settings, job: Job, embedder: Embedder, owner: s
     """Do ``job``: embed what is missing, store it, finish. Returns texts embedded. Raises LeaseLost."""
     lease = settings.db_lease_seconds
     with db.connect("reading a job's texts") as conn:
-        missing = missing_texts(conn, job.model, job_texts(conn, job.doc_id))
+        texts = job_texts(conn, job.doc_id, chunks_too=job.model not in settings.derived_chunk_vectors)
+        missing = missing_texts(conn, job.model, texts)
     # Shortest first, so a batch holds texts of about one length (as the file build does).
     todo = sorted(missing.items(), key=lambda item: (len(item[1]), item[0]))
     log.info("job %d: embedding %d text(s) of %r with %s (attempt %d)",

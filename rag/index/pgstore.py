@@ -35,7 +35,16 @@ import numpy as np
 
 from rag.config import Settings
 from rag.hashing import sha256_text
-from rag.index.build import IndexUnavailable, SearchIndex, chunk_embed_text, embedder_fingerprint
+from rag.index.build import (
+    CHUNKS_EMBEDDED,
+    IndexUnavailable,
+    SearchIndex,
+    chunk_embed_text,
+    chunk_vectors_from_sentences,
+    embedder_fingerprint,
+    model_recipe,
+    stage_names,
+)
 from rag.index.database import (
     CHANNEL,
     Database,
@@ -61,7 +70,9 @@ from rag.types import Chunk, Document, Section, Span
 log = logging.getLogger(__name__)
 
 def stage_of(settings: Settings, model: str) -> int:
-    return settings.embedders.index(model) if model in settings.embedders else len(settings.embedders)
+    """The order jobs are claimed in: the build's stages (the answerable model first, then the others)."""
+    order = stage_names(settings)[3:]
+    return order.index(model) if model in order else len(order)
 
 
 # ---------------------------------------------------------------------------------------- writing
@@ -251,13 +262,14 @@ def seed_vectors_from_files(db: Database, settings: Settings) -> dict[str, int]:
     recorded = index.manifest.get("embedders", {})
     for name in index.embedder_names:
         cls = EMBEDDERS.get(name)
-        if cls is None or not isinstance(recorded, dict) or recorded.get(name) != embedder_fingerprint(cls):
+        made_by = dict(recorded.get(name) or {}) if isinstance(recorded, dict) else {}
+        chunks_made = made_by.pop("chunks", CHUNKS_EMBEDDED)
+        if cls is None or made_by != embedder_fingerprint(cls):
             continue
         vectors: dict[str, np.ndarray] = {}
         chunk_index = index.chunk_vectors[name]
-        if index.manifest.get("chunk_vectors", {}).get(name, "embedded") == "embedded" and hasattr(
-            chunk_index, "reconstruct_n"
-        ):
+        # Chunk vectors derived from sentences are no embedding of the chunk's text: never reused as one.
+        if chunks_made == CHUNKS_EMBEDDED and hasattr(chunk_index, "reconstruct_n"):
             try:
                 chunk_rows = chunk_index.reconstruct_n(0, chunk_index.ntotal)
             except RuntimeError:  # an index that cannot give its vectors back (compressed)
@@ -362,7 +374,15 @@ def load_index(db: Database, settings: Settings) -> SearchIndex:
         chunk_keys = [sha256_text(chunk_embed_text(c)) for c in tables.chunks]
         sentence_keys = [sha256_text(s.text) for s in tables.sentences]
         chunk_vectors, sentence_vectors, pending = {}, {}, []
-        for name in settings.embedders:
+        for name in stage_names(settings)[3:]:
+            if name in settings.derived_chunk_vectors:  # chunk vectors: the mean of their sentences'
+                vectors = read_vectors(conn, name, sentence_keys)
+                if vectors is None:
+                    pending.append(name)
+                    continue
+                chunk_vectors[name] = build_vector_index(chunk_vectors_from_sentences(tables.chunks, vectors))
+                sentence_vectors[name] = vectors
+                continue
             vectors = read_vectors(conn, name, chunk_keys + sentence_keys)
             if vectors is None:
                 pending.append(name)
@@ -382,7 +402,7 @@ def load_index(db: Database, settings: Settings) -> SearchIndex:
     manifest = {
         "build_id": f"db-generation-{tables.generation}",
         "generation": tables.generation,
-        "embedders": {n: embedder_fingerprint(EMBEDDERS[n]) for n in served},
+        "embedders": {n: model_recipe(settings, n) for n in served},
         "pending": pending,
         "store": "postgresql",
         "counts": {

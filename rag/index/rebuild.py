@@ -1,9 +1,12 @@
 """Background rebuilds: after documents are added or removed, one thread rebuilds the index and swaps.
 
-:meth:`Rebuilder.request` returns at once. A single builder thread runs :func:`rag.index.build.build_index`
-(which writes the new build aside and repoints ``CURRENT`` atomically) and then the ``swap`` callback
-(``ForumQA.reload``); the old index serves every request meanwhile. Requests that arrive while a build
-runs are coalesced into one more build after it, so ten uploads in a row cost at most two builds.
+:meth:`Rebuilder.request` returns at once. A single builder thread runs :func:`rag.index.build.build_index`,
+which builds in stages and publishes (repoints ``CURRENT`` atomically) as soon as the index answers
+(text, chunks, BM25, MiniLM) and again after each slower model (e5, USE); after each publication the
+``swap`` callback (``ForumQA.reload``) serves it. The previous build serves every request meanwhile.
+Requests that arrive while a build runs are coalesced into one more build after it; one arriving during
+a slow model stage cancels that stage between batches (its vectors are already in the cache), so a new
+document becomes answerable without waiting for the last one's e5 and USE vectors.
 
 Nothing is lost if the process dies mid-build: the documents are already in the corpus folder, the
 half-written build is a ``builds/.tmp-*`` folder that the next build deletes, and the next start finds
@@ -16,11 +19,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from rag.config import Settings
-from rag.index.build import build_index
+from rag.index.build import StageStatus, build_index
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,7 @@ class BuildStatus:
 
     state: State
     phase: str | None  # "building the index", "loading the new index"; None when idle
-    done: int | None  # progress within the phase, when the phase reports it
+    done: int | None  # progress of the running stage (texts or documents)
     total: int | None
     queued: int  # changes waiting for the build after the current one
     builds: int  # builds finished (successfully) by this process's builder
@@ -41,9 +45,11 @@ class BuildStatus:
     last_error: str | None
     started_at: float | None  # Unix time the current (or last) build started
     seconds: float | None  # how long the last finished build took
+    # The stages of the running (or last) build: name, state, done, total, rate, seconds.
+    stages: list[StageStatus] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "stages": [s.to_dict() for s in self.stages]}
 
 
 class Rebuilder:
@@ -53,11 +59,12 @@ class Rebuilder:
         self,
         settings: Settings,
         swap: Callable[[], object],
-        build: Callable[[Settings], Any] | None = None,
+        build: Callable[..., Any] | None = None,
     ) -> None:
         self.settings = settings
         self._swap = swap
-        self._build = build or (lambda s: build_index(s, progress=False))
+        # Called as build(settings, on_stage=..., on_publish=..., should_stop=...): build_index's keywords.
+        self._build = build or (lambda s, **kw: build_index(s, progress=False, **kw))
         self._cond = threading.Condition()
         self._requested = 0  # requests received
         self._taken = 0  # requests covered by the build running or finished
@@ -69,6 +76,7 @@ class Rebuilder:
         self._error: str | None = None
         self._started: float | None = None
         self._seconds: float | None = None
+        self._stages: list[StageStatus] = []
 
     def request(self) -> BuildStatus:
         """Ask for a rebuild covering every change made so far; returns the status right after."""
@@ -97,22 +105,42 @@ class Rebuilder:
 
     def _status_locked(self) -> BuildStatus:
         running = self._thread is not None
+        stage = next((s for s in self._stages if s.state == "running"), None) if running else None
         return BuildStatus(
             state=self._state,
             phase=self._phase if running else None,
-            done=None,
-            total=None,
+            done=stage.done if stage is not None else None,
+            total=stage.total if stage is not None else None,
             queued=self._requested - self._taken,
             builds=self._builds,
             build_id=self._build_id,
             last_error=self._error,
             started_at=self._started,
             seconds=self._seconds,
+            stages=list(self._stages),
         )
 
     def _set_phase(self, phase: str) -> None:
         with self._cond:
             self._phase = phase
+
+    def _on_stage(self, stages: list[StageStatus]) -> None:
+        with self._cond:
+            self._stages = stages
+            running = next((s.name for s in stages if s.state == "running"), None)
+            if running is not None:
+                self._phase = f"building the index: {running}"
+
+    def _on_publish(self, build_dir: Path) -> None:
+        """A stage's build is current: serve it now (a failure here fails the build, reported)."""
+        self._set_phase("loading the new index")
+        self._swap()
+        with self._cond:
+            self._build_id = build_dir.name
+
+    def _newer_request(self) -> bool:
+        with self._cond:
+            return self._requested > self._taken
 
     def _run(self) -> None:
         while True:
@@ -129,9 +157,16 @@ class Rebuilder:
                 self._state, self._phase, self._started = "building", "building the index", time.time()
             began = time.perf_counter()
             try:
-                report = self._build(self.settings)
-                self._set_phase("loading the new index")
-                self._swap()
+                report = self._build(
+                    self.settings,
+                    on_stage=self._on_stage,
+                    on_publish=self._on_publish,
+                    should_stop=self._newer_request,
+                )
+                if not getattr(report, "rebuilt", True):
+                    # Nothing to build here: another process may have built it; serve the newest.
+                    self._set_phase("loading the new index")
+                    self._swap()
             except Exception as exc:  # a failed build leaves the old index serving; the status says why
                 log.exception("background rebuild failed; still serving the previous index")
                 with self._cond:

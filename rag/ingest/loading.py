@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from rag.hashing import sha256_file
 from rag.ingest.extraction import (
     CorpusError,
     DocumentTooLarge,
@@ -38,12 +40,23 @@ _SENTENCE_END = tuple(".!?;:,\"'”’)…")
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 
-def load_corpus(corpus_dir: Path) -> list[Document]:
-    """Load every supported document in ``corpus_dir`` (sorted by file name)."""
+def load_corpus(
+    corpus_dir: Path,
+    on_loaded: Callable[[], object] | None = None,
+    reuse: Callable[[Path], Document | None] | None = None,
+) -> list[Document]:
+    """Load every supported document in ``corpus_dir`` (sorted by file name); ``on_loaded`` is called
+    after each one (build progress). ``reuse`` may give a file's document as an earlier build read it
+    (same bytes, same metadata), so an unchanged PDF is not read again."""
     if not corpus_dir.is_dir():
         raise CorpusError(f"corpus folder not found: {corpus_dir}")
     paths = sorted(p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
-    documents = [load_document(p) for p in paths]
+    documents = []
+    for path in paths:
+        known = reuse(path) if reuse is not None else None
+        documents.append(known if known is not None else load_document(path))
+        if on_loaded is not None:
+            on_loaded()
     seen: dict[str, Path] = {}
     for doc, path in zip(documents, paths, strict=True):
         if doc.id in seen:
@@ -62,6 +75,12 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
         for p in corpus_dir.iterdir()
         if p.is_file() and (p.suffix.lower() in SUPPORTED_SUFFIXES or p.name.endswith(".meta.json"))
     )
+
+
+def source_key(path: Path) -> str:
+    """What a document's content depends on: the sha256 of its file and of its metadata file, if any."""
+    meta = path.with_name(path.stem + ".meta.json")
+    return sha256_file(path) + ":" + (sha256_file(meta) if meta.is_file() else "-")
 
 
 def load_document(path: Path) -> Document:

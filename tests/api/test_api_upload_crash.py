@@ -7,11 +7,6 @@ rebuilds (the corpus hash no longer matches the serving build) and cites the upl
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,13 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 from core_support import copy_workspace
+from server_support import ServeProcess as Server
 
 from rag.config import Settings
 from rag.index.build import current_build_dir
 from rag.qa import ForumQA
 
-ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 600  # loading three models on a busy two-core machine
 DOCUMENT = (
     b"Songdo International City\n\n"
     b"Songdo International City is built on land reclaimed from the Yellow Sea near Incheon. Its central "
@@ -33,46 +27,6 @@ DOCUMENT = (
 )
 DOC_ID = "songdo-international-city"
 QUESTION = "How large is the central park of Songdo International City?"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """``python -m rag.cli serve`` in its own process group, on a free port."""
-
-    def __init__(self, workspace: Settings, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "FORUMQA_ALLOW_UPLOADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-        self.log = log.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "serve", "--corpus-dir", str(workspace.corpus_dir),
-             "--index-dir", str(workspace.index_dir), "--port", str(self.port)],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"the server exited with {self.process.returncode}"
-            try:
-                if httpx.get(self.url + "/readyz", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError("the server did not become ready")
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash or the OOM killer would: no shutdown code runs."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(30)
-        self.log.close()
 
 
 @pytest.fixture
@@ -97,9 +51,12 @@ def test_a_crash_mid_build_loses_nothing(workspace: Settings, servers: list[Serv
 
     response = httpx.post(first.url + "/api/documents", files={"file": ("songdo.txt", DOCUMENT)}, timeout=60)
     assert response.status_code == 202, response.text
-    # Kill while the builder is embedding: well before the build could finish and be swapped in.
+    # Kill as soon as the builder starts: before its first (answerable) stage could be swapped in. A kill
+    # in a later stage is tests/api/test_api_staged.py's.
     deadline = time.monotonic() + 60
-    while httpx.get(first.url + "/api/index/status", timeout=10).json()["phase"] != "building the index":
+    while not str(httpx.get(first.url + "/api/index/status", timeout=10).json()["phase"]).startswith(
+        "building the index"
+    ):
         assert time.monotonic() < deadline, "the build never started"
         time.sleep(0.05)
     first.kill()

@@ -27,12 +27,14 @@ from rag.index.build import (
     build_index,
     corpus_hash,
     current_build_dir,
+    embedder_fingerprint,
     ensure_index,
     load_index,
     read_manifest,
     stale_reason,
 )
 from rag.index.embedders import EMBEDDERS, package_dir
+from rag.index.vector_cache import VectorCache
 from rag.ingest.chunking import ChunkingParams, chunk_documents
 from rag.ingest.loading import load_corpus
 from rag.qa import ForumQA
@@ -111,7 +113,9 @@ def test_manifest_records_corpus_models_chunking_and_libraries(qa: ForumQA, sett
             "model_id": EMBEDDERS[name].model_id,
             "weights_sha256": EMBEDDERS[name].weights_sha256,
             "passages": EMBEDDERS[name].passage_encoder_id,
+            "chunks": "sentence-mean" if name in settings.derived_chunk_vectors else "embedded",
         }
+    assert manifest["pending"] == []  # every stage ran
     # The recorded hashes are those of the weight files installed (computed here), and the model ids
     # name the installed package versions.
     shipped = {
@@ -320,8 +324,9 @@ def test_unchanged_corpus_is_not_rebuilt_and_forced_rebuild_embeds_nothing(
 
 def test_changed_model_under_the_same_name_reembeds(workspace: Settings) -> None:
     """Cached vectors belong to the model that made them. Simulate an index built by an earlier release
-    of the "minilm" model (another weights hash in the manifest): the build must be stale and every text
-    re-embedded with the current model, not served from the old model's cache."""
+    of the "minilm" model (another weights hash in the manifest, its vectors in that model's cache
+    folder): the build must be stale and every text re-embedded with the current model, not served
+    from the old model's cache, which stays apart."""
     build_dir = current_build_dir(workspace.index_dir)
     assert build_dir is not None
     manifest_path = build_dir / "manifest.json"
@@ -329,6 +334,12 @@ def test_changed_model_under_the_same_name_reembeds(workspace: Settings) -> None
     manifest["embedders"]["minilm"]["weights_sha256"] = "0" * 64
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
     assert "embedders" in str(stale_reason(workspace, read_manifest(build_dir)))
+    minilm = EMBEDDERS["minilm"]
+    current = VectorCache(workspace.index_dir / "vectors", "minilm", embedder_fingerprint(minilm), minilm.dim)
+    old_fingerprint = {**embedder_fingerprint(minilm), "weights_sha256": "0" * 64}
+    old = VectorCache(workspace.index_dir / "vectors", "minilm", old_fingerprint, minilm.dim)
+    assert current.folder.is_dir() and current.folder != old.folder
+    current.folder.rename(old.folder)
 
     report = build_index(workspace, progress=False)
     assert report.rebuilt
@@ -337,6 +348,7 @@ def test_changed_model_under_the_same_name_reembeds(workspace: Settings) -> None
     for name in workspace.embedders:
         if name != "minilm":
             assert report.embedded[name] == 0
+    assert len(old.load()) >= distinct_sentences  # the old model's vectors were left alone
 
 
 def test_killed_build_leaves_previous_index_serving(workspace: Settings, qa: ForumQA) -> None:
