@@ -37,7 +37,8 @@ from bench.scale import K, exact_index, recall_at_k, synthetic_vectors
 TARGET_ANSWER_RATIO = 2.0
 TARGET_SEARCH_P50_S = 0.020
 TARGET_RECALL = 0.95
-EF_SEARCH = (40, 100)
+# hnsw.ef_search values measured (BENCH_PGVECTOR_EF overrides): pgvector's default 40, then wider.
+EF_SEARCH = tuple(int(e) for e in os.environ.get("BENCH_PGVECTOR_EF", "40,100,200,400").split(","))
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64
 
 
