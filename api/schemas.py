@@ -257,6 +257,7 @@ class ApiConfig(BaseModel):
     uploads: bool = Field(description="Whether POST and DELETE /api/documents are enabled.")
     max_upload_bytes: int
     accepted_kinds: list[str] = Field(description="Document kinds an upload may be.")
+    max_question_chars: int = Field(description="The longest question accepted (longer ones get a 422).")
 
 
 class Health(BaseModel):

@@ -16,6 +16,8 @@ folder (or the server of ``FORUMQA_BENCH_DATABASE_URL``, a role that may create 
    ``hnsw.ef_search`` values; FAISS (the index ``rag.index.vectors`` builds at that size) over the same
    vectors and queries in the same run. Sizes: ``BENCH_PGVECTOR_SIZES`` (default 1000000; 20000 with
    ``--quick``). Targets at the largest size: pgvector p50 <= 20 ms with recall@10 >= 0.95.
+
+``BENCH_PGVECTOR_PARTS=answers`` or ``=scale`` runs one half only (both by default).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from bench.scale import K, exact_index, recall_at_k, synthetic_vectors
 TARGET_ANSWER_RATIO = 2.0
 TARGET_SEARCH_P50_S = 0.020
 TARGET_RECALL = 0.95
-EF_SEARCH = (40, 100)
+# hnsw.ef_search values measured (BENCH_PGVECTOR_EF overrides): pgvector's default 40, then wider.
+EF_SEARCH = tuple(int(e) for e in os.environ.get("BENCH_PGVECTOR_EF", "40,100,200,400").split(","))
 HNSW_M, HNSW_EF_CONSTRUCTION = 16, 64
 
 
@@ -258,6 +261,7 @@ def scale(ctx: Context, report: Report, database: Any) -> None:
         recall = recall_at_k(found, truth)
         rows.append([f"{n:,}", name, f"{faiss_built:.1f}", "-", ms(lat.p50), ms(lat.p95), f"{recall:.3f}"])
         del passages, faiss_index
+        log("pgvector: " + "; ".join(" ".join(str(c) for c in row) for row in rows if row[0] == f"{n:,}"))
     report.table(
         f"vector search at scale ({n_queries} single queries, k={K}, recall against exact search)",
         ["passages", "index", "load+build (s)", "index bytes/vector", "p50 (ms)", "p95 (ms)", "recall@10"],
@@ -306,9 +310,11 @@ def _faiss_search(index: Any, queries: np.ndarray) -> tuple[np.ndarray, Latency]
 
 def run(ctx: Context) -> Report:
     report = Report("pgvector")
+    parts = os.environ.get("BENCH_PGVECTOR_PARTS", "answers,scale").split(",")
     with postgres(ctx) as database:
-        answers(ctx, report, database)
-        if os.environ.get("BENCH_PGVECTOR_SIZES") != "0":
+        if "answers" in parts:
+            answers(ctx, report, database)
+        if "scale" in parts:
             scale(ctx, report, database)
     report.print_checks()
     return report

@@ -288,7 +288,9 @@ class ForumQA:
         assert self.grounding is not None  # a client is only handed out when an LLM is configured
         for event in generate_events(extractive, question, turns, client, self.grounding, stream):
             if isinstance(event, Final):
-                event = Final(replace(event.answer, took_ms=(time.perf_counter() - started) * 1000))
+                # An LLM was asked (or tried) again: not a cached answer, whatever the reader's was.
+                took = (time.perf_counter() - started) * 1000
+                event = Final(replace(event.answer, took_ms=took, cached=False))
             yield event
 
     def _client_for(self, mode: Mode) -> LLMClient | None:
@@ -433,7 +435,7 @@ class ForumQA:
             if cached is not None:
                 self._cache.move_to_end(key)
         if cached is not None:
-            return replace(cached, took_ms=(time.perf_counter() - started) * 1000)
+            return replace(cached, took_ms=(time.perf_counter() - started) * 1000, cached=True)
 
         query = standalone_question(question, history)
         pending = self._multilingual_pending(state.index, query)

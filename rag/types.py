@@ -142,6 +142,8 @@ class Answer:
     confidence: float
     citations: list[Citation]
     took_ms: float
+    # Served from the answer cache: took_ms is then the look-up, not the work of answering.
+    cached: bool = False
     # "answered"; "uncertain": the nearest sentences, which may not answer exactly; "not_covered": what is
     # asked is absent from the documents. ``answerable`` is false only for "not_covered".
     verdict: Verdict = "answered"
@@ -302,6 +304,11 @@ class AnswerResponse(BaseModel):
     )
     citations: list[Passage] = Field(description="Best first; the nearest passages when not answerable.")
     took_ms: float
+    cached: bool = Field(
+        False,
+        description="True when this answer was served from the answer cache (the same question asked "
+        "before); took_ms is then only the look-up.",
+    )
     verdict: Verdict = Field(
         "answered",
         description="answered; uncertain: the nearest sentences, which may not answer exactly; not_covered: "

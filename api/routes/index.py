@@ -26,4 +26,5 @@ async def config(settings: SettingsDep) -> dict[str, Any]:
         "uploads": settings.uploads_enabled,
         "max_upload_bytes": settings.max_upload_bytes,
         "accepted_kinds": accepted_kinds(),
+        "max_question_chars": settings.max_question_chars,
     }

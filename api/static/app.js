@@ -1,9 +1,14 @@
 // The chat page: asks /api/answer, shows cited answers, opens citations in the report beside the chat,
-// and lists the documents (adding and removing them when the server allows it, with the build status).
+// keeps conversations in this browser (localStorage), and lists the documents (adding and removing them
+// when the server allows it, with the build status).
 //
 // Every piece of text that comes from the server (answers, passages, the report itself) is put into
 // the page as text nodes (textContent / createTextNode), never parsed as HTML: a report or a question
 // containing markup must show up as characters, not run.
+//
+// After each answer is shown (asked now or restored from storage) the page dispatches
+// `forumqa:answer` on document, detail {element, actions, answer, question}: other scripts of the page
+// add their buttons to `actions`, the answer's row of buttons.
 "use strict";
 
 (() => {
@@ -14,12 +19,22 @@
   const form = $("composer");
   const input = $("question");
   const send = $("send");
+  const stop = $("stop");
+  const counter = $("counter");
+  const composerNote = $("composer-note");
+  const editNote = $("edit-note");
   const report = $("report");
   const reportTitle = $("report-title");
   const reportMeta = $("report-meta");
   const reportEyebrow = $("report-eyebrow");
   const reportBody = $("report-body");
+  const reportCopy = $("report-copy");
   const announcer = $("announcer");
+  const chats = $("chats");
+  const chatsToggle = $("chats-toggle");
+  const chatList = $("chat-list");
+  const chatsEmpty = $("chats-empty");
+  const chatsNote = $("chats-note");
   const library = $("library");
   const libraryToggle = $("library-toggle");
   const libraryStatus = $("library-status");
@@ -34,9 +49,10 @@
 
   const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
   const documents = new Map(); // doc_id -> Promise of the document, fetched once
-  let history = []; // earlier {role, content} turns, sent with each question for follow-ups
   let busy = false;
+  let controller = null; // aborts the pending question (the Stop button)
   let openedBy = null; // the chip that opened the report, to return focus to on close
+  let shownQuote = null; // the citation open in the report, for "Copy quote"
   let config = { uploads: false, max_upload_bytes: 0, accepted_kinds: [] }; // GET /api/config
   let known = []; // the documents the index serves, as GET /api/documents lists them
   const excluded = new Set(); // ids of documents unticked in the panel: questions leave them out
@@ -69,9 +85,54 @@
     scroller.scrollTo({ top: scroller.scrollHeight, behavior: reducedMotion.matches ? "auto" : "smooth" });
   }
 
+  const numberFormat = new Intl.NumberFormat("en");
+  const plural = (n, one, many) => `${numberFormat.format(n)} ${n === 1 ? one : many}`;
+
+  // Copies text to the clipboard; the Clipboard API needs a secure context (https or localhost), so a
+  // page served over plain http elsewhere falls back to a selected hidden textarea.
+  async function copyText(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch (err) {
+      const focused = document.activeElement;
+      const area = el("textarea", { class: "visually-hidden", readonly: true, "aria-hidden": "true" });
+      area.value = text;
+      document.body.append(area);
+      area.select();
+      let done = false;
+      try {
+        done = document.execCommand("copy");
+      } catch (err2) {
+        done = false;
+      }
+      area.remove();
+      if (focused && focused.focus) focused.focus({ preventScroll: true });
+      return done;
+    }
+  }
+
+  // A button that copies makeText() and says "Copied" for a moment.
+  function copyButton(label, ariaLabel, makeText, extraClass) {
+    const button = el("button", { type: "button", class: "button small" + (extraClass ? ` ${extraClass}` : ""),
+      "aria-label": ariaLabel }, label);
+    button.addEventListener("click", async () => {
+      const done = await copyText(makeText());
+      button.textContent = done ? "Copied" : "Copy failed";
+      announce(done ? "Copied to the clipboard." : "The browser did not allow copying.");
+      window.setTimeout(() => { button.textContent = label; }, 2000);
+    });
+    return button;
+  }
+
   // -------------------------------------------------------------------------------------- API
 
-  class ApiError extends Error {}
+  class ApiError extends Error {
+    constructor(message, status = 0) {
+      super(message);
+      this.status = status; // the HTTP status, 0 when the server was not reached
+    }
+  }
 
   async function api(path, body) {
     return request(path, body === undefined ? { headers: { Accept: "application/json" } } : {
@@ -96,22 +157,26 @@
     }
     if (!response.ok) {
       const message = data && data.error && data.error.message;
-      throw new ApiError(message || `The server answered ${response.status} ${response.statusText}.`);
+      throw new ApiError(message || `The server answered ${response.status} ${response.statusText}.`,
+        response.status);
     }
     return data;
   }
 
   // POST to a streaming route: calls onToken(text) for each piece an LLM writes, resolves to the
-  // final answer object. Errors before the stream (4xx/5xx JSON) throw ApiError like api().
-  async function apiStream(path, body, onToken) {
+  // final answer object. Errors before the stream (4xx/5xx JSON) throw ApiError like api(); aborting
+  // `signal` (the Stop button) rejects with the AbortError itself, so the caller can tell it apart.
+  async function apiStream(path, body, onToken, signal) {
     let response;
     try {
       response = await fetch(path, {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "application/x-ndjson" },
         body: JSON.stringify(body),
+        signal,
       });
     } catch (err) {
+      if (signal.aborted) throw err;
       throw new ApiError("The server could not be reached. Check that it is running and try again.");
     }
     if (!response.ok || !response.body) {
@@ -119,10 +184,12 @@
       try {
         data = await response.json();
       } catch (err) {
+        if (signal.aborted) throw err;
         data = null;
       }
       const message = data && data.error && data.error.message;
-      throw new ApiError(message || `The server answered ${response.status} ${response.statusText}.`);
+      throw new ApiError(message || `The server answered ${response.status} ${response.statusText}.`,
+        response.status);
     }
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
@@ -147,6 +214,7 @@
       }
       handle(buffered + decoder.decode());
     } catch (err) {
+      if (signal.aborted) throw err;
       throw new ApiError("The answer was cut off. Try again.");
     }
     if (!answer) throw new ApiError("The answer was cut off. Try again.");
@@ -162,27 +230,66 @@
     return documents.get(docId);
   }
 
-  // ----------------------------------------------------------------------------- the thread
+  // ---------------------------------------------------------------- what the documents are called
 
-  function addUserMessage(question) {
-    const item = el("li", { class: "message user" },
-      el("div", { class: "bubble" },
-        el("h3", { class: "visually-hidden" }, "You asked"),
-        el("p", { class: "text" }, question)));
-    thread.append(item);
-    return item;
+  // The page names the one document it answers from, or says "your documents" when there are several.
+  // Filled from the documents list (`known`) each time the panel's code lists them again.
+  const REPORT_ID = "third-korea-russia-forum"; // the suggestions of the welcome text are about it
+  let corpus = { count: 0, title: "" };
+
+  function corpusPhrase() {
+    return corpus.count === 1 ? `“${corpus.title}”` : "your documents";
   }
 
-  function addPendingMessage() {
-    const item = el("li", { class: "message assistant pending" },
-      el("div", { class: "avatar", "aria-hidden": "true" }, "FQ"),
-      el("div", { class: "bubble" },
-        el("p", { class: "text" },
-          el("span", { class: "dots", "aria-hidden": "true" }, el("span"), el("span"), el("span")),
-          " Searching the report…")));
-    thread.append(item);
-    return item;
+  function applyCorpusTexts() {
+    if (!known.length) return; // not listed (yet): keep the texts as they are
+    corpus = { count: known.length, title: known[0].title };
+    const one = corpus.count === 1;
+    $("tagline").textContent = `Cited answers from ${corpusPhrase()}`;
+    $("welcome-title").textContent = `Ask about ${corpusPhrase()}`;
+    $("welcome-intro").textContent = one
+      ? "Answers quote the document word for word. Each one lists its sources as numbered citations: "
+        + "select one to read the passage in the document, with the supporting sentence highlighted. "
+        + "Follow-up questions can refer to earlier ones."
+      : "Answers quote your documents word for word. Each one lists its sources as numbered citations, "
+        + "naming the document and section: select one to read the passage, with the supporting sentence "
+        + "highlighted. Follow-up questions can refer to earlier ones.";
+    document.title = `Forum QA — ${one ? corpus.title : "your documents"}`;
+    $("suggestions").hidden = !known.some((d) => d.id === REPORT_ID);
+    fitPlaceholder();
+    markRemovedCitations();
   }
+
+  // A citation of a document the index no longer holds says so on its chip.
+  function markRemovedCitations() {
+    if (!known.length) return;
+    const ids = new Set(known.map((d) => d.id));
+    for (const chip of thread.querySelectorAll(".chip[data-doc]")) {
+      const removed = !ids.has(chip.dataset.doc);
+      chip.classList.toggle("removed", removed);
+      const note = chip.querySelector(".chip-removed");
+      if (note) note.hidden = !removed;
+    }
+  }
+
+  // The panel's code (below) lists the documents into #doc-list; each new list is a new `known`.
+  new MutationObserver(applyCorpusTexts).observe(docList, { childList: true });
+
+  // The longest placeholder that fits on one line of the question box (a phone is narrow).
+  let measure = null;
+  function fitPlaceholder() {
+    const what = corpus.count === 1 ? `“${corpus.title}”` : corpus.count > 1 ? "your documents" : "the report";
+    const choices = [`Ask a question about ${what}…`, `Ask about ${what}…`, "Ask a question…"];
+    const style = getComputedStyle(input);
+    const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    if (!(room > 0)) return; // not laid out (hidden)
+    measure = measure || document.createElement("canvas").getContext("2d");
+    measure.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+    input.placeholder = choices.find((text) => measure.measureText(text).width <= room) || choices[choices.length - 1];
+  }
+  window.addEventListener("resize", fitPlaceholder);
+
+  // ---------------------------------------------------------------------------- the sources
 
   // The supporting sentence of a citation, cut from its passage (highlight offsets index the document).
   function sentenceOf(citation) {
@@ -197,25 +304,85 @@
     return Number.isInteger(citation.page) ? `p. ${citation.page}` : "";
   }
 
-  // `named`: the answer cites several documents, so each chip says which one it is from.
-  function citationChip(citation, answerable, named) {
+  const MARKER = /\[(\d+)\]/g;
+
+  // The sources of an answer as the page shows them: the passages its [n] markers cite, numbered 1, 2, …
+  // in the order the text first cites them; then the other passages retrieved ("Also found"). Returns
+  // {cited, others, shown}, shown mapping the server's n to the number on the page.
+  function sourcesOf(answer) {
+    const byN = new Map(answer.citations.map((c) => [c.n, c]));
+    const cited = [];
+    if (answer.answerable) {
+      for (const match of answer.answer.matchAll(MARKER)) {
+        const citation = byN.get(Number(match[1]));
+        if (citation && !cited.includes(citation)) cited.push(citation);
+      }
+    }
+    const others = answer.citations.filter((c) => !cited.includes(c));
+    const shown = new Map([...cited, ...others].map((c, i) => [c.n, i + 1]));
+    return { cited, others, shown };
+  }
+
+  // "[3]" -> "[1]": markers and reasons renumbered as the page numbers the sources.
+  function renumber(text, shown) {
+    return text.replace(MARKER, (whole, n) => (shown.has(Number(n)) ? `[${shown.get(Number(n))}]` : whole));
+  }
+
+  // What each source is called: its document (when the answer cites several) and section, never the
+  // same name twice ("Third Korea-Russia Forum" is both the report's title and its first section), and,
+  // when two sources of one answer would read the same, the opening words of their sentences.
+  function labelsOf(citations, named) {
+    const labels = new Map();
+    for (const c of citations) {
+      const doc = named ? c.title : "";
+      const section = named && c.section === c.title ? "" : c.section;
+      labels.set(c, { doc, section, page: pageLabel(c), quote: "" });
+    }
+    const key = (l) => [l.doc, l.section, l.page].join("\u0000");
+    const groups = new Map();
+    for (const [c, l] of labels) groups.set(key(l), [...(groups.get(key(l)) || []), c]);
+    for (const group of groups.values()) {
+      if (group.length < 2) continue;
+      // The words from where the sentences part (two highlights may open alike, or one hold the other).
+      const words = group.map((c) => sentenceOf(c).trim().split(/\s+/));
+      let same = 0;
+      while (words.every((w) => same < w.length && w[same] === words[0][same])) same += 1;
+      group.forEach((c, i) => {
+        const from = same < words[i].length ? same : 0;
+        const shown = words[i].slice(from, from + 5).join(" ");
+        labels.get(c).quote = `“${from ? "…" : ""}${shown}${words[i].length > from + 5 ? "…" : ""}”`;
+      });
+    }
+    return labels;
+  }
+
+  // The full name of a source, for tooltips, screen readers, copies and exports.
+  function fullLabel(citation, spoken = false) {
+    const where = citation.section === citation.title ? citation.title : `${citation.title} — ${citation.section}`;
+    const page = spoken && pageLabel(citation) ? `page ${citation.page}` : pageLabel(citation);
+    return page ? `${where}, ${page}` : where;
+  }
+
+  function citationChip(citation, number, label, kind, answer) {
     const sentence = sentenceOf(citation);
-    const page = pageLabel(citation);
-    const where = named ? `${citation.title}, ${citation.section}` : citation.section;
+    const what = kind === "cited" ? "cited in the answer" : kind === "also" ? "also found, not cited" : "nearest passage";
     const chip = el("button", {
       type: "button",
-      class: "chip" + (answerable ? "" : " muted"),
-      "data-n": citation.n,
+      class: "chip" + (kind === "cited" ? " cited" : kind === "also" ? " also" : " muted"),
+      "data-n": number,
       "data-doc": citation.doc_id,
-      title: sentence,
-      "aria-label": `Citation ${citation.n}: ${where}${page ? `, page ${citation.page}` : ""}.`
-        + " Open it in the report.",
+      title: `${fullLabel(citation)}\n“${sentence}”`,
+      "aria-label": `Source ${number}, ${what}: ${fullLabel(citation, true)}. Open it in the document.`,
     },
-    el("span", { class: "chip-n", "aria-hidden": "true" }, String(citation.n)),
-    named ? el("span", { class: "chip-doc", "aria-hidden": "true" }, citation.title) : null,
+    el("span", { class: "chip-n", "aria-hidden": "true" }, String(number)),
+    label.doc ? el("span", { class: "chip-doc", "aria-hidden": "true" }, label.doc) : null,
     // The page first: a long section title is cut short with an ellipsis, the page never is.
-    el("span", { class: "chip-label", "aria-hidden": "true" }, (page ? `${page} · ` : "") + citation.section));
-    chip.addEventListener("click", () => openCitation(citation, chip));
+    label.section || label.page
+      ? el("span", { class: "chip-label", "aria-hidden": "true" }, [label.page, label.section].filter(Boolean).join(" · "))
+      : null,
+    label.quote ? el("span", { class: "chip-quote", "aria-hidden": "true" }, label.quote) : null,
+    el("span", { class: "chip-removed", "aria-hidden": "true", hidden: true }, "removed"));
+    chip.addEventListener("click", () => openCitation(citation, number, chip, answer));
     return chip;
   }
 
@@ -232,19 +399,19 @@
       document.createTextNode(quote.slice(at + short.length)));
   }
 
-  // Answer text with its "[n]" markers turned into small buttons that open citation n; the short
-  // answer of each quoted sentence, where the reader found one, is shown in bold.
-  function answerParagraph(text, chips, citations) {
+  // Answer text with its "[n]" markers turned into small buttons that open the source, numbered as the
+  // page numbers them; the short answer of each quoted sentence, where the reader found one, in bold.
+  function answerParagraph(text, chips, citations, shown) {
     const paragraph = el("p", { class: "text" });
-    const marker = /\[(\d+)\]/g;
     let last = 0;
-    for (const match of text.matchAll(marker)) {
-      appendQuote(paragraph, text.slice(last, match.index), citations.get(Number(match[1])));
-      const chip = chips.get(Number(match[1]));
+    for (const match of text.matchAll(MARKER)) {
+      const n = Number(match[1]);
+      appendQuote(paragraph, text.slice(last, match.index), citations.get(n));
+      const chip = chips.get(n);
       if (chip) {
         const ref = el("button", {
-          type: "button", class: "cite-ref", "aria-label": `Open citation ${match[1]}`,
-        }, match[1]);
+          type: "button", class: "cite-ref", "aria-label": `Open source ${shown.get(n)}`,
+        }, String(shown.get(n)));
         ref.addEventListener("click", () => chip.click());
         paragraph.append(ref);
       } else {
@@ -256,9 +423,62 @@
     return paragraph;
   }
 
-  function answerMessage(answer) {
+  // ------------------------------------------------------------------------ other languages
+
+  // The script a text is mostly written in: "ko" (Hangul), "ru" (Cyrillic), "latin" or "".
+  function scriptOf(text) {
+    const count = (re) => (text.match(re) || []).length;
+    const scores = { ko: count(/[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]/g), ru: count(/[\u0400-\u04ff]/g),
+      latin: count(/[A-Za-z]/g) };
+    const best = Object.entries(scores).sort((a, b) => b[1] - a[1])[0];
+    return best[1] > 0 ? best[0] : "";
+  }
+
+  // One line, in the question's language, for a Korean or Russian question answered in English.
+  const ENGLISH_NOTE = {
+    ko: "답변은 영어입니다. 문서의 문장을 원문(영어) 그대로 인용합니다.",
+    ru: "Ответ на английском: предложения документа приводятся на языке оригинала.",
+  };
+
+  function languageNote(question, answer) {
+    const asked = scriptOf(question);
+    if (!ENGLISH_NOTE[asked] || scriptOf(answer.answer.replace(MARKER, "")) !== "latin") return null;
+    return el("p", { class: "lang-note", lang: asked }, ENGLISH_NOTE[asked]);
+  }
+
+  // ------------------------------------------------------------------------------ the thread
+
+  function addUserMessage(question, index) {
+    const item = el("li", { class: "message user", "data-turn": index },
+      el("div", { class: "bubble" },
+        el("h3", { class: "visually-hidden" }, "You asked"),
+        el("p", { class: "text" }, question)));
+    thread.append(item);
+    return item;
+  }
+
+  function addPendingMessage(index) {
+    const item = el("li", { class: "message assistant pending", "data-turn": index },
+      el("div", { class: "avatar", "aria-hidden": "true" }, "FQ"),
+      el("div", { class: "bubble" },
+        el("p", { class: "text" },
+          el("span", { class: "dots", "aria-hidden": "true" }, el("span"), el("span"), el("span")),
+          ` Searching ${corpus.count === 1 ? "the document" : corpus.count > 1 ? "your documents" : "the report"}…`)));
+    thread.append(item);
+    return item;
+  }
+
+  function formatMs(ms) {
+    return ms < 1 ? "under 1 ms" : `${numberFormat.format(Math.round(ms))} ms`;
+  }
+
+  function answerMessage(turn, index) {
+    const answer = turn.answer;
+    const { cited, others, shown } = sourcesOf(answer);
     const named = new Set(answer.citations.map((c) => c.doc_id)).size > 1;
-    const chips = new Map(answer.citations.map((c) => [c.n, citationChip(c, answer.answerable, named)]));
+    const labels = labelsOf(answer.citations, named);
+    const kindOf = (c) => (!answer.answerable ? "nearest" : cited.includes(c) ? "cited" : "also");
+    const chips = new Map(answer.citations.map((c) => [c.n, citationChip(c, shown.get(c.n), labels.get(c), kindOf(c), answer)]));
     const bubble = el("article", { class: "bubble", "aria-label": "Answer" });
     if (!answer.answerable) {
       bubble.append(el("p", { class: "badge" },
@@ -268,40 +488,529 @@
       bubble.append(el("p", { class: "badge uncertain" },
         el("span", { class: "badge-icon", "aria-hidden": "true" }, "~"), "Uncertain: may not answer exactly"));
     }
-    bubble.append(answerParagraph(answer.answer, chips, new Map(answer.citations.map((c) => [c.n, c]))));
-    if (chips.size) {
+    const note = languageNote(turn.question, answer);
+    if (note) bubble.append(note);
+    bubble.append(answerParagraph(answer.answer, chips, new Map(answer.citations.map((c) => [c.n, c])), shown));
+    const group = (title, cls, list) => {
       const titleId = `sources-${Math.random().toString(36).slice(2)}`;
-      bubble.append(el("div", { class: "sources" },
-        el("h3", { class: "sources-title", id: titleId },
-          answer.answerable ? "Sources" : "Nearest passages — none of them answers this"),
-        el("ul", { class: "chips", "aria-labelledby": titleId },
-          ...[...chips.values()].map((chip) => el("li", {}, chip)))));
+      return el("div", { class: cls },
+        el("h3", { class: cls === "sources" ? "sources-title" : "also-title", id: titleId }, title),
+        el("ul", { class: "chips", "aria-labelledby": titleId }, ...list.map((c) => el("li", {}, chips.get(c.n)))));
+    };
+    if (!answer.answerable && others.length) {
+      bubble.append(group("Nearest passages — none of them answers this", "sources", others));
+    } else {
+      if (cited.length) bubble.append(group("Cited in the answer", "sources", cited));
+      if (others.length) bubble.append(group("Also found — not cited", "also-found", others));
     }
     if (answer.dropped && answer.dropped.length) {
       // What the grounding check struck stays visible, crossed out, with the reason.
       bubble.append(el("div", { class: "struck" },
         el("p", { class: "struck-title" }, "Struck by the grounding check — the passages do not support:"),
         el("ul", {}, ...answer.dropped.map((d) =>
-          el("li", {}, el("s", {}, d.text), el("span", { class: "reason" }, ` (${d.reason})`))))));
+          el("li", {}, el("s", {}, renumber(d.text, shown)), el("span", { class: "reason" }, ` (${renumber(d.reason, shown)})`))))));
     }
     if (answer.notice) bubble.append(el("p", { class: "notice", role: "note" }, answer.notice));
     const percent = Math.round(answer.confidence * 100);
-    const took = answer.took_ms < 1 ? "under 1 ms" : `${Math.round(answer.took_ms)} ms`;
+    // A repeat comes from the server's cache: its took_ms is the look-up alone, not worth a number.
+    const took = answer.cached ? "repeated from the cache" : `answered in ${formatMs(answer.took_ms)}`;
     const by = answer.mode === "generative" ? ` · written by ${answer.model} from the passages` : "";
-    bubble.append(el("p", { class: "meta" }, `Confidence ${percent}% · answered in ${took}${by}`));
-    return el("li", { class: "message assistant" + (answer.answerable ? "" : " not-covered") },
+    bubble.append(el("p", { class: "meta" }, `Confidence ${percent}% · ${took}${by}`));
+
+    const actions = el("div", { class: "answer-actions", role: "group", "aria-label": "Answer actions" },
+      copyButton("Copy", "Copy the answer with its sources", () => answerAsText(turn), "action-copy"),
+      actionButton("Regenerate", "Ask this question again", "action-regenerate", () => regenerate(index)),
+      actionButton("Edit question", "Edit the question and ask it again", "action-edit", () => startEditing(index)));
+    bubble.append(actions);
+    const item = el("li", { class: "message assistant" + (answer.answerable ? "" : " not-covered"), "data-turn": index },
       el("div", { class: "avatar", "aria-hidden": "true" }, "FQ"), bubble);
+    return { item, bubble, actions };
   }
 
-  function errorMessage(message, retry) {
-    const again = el("button", { type: "button", class: "button small" }, "Try again");
-    again.addEventListener("click", retry);
-    return el("li", { class: "message assistant error" },
-      el("div", { class: "avatar", "aria-hidden": "true" }, "!"),
-      el("div", { class: "bubble", role: "alert" },
-        el("p", { class: "error-title" }, "No answer this time"),
-        el("p", { class: "text" }, message),
-        again));
+  function actionButton(label, ariaLabel, cls, onClick) {
+    const button = el("button", { type: "button", class: `button small ${cls}`, "aria-label": ariaLabel }, label);
+    button.addEventListener("click", onClick);
+    return button;
+  }
+
+  // Puts an answer's message in place of `slot` (or at the end of the thread), then tells the page's
+  // other scripts it is there.
+  function showAnswer(turn, index, slot) {
+    const { item, bubble, actions } = answerMessage(turn, index);
+    if (slot) slot.replaceWith(item); else thread.append(item);
+    markRemovedCitations();
+    document.dispatchEvent(new CustomEvent("forumqa:answer", {
+      detail: { element: bubble, actions, answer: turn.answer, question: turn.question },
+    }));
+    return item;
+  }
+
+  // A question the server refused as it stands (too long, say) is not sent again as is: "Edit question"
+  // puts it back in the box. Anything else (the server down, a cut-off stream) can be tried again.
+  function problemMessage(turn, index) {
+    const problem = turn.error || { message: "", editable: false };
+    const stopped = !turn.error;
+    const buttons = [];
+    if (stopped || !problem.editable) {
+      buttons.push(actionButton("Try again", "Try again", "action-retry", () => ask(turn.question, index)));
+    }
+    buttons.push(actionButton("Edit question", "Edit the question and ask it again", "action-edit", () => startEditing(index)));
+    const title = stopped ? "Stopped" : "No answer this time";
+    const text = stopped
+      ? (turn.stopped ? "You stopped this answer before it came." : "The page was closed before the answer came.")
+      : problem.message;
+    return el("li", { class: "message assistant " + (stopped ? "stopped" : "error"), "data-turn": index },
+      el("div", { class: "avatar", "aria-hidden": "true" }, stopped ? "■" : "!"),
+      el("div", { class: "bubble", role: stopped ? "status" : "alert" },
+        el("p", { class: "error-title" }, title),
+        el("p", { class: "text" }, text),
+        el("div", { class: "answer-actions" }, ...buttons)));
+  }
+
+  function renderTurn(turn, index) {
+    addUserMessage(turn.question, index);
+    if (turn.answer) showAnswer(turn, index, null);
+    else thread.append(problemMessage(turn, index));
+  }
+
+  // Removes the messages of turns `index` and later from the thread.
+  function dropMessagesFrom(index) {
+    for (const item of [...thread.children]) {
+      if (Number(item.dataset.turn) >= index) item.remove();
+    }
+  }
+
+  // ------------------------------------------------------------------------ text of an answer
+
+  function sourceLine(citation, number) {
+    const at = `characters ${citation.start}–${citation.end}`;
+    return `[${number}] ${fullLabel(citation)} (${at}): “${sentenceOf(citation)}”`;
+  }
+
+  // The answer and the sources it cites, as plain text (the "Copy" button).
+  function answerAsText(turn) {
+    const answer = turn.answer;
+    const { cited, others, shown } = sourcesOf(answer);
+    const lines = [renumber(answer.answer, shown)];
+    const listed = cited.length ? cited : others;
+    if (listed.length) {
+      lines.push("", cited.length ? "Sources:" : "Nearest passages (none of them answers this):");
+      for (const c of listed) lines.push(sourceLine(c, shown.get(c.n)));
+    }
+    return lines.join("\n");
+  }
+
+  // Text from documents and questions, so that Markdown shows it as written.
+  function markdownText(text) {
+    return text.replace(/([\\`*_<>])/g, "\\$1").replace(/\]\(/g, "]\\(").replace(/^([#>+-]|\d+\.)/gm, "\\$1");
+  }
+
+  function conversationAsMarkdown(conversation) {
+    const lines = [`# ${markdownText(conversation.title)}`, "",
+      `Exported from Forum QA on ${new Date().toLocaleString("en-GB", { dateStyle: "long", timeStyle: "short" })}. `
+      + "Answers quote the documents; each lists the sources it cites.", ""];
+    conversation.turns.forEach((turn, i) => {
+      lines.push(`## ${i + 1}. ${markdownText(turn.question)}`, "");
+      const answer = turn.answer;
+      if (!answer) {
+        lines.push(turn.error ? `*No answer: ${markdownText(turn.error.message)}*` : "*Stopped before the answer came.*", "");
+        return;
+      }
+      const { cited, others, shown } = sourcesOf(answer);
+      if (!answer.answerable) lines.push("*Not covered by the documents.*", "");
+      else if (answer.verdict === "uncertain") lines.push("*Uncertain: may not answer exactly.*", "");
+      lines.push(markdownText(renumber(answer.answer, shown)), "");
+      const list = (title, citations) => {
+        if (!citations.length) return;
+        lines.push(title, "");
+        for (const c of citations) {
+          lines.push(`${shown.get(c.n)}. ${markdownText(fullLabel(c))}, characters ${c.start}–${c.end}:`,
+            `   > ${markdownText(sentenceOf(c))}`);
+        }
+        lines.push("");
+      };
+      if (answer.answerable) {
+        list("Sources:", cited);
+        list("Also found (not cited):", others);
+      } else {
+        list("Nearest passages (none of them answers this):", others);
+      }
+    });
+    return lines.join("\n");
+  }
+
+  function download(name, text) {
+    const url = URL.createObjectURL(new Blob([text], { type: "text/markdown;charset=utf-8" }));
+    const link = el("a", { href: url, download: name, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    window.setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
+  function fileName(title) {
+    const slug = title.toLowerCase().normalize("NFKD").replace(/[^\p{L}\p{N}]+/gu, "-").replace(/^-|-$/g, "").slice(0, 60);
+    return `forum-qa-${slug || "conversation"}.md`;
+  }
+
+  // ------------------------------------------------------------------------- conversations
+
+  // Conversations are kept in this browser: {version, active, conversations: [{id, title, created,
+  // updated, turns: [{question, answer | null, error?: {message, editable}, stopped?}]}]}, newest
+  // first. Answers are stored whole, as the server sent them.
+  const STORE = "forumqa.conversations";
+  let conversations = [];
+  let current = newConversation();
+  let storageProblem = "";
+
+  function newConversation() {
+    const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    return { id, title: "", created: Date.now(), updated: Date.now(), turns: [] };
+  }
+
+  function validTurn(turn) {
+    if (!turn || typeof turn.question !== "string") return false;
+    const a = turn.answer;
+    if (a === null || a === undefined) return true;
+    return typeof a.answer === "string" && Array.isArray(a.citations)
+      && a.citations.every((c) => c && typeof c.n === "number" && typeof c.text === "string" && c.highlight);
+  }
+
+  function readStore() {
+    try {
+      const data = JSON.parse(window.localStorage.getItem(STORE) || "null");
+      if (!data || !Array.isArray(data.conversations)) return { active: null, conversations: [] };
+      const list = data.conversations
+        .filter((c) => c && typeof c.id === "string" && Array.isArray(c.turns))
+        .map((c) => ({ id: c.id, title: String(c.title || "Conversation"), created: Number(c.created) || 0,
+          updated: Number(c.updated) || 0, turns: c.turns.filter(validTurn) }))
+        .filter((c) => c.turns.length);
+      return { active: data.active, conversations: list };
+    } catch (err) {
+      storageProblem = "Saved conversations could not be read in this browser.";
+      return { active: null, conversations: [] };
+    }
+  }
+
+  // Conversations changed: the list (when open) at once, the browser's storage when it is idle, so that
+  // an answer is drawn before the whole store is written (and a question is sent without waiting for
+  // it). Leaving or hiding the page writes a pending change at once.
+  let saveScheduled = false;
+  function saveStore() {
+    if (!chats.hidden) renderChatList();
+    if (saveScheduled) return;
+    saveScheduled = true;
+    const later = window.requestIdleCallback || ((write) => window.setTimeout(write, 50));
+    later(writeStore, { timeout: 500 });
+  }
+  window.addEventListener("pagehide", () => writeStore());
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") writeStore();
+  });
+
+  // Writes every conversation; when the browser's storage is full, the oldest ones are let go first.
+  function writeStore() {
+    if (!saveScheduled) return;
+    saveScheduled = false;
+    let dropped = 0;
+    for (;;) {
+      const data = JSON.stringify({ version: 1, active: current.turns.length ? current.id : null, conversations });
+      try {
+        window.localStorage.setItem(STORE, data);
+        storageProblem = dropped
+          ? `The browser's storage is full: the ${plural(dropped, "oldest conversation was", "oldest conversations were")} removed.`
+          : "";
+        break;
+      } catch (err) {
+        const oldest = conversations.length - 1 - [...conversations].reverse().findIndex((c) => c !== current);
+        if (conversations.length < 2 || oldest >= conversations.length) {
+          storageProblem = "This browser does not keep conversations (its storage is off or full).";
+          break;
+        }
+        conversations.splice(oldest, 1);
+        dropped += 1;
+      }
+    }
+    chatsNote.textContent = storageProblem || "Kept in this browser only.";
+    chatsNote.classList.toggle("error", Boolean(storageProblem));
+    if (dropped && !chats.hidden) renderChatList();
+  }
+
+  function titleFrom(question) {
+    const words = question.replace(/\s+/g, " ").trim();
+    return words.length > 60 ? `${words.slice(0, 59).trimEnd()}…` : words;
+  }
+
+  // The conversation was changed: newest first in the list, and saved.
+  function touch(conversation) {
+    conversation.updated = Date.now();
+    if (!conversation.title && conversation.turns.length) conversation.title = titleFrom(conversation.turns[0].question);
+    conversations = [conversation, ...conversations.filter((c) => c !== conversation)];
+    saveStore();
+  }
+
+  // The {role, content} turns before turn `index`, sent with a question for follow-ups.
+  function historyBefore(conversation, index) {
+    const turns = [];
+    for (const turn of conversation.turns.slice(0, index)) {
+      if (!turn.answer) continue;
+      turns.push({ role: "user", content: turn.question }, { role: "assistant", content: turn.answer.answer });
+    }
+    return turns;
+  }
+
+  // `save`: remember it as the one to show next time (not needed when it comes from the store).
+  function showConversation(conversation, save = true) {
+    if (busy) stopAsking();
+    cancelEditing();
+    closeReport(false);
+    current = conversation;
+    thread.replaceChildren();
+    conversation.turns.forEach(renderTurn);
+    welcome.hidden = conversation.turns.length > 0;
+    if (save) saveStore();
+    scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  // --------------------------------------------------------------------- the conversations list
+
+  function formatWhen(time) {
+    const date = new Date(time);
+    const sameDay = date.toDateString() === new Date().toDateString();
+    return sameDay
+      ? date.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" })
+      : date.toLocaleDateString("en-GB", { day: "numeric", month: "short", year: "numeric" });
+  }
+
+  function chatItem(conversation) {
+    const open = el("button", { type: "button", class: "chat-open", "aria-current": conversation === current ? "true" : false },
+      el("span", { class: "chat-title" }, conversation.title),
+      el("span", { class: "chat-meta" },
+        `${plural(conversation.turns.length, "question", "questions")} · ${formatWhen(conversation.updated)}`));
+    open.addEventListener("click", () => {
+      openChats(false);
+      if (conversation !== current) {
+        showConversation(conversation);
+        announce(`Showing “${conversation.title}”.`);
+      }
+      input.focus();
+    });
+    const rename = el("button", { type: "button", class: "button small chat-rename",
+      "aria-label": `Rename “${conversation.title}”` }, "Rename");
+    const exportIt = el("button", { type: "button", class: "button small chat-export",
+      "aria-label": `Export “${conversation.title}” as Markdown` }, "Export");
+    const remove = el("button", { type: "button", class: "button small chat-delete",
+      "aria-label": `Delete “${conversation.title}”` }, "Delete");
+    const item = el("li", { class: "chat-item", "data-id": conversation.id }, open,
+      el("div", { class: "chat-actions" }, rename, exportIt, remove));
+    rename.addEventListener("click", () => startRenaming(item, conversation));
+    exportIt.addEventListener("click", () => {
+      download(fileName(conversation.title), conversationAsMarkdown(conversation));
+      announce(`Exported “${conversation.title}”.`);
+    });
+    remove.addEventListener("click", () => deleteConversation(conversation, remove));
+    return item;
+  }
+
+  function renderChatList() {
+    chatList.replaceChildren(...conversations.map(chatItem));
+    chatsEmpty.hidden = conversations.length > 0;
+  }
+
+  function startRenaming(item, conversation) {
+    const field = el("input", { type: "text", class: "chat-title-input", maxlength: 120,
+      "aria-label": "New name of the conversation" });
+    field.value = conversation.title;
+    const save = el("button", { type: "submit", class: "button small" }, "Save");
+    const cancel = el("button", { type: "button", class: "button small" }, "Cancel");
+    const editor = el("form", { class: "chat-rename-form" }, field, save, cancel);
+    const done = (keep) => {
+      const title = field.value.replace(/\s+/g, " ").trim();
+      if (keep && title) {
+        conversation.title = title.slice(0, 120);
+        saveStore(); // renaming does not move it up the list
+        announce(`Renamed to “${conversation.title}”.`);
+      } else {
+        renderChatList();
+      }
+      const again = chatList.querySelector(`[data-id="${CSS.escape(conversation.id)}"] .chat-rename`);
+      if (again) again.focus();
+    };
+    editor.addEventListener("submit", (event) => { event.preventDefault(); done(true); });
+    cancel.addEventListener("click", () => done(false));
+    field.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); done(false); }
+    });
+    item.replaceChildren(editor);
+    field.focus();
+    field.select();
+  }
+
+  function deleteConversation(conversation, button) {
+    // Two steps, so a stray click never deletes a conversation.
+    if (button.dataset.confirm !== "yes") {
+      button.dataset.confirm = "yes";
+      button.textContent = "Confirm delete";
+      button.setAttribute("aria-label", `Confirm deleting “${conversation.title}”`);
+      window.setTimeout(() => {
+        if (!button.isConnected) return;
+        delete button.dataset.confirm;
+        button.textContent = "Delete";
+        button.setAttribute("aria-label", `Delete “${conversation.title}”`);
+      }, 6000);
+      return;
+    }
+    conversations = conversations.filter((c) => c !== conversation);
+    if (conversation === current) showConversation(newConversation());
+    else saveStore();
+    announce(`Deleted “${conversation.title}”.`);
+    const next = chatList.querySelector(".chat-open");
+    (next || $("chats-title")).focus();
+  }
+
+  function openChats(open) {
+    chats.hidden = !open;
+    chatsToggle.setAttribute("aria-expanded", String(open));
+    if (open) {
+      renderChatList();
+      $("chats-title").focus({ preventScroll: true });
+    }
+  }
+
+  chatsToggle.addEventListener("click", () => {
+    openChats(chats.hidden);
+    if (chats.hidden) chatsToggle.focus();
+  });
+  $("chats-close").addEventListener("click", () => { openChats(false); chatsToggle.focus(); });
+
+  // Another tab saved: take its list, keeping this tab's own conversation as it is here.
+  window.addEventListener("storage", (event) => {
+    if (event.key !== STORE) return;
+    const stored = readStore();
+    conversations = stored.conversations.map((c) => (c.id === current.id ? current : c));
+    renderChatList();
+  });
+
+  $("new-chat").addEventListener("click", () => {
+    const had = current.turns.length > 0;
+    showConversation(newConversation());
+    input.value = "";
+    autoGrow();
+    updateCounter();
+    input.focus();
+    announce(had ? "New chat started. The previous one is under Chats." : "New chat started.");
+  });
+
+  // ------------------------------------------------------------------------------- the composer
+
+  // The server's limit, from GET /api/config (the server refuses longer questions with a 422).
+  const questionLimit = () => config.max_question_chars || 0;
+  // Characters as the server counts them (code points of the trimmed text), not UTF-16 units.
+  const lengthOf = (text) => [...text.trim()].length;
+
+  // The counter appears from 80 % of the limit; over the limit it says by how much.
+  function updateCounter() {
+    const limit = questionLimit();
+    const length = lengthOf(input.value);
+    const near = limit > 0 && length >= limit * 0.8;
+    counter.hidden = !near;
+    if (!near) return;
+    const over = length - limit;
+    counter.classList.toggle("over", over > 0);
+    counter.textContent = `${numberFormat.format(length)} / ${numberFormat.format(limit)}`
+      + (over > 0 ? ` — ${plural(over, "character", "characters")} over the limit` : "");
+  }
+
+  function showComposerNote(message) {
+    composerNote.textContent = message;
+    composerNote.hidden = !message;
+  }
+
+  let editing = null; // {index}: the composer holds turn `index`'s question, to ask it again
+
+  function startEditing(index) {
+    if (busy) return;
+    const turn = current.turns[index];
+    if (!turn) return;
+    editing = { index };
+    input.value = turn.question;
+    const later = current.turns.length - 1 - index;
+    $("edit-text").textContent = `Editing question ${index + 1}. Sending asks it again in place of the old one`
+      + (later > 0 ? ` and removes the ${plural(later, "question", "questions")} after it.` : ".");
+    editNote.hidden = false;
+    autoGrow();
+    updateCounter();
+    showComposerNote("");
+    input.focus();
+    input.setSelectionRange(input.value.length, input.value.length);
+  }
+
+  function cancelEditing() {
+    if (!editing) return;
+    editing = null;
+    editNote.hidden = true;
+  }
+
+  $("edit-cancel").addEventListener("click", () => {
+    cancelEditing();
+    input.value = "";
+    autoGrow();
+    updateCounter();
+    input.focus();
+  });
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (busy) return;
+    const question = input.value;
+    const limit = questionLimit();
+    if (!question.trim()) {
+      showComposerNote("Type a question first.");
+      input.focus();
+      return;
+    }
+    if (limit && lengthOf(question) > limit) {
+      // Kept in the box, to be shortened; nothing is sent.
+      const over = lengthOf(question) - limit;
+      showComposerNote(`The question is too long: shorten it by ${plural(over, "character", "characters")} `
+        + `(the limit is ${numberFormat.format(limit)}).`);
+      input.focus();
+      return;
+    }
+    const at = editing ? editing.index : current.turns.length;
+    cancelEditing();
+    input.value = "";
+    autoGrow();
+    updateCounter();
+    ask(question, at);
+  });
+
+  input.addEventListener("keydown", (event) => {
+    // isComposing: Enter that confirms a Korean (IME) syllable must not send the question.
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    } else if (event.key === "Escape" && busy) {
+      event.preventDefault();
+      stopAsking();
+    }
+  });
+
+  function autoGrow() {
+    input.style.height = "auto";
+    input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
+  }
+  input.addEventListener("input", () => {
+    autoGrow();
+    updateCounter();
+    if (!composerNote.hidden) showComposerNote("");
+  });
+
+  for (const button of document.querySelectorAll(".suggestion")) {
+    button.addEventListener("click", () => {
+      ask(button.textContent, current.turns.length);
+      input.focus();
+    });
   }
 
   // ------------------------------------------------------------------------------- asking
@@ -311,24 +1020,49 @@
     form.setAttribute("aria-busy", String(value));
     send.disabled = value;
     send.querySelector(".send-label").textContent = value ? "Asking…" : "Send";
+    // While a question is pending, Stop takes Send's place (and its focus, if it had it).
+    const hadFocus = document.activeElement === (value ? send : stop);
+    send.hidden = value;
+    stop.hidden = !value;
+    if (hadFocus) (value ? stop : input).focus();
   }
 
-  async function ask(question) {
+  function stopAsking() {
+    if (controller) controller.abort();
+  }
+  stop.addEventListener("click", stopAsking);
+
+  function regenerate(index) {
+    const turn = current.turns[index];
+    if (turn) ask(turn.question, index);
+  }
+
+  // Asks `question` as turn `index` of the current conversation: later turns (an edited or regenerated
+  // question's) are dropped first.
+  async function ask(question, index) {
     if (busy) return;
     question = question.trim();
     if (!question) {
       input.focus();
       return;
     }
+    const conversation = current;
+    conversation.turns.splice(index);
+    dropMessagesFrom(index);
+    const turn = { question, answer: null };
+    conversation.turns.push(turn);
+    touch(conversation);
     welcome.hidden = true;
+    showComposerNote("");
     setBusy(true);
-    addUserMessage(question);
-    const pending = addPendingMessage();
+    addUserMessage(question, index);
+    const pending = addPendingMessage(index);
     scrollThreadToEnd();
-    announce("Searching the report…");
-    const turns = history.slice();
+    announce("Searching…");
+    controller = new AbortController();
+    const signal = controller.signal;
     try {
-      const body = { question, history: turns, top_k: 5 };
+      const body = { question, history: historyBefore(conversation, index), top_k: 5 };
       const only = chosenDocuments();
       if (only) body.doc_ids = only;
       let streaming = null; // the bubble text an LLM's words appear in, as they arrive
@@ -340,65 +1074,29 @@
         }
         streaming.append(document.createTextNode(text));
         scrollThreadToEnd();
-      });
-      pending.replaceWith(answerMessage(answer));
-      history = turns.concat([{ role: "user", content: question }, { role: "assistant", content: answer.answer }]);
-      announce(answer.answerable ? "Answer received." : "The report does not cover this question.");
+      }, signal);
+      turn.answer = answer;
+      if (pending.isConnected) showAnswer(turn, index, pending);
+      announce(answer.answerable ? "Answer received." : "The documents do not cover this question.");
     } catch (err) {
-      const message = err instanceof ApiError ? err.message : "Something went wrong in the page.";
-      pending.replaceWith(errorMessage(message, (event) => {
-        event.currentTarget.closest(".message").remove();
-        const asked = thread.lastElementChild;
-        if (asked && asked.classList.contains("user")) asked.remove();
-        ask(question);
-      }));
+      if (signal.aborted) {
+        turn.stopped = true;
+        announce("Stopped.");
+      } else {
+        const message = err instanceof ApiError ? err.message : "Something went wrong in the page.";
+        // 4xx but 408 and 429: the question itself was refused, and would be again.
+        const editable = err instanceof ApiError && err.status >= 400 && err.status < 500
+          && err.status !== 408 && err.status !== 429;
+        turn.error = { message, editable };
+      }
+      if (pending.isConnected) pending.replaceWith(problemMessage(turn, index));
     } finally {
+      controller = null;
+      if (conversations.includes(conversation) && conversation.turns.includes(turn)) touch(conversation);
       setBusy(false);
       scrollThreadToEnd();
     }
   }
-
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const question = input.value;
-    if (busy || !question.trim()) return;
-    input.value = "";
-    autoGrow();
-    ask(question);
-  });
-
-  input.addEventListener("keydown", (event) => {
-    // isComposing: Enter that confirms a Korean (IME) syllable must not send the question.
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-      event.preventDefault();
-      form.requestSubmit();
-    }
-  });
-
-  function autoGrow() {
-    input.style.height = "auto";
-    input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
-  }
-  input.addEventListener("input", autoGrow);
-
-  for (const button of document.querySelectorAll(".suggestion")) {
-    button.addEventListener("click", () => {
-      ask(button.textContent);
-      input.focus();
-    });
-  }
-
-  $("new-chat").addEventListener("click", () => {
-    if (busy) return;
-    history = [];
-    thread.replaceChildren();
-    welcome.hidden = false;
-    closeReport(false);
-    input.value = "";
-    autoGrow();
-    input.focus();
-    announce("New chat started.");
-  });
 
   // ---------------------------------------------------------------------------- the documents
 
@@ -667,20 +1365,37 @@
     if (chip) chip.setAttribute("aria-current", "true");
   }
 
-  async function openCitation(citation, chip) {
+  // A citation whose document was removed from the library: what the answer quoted is kept with the
+  // answer, so it is shown on its own, with the supporting sentence highlighted.
+  function renderRemoved(citation) {
+    const shift = (span) => (span ? { ...span, start: span.start - citation.start, end: span.end - citation.start } : null);
+    const quote = el("div", { class: "section-text removed-quote" });
+    appendMarked(quote, citation.text, 0, citation.text.length, { start: 0, end: citation.text.length },
+      shift(citation.highlight), shift(citation.short_answer));
+    reportBody.replaceChildren(
+      el("p", { class: "report-status removed", role: "status" },
+        "This document was removed, so it can no longer be opened. The passage the answer quoted is below."),
+      quote);
+  }
+
+  async function openCitation(citation, number, chip, answer) {
     openedBy = chip;
+    shownQuote = citation;
     setActiveChip(chip);
     report.hidden = false;
     document.body.classList.add("report-open");
-    reportEyebrow.textContent = `Citation ${citation.n}`;
+    const cited = answer.answerable && chip.classList.contains("cited");
+    reportEyebrow.textContent = `Source ${number}${cited ? " · cited" : ""}`;
     reportTitle.textContent = citation.title;
     const page = pageLabel(citation);
     reportMeta.textContent = [citation.section, page, `characters ${citation.start}–${citation.end}`]
       .filter(Boolean).join(" · ");
     reportBody.setAttribute("aria-busy", "true");
-    reportBody.replaceChildren(el("p", { class: "report-status" }, "Loading the report…"));
+    reportBody.replaceChildren(el("p", { class: "report-status" }, "Loading the document…"));
     reportTitle.focus({ preventScroll: true });
     try {
+      // A document the index no longer lists is not asked for (the server would answer 404).
+      if (known.length && !known.some((d) => d.id === citation.doc_id)) throw new ApiError("removed", 404);
       const doc = await loadDocument(citation.doc_id);
       if (openedBy !== chip) return; // another citation was opened meanwhile
       reportTitle.textContent = doc.title;
@@ -689,10 +1404,15 @@
       const mark = reportBody.querySelector("mark.sentence") || reportBody.querySelector("mark.passage");
       if (mark) mark.scrollIntoView({ block: "center", behavior: reducedMotion.matches ? "auto" : "smooth" });
       const where = page ? `${citation.section}, page ${citation.page}` : citation.section;
-      announce(`Showing citation ${citation.n}, in ${where}, with the supporting sentence highlighted.`);
+      announce(`Showing source ${number}, in ${where}, with the supporting sentence highlighted.`);
     } catch (err) {
       if (openedBy !== chip) return;
-      const message = err instanceof ApiError ? err.message : "The report could not be shown.";
+      if (err instanceof ApiError && err.status === 404) {
+        renderRemoved(citation);
+        announce("This document was removed. The quoted passage is shown.");
+        return;
+      }
+      const message = err instanceof ApiError ? err.message : "The document could not be shown.";
       reportBody.replaceChildren(el("p", { class: "report-status error", role: "alert" }, message));
     } finally {
       reportBody.setAttribute("aria-busy", "false");
@@ -706,13 +1426,34 @@
     setActiveChip(null);
     if (restoreFocus && openedBy && openedBy.isConnected) openedBy.focus();
     openedBy = null;
+    shownQuote = null;
   }
+
+  // "Copy quote": the supporting sentence, in quotes, with where it is from.
+  reportCopy.addEventListener("click", async () => {
+    if (!shownQuote) return;
+    const done = await copyText(`“${sentenceOf(shownQuote)}” — ${fullLabel(shownQuote)}`);
+    reportCopy.textContent = done ? "Copied" : "Copy failed";
+    announce(done ? "The quote is copied." : "The browser did not allow copying.");
+    window.setTimeout(() => { reportCopy.textContent = "Copy quote"; }, 2000);
+  });
 
   $("report-close").addEventListener("click", () => closeReport());
   document.addEventListener("keydown", (event) => {
     if (event.key !== "Escape") return;
     if (!report.hidden) closeReport();
+    else if (!chats.hidden) { openChats(false); chatsToggle.focus(); }
     else if (!library.hidden && library.contains(document.activeElement)) openLibrary(false);
+  });
+
+  // The conversation open last comes back. Shown once the page's other deferred scripts have run, so
+  // that they hear the forumqa:answer events of its answers too.
+  const stored = readStore();
+  conversations = stored.conversations;
+  const active = conversations.find((c) => c.id === stored.active);
+  document.addEventListener("DOMContentLoaded", () => {
+    if (active) showConversation(active, false);
+    fitPlaceholder();
   });
 
   input.focus();

@@ -54,7 +54,7 @@ def check_shape(qa: ForumQA, answer: Answer, top_k: int = 5) -> None:
     assert len(highlights) == len(answer.citations), "each citation highlights a different sentence"
     payload = json.loads(json.dumps(answer.to_dict()))
     assert set(payload) == {
-        "question", "answer", "answerable", "confidence", "citations", "took_ms", "verdict", "kind",
+        "question", "answer", "answerable", "confidence", "citations", "took_ms", "cached", "verdict", "kind",
         "mode", "model", "grounded", "dropped", "notice", "usage", "generated_ms",
     }
     assert payload["verdict"] in ("answered", "uncertain", "not_covered")

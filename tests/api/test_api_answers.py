@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 ANSWER_KEYS = {
-    "question", "answer", "answerable", "confidence", "citations", "took_ms", "verdict", "kind",
+    "question", "answer", "answerable", "confidence", "citations", "took_ms", "cached", "verdict", "kind",
     "mode", "model", "grounded", "dropped", "notice", "usage", "generated_ms",
 }
 CITATION_KEYS = {
@@ -72,8 +72,19 @@ def test_every_route_returns_the_same_answer_object(client: TestClient, question
         "model": "forum-qa", "mode": "extractive", "messages": [{"role": "user", "content": question}]
     }).json()["forum_qa"]
     assert streamed["type"] == "answer"
-    untimed = [{**answer, "took_ms": 0} for answer in (plain, streamed["answer"], chat)]
+    assert streamed["answer"]["cached"] is chat["cached"] is True  # the same question again: the cache
+    untimed = [{**answer, "took_ms": 0, "cached": True} for answer in (plain, streamed["answer"], chat)]
     assert untimed[0] == untimed[1] == untimed[2]
+
+
+def test_a_repeat_says_it_came_from_the_cache(client: TestClient) -> None:
+    """took_ms of a cached answer is the look-up alone; ``cached`` says so, so a client need not print
+    "answered in 0.02 ms" as if it had answered that fast."""
+    question = "What did the participants say about the Tumen River project?"
+    first = ask(client, question, top_k=4)  # a top_k no other test uses: a key not cached yet
+    again = ask(client, question, top_k=4)
+    assert first["cached"] is False and again["cached"] is True
+    assert {**first, "took_ms": 0, "cached": True} == {**again, "took_ms": 0}
 
 
 def test_the_question_is_trimmed(client: TestClient) -> None:

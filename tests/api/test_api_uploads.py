@@ -315,4 +315,5 @@ def test_the_status_and_config_are_documented(upload_client: TestClient) -> None
     assert {"202", "403", "404", "409"} <= set(delete["responses"])
     assert "/api/index/status" in schema["paths"] and "/api/config" in schema["paths"]
     config = upload_client.get("/api/config").json()
-    assert config == {"uploads": True, "max_upload_bytes": CAP, "accepted_kinds": accepted_kinds()}
+    assert config == {"uploads": True, "max_upload_bytes": CAP, "accepted_kinds": accepted_kinds(),
+                      "max_question_chars": 1000}

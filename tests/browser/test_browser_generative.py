@@ -7,6 +7,7 @@ the real llama.cpp server is exercised over HTTP in tests/test_llm_real.py.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,4 +85,25 @@ def test_a_failing_llm_shows_the_extractive_answer_with_a_notice(
     expect(answer.locator(".notice")).to_contain_text("The LLM could not answer")
     expect(answer.locator(".chip").first).to_be_visible()
     expect(answer.locator("p.text")).to_contain_text("Lee In-ho")
+    page.close()
+
+
+def test_a_streaming_answer_can_be_stopped(browser: Browser, llm_page_url: tuple[str, FakeLLM]) -> None:
+    url, fake = llm_page_url
+    fake.behaviour = Behaviour(reply=faithful_then_invented, token_delay=0.08)  # ~4 s of tokens
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(url + "/")
+    page.locator("#question").fill(QUESTION)
+    page.locator("#question").press("Enter")
+    streaming = page.locator("#thread .message.assistant p.text.streaming")
+    expect(streaming).to_contain_text("Twenty members")
+    page.get_by_role("button", name="Stop").click()
+    # The unchecked words go: what is shown is the fact that it was stopped, and a way to ask again.
+    stopped = page.locator("#thread > .message.assistant").last
+    expect(stopped).to_have_class(re.compile("stopped"))
+    expect(streaming).to_have_count(0)
+    expect(stopped.get_by_role("button", name="Try again")).to_be_visible()
+    expect(page.locator("#composer")).to_have_attribute("aria-busy", "false")
+    expect(page.locator("#send")).to_be_enabled()
     page.close()

@@ -52,11 +52,14 @@ def test_chips_and_report_show_the_page(pdf_page: Page, pdf_url: str, artifacts:
     pdf_page.locator("#question").press("Enter")
     chips = pdf_page.locator("#thread > .message.assistant:not(.pending)").last.locator(".chip")
     expect(chips).to_have_count(len(pages))
-    for chip, citation in zip(chips.all(), expected["citations"], strict=True):
+    # The page lists the cited passages first, in the order the answer cites them, then the others.
+    cited = [int(n) for n in dict.fromkeys(re.findall(r"\[(\d+)\]", expected["answer"]))]
+    shown = sorted(expected["citations"], key=lambda c: cited.index(c["n"]) if c["n"] in cited else 99)
+    for chip, citation in zip(chips.all(), shown, strict=True):
         expect(chip.locator(".chip-label")).to_have_text(f"p. {citation['page']} · {citation['section']}")
         expect(chip).to_have_attribute("aria-label", re.compile(rf", page {citation['page']}\."))
     chips.first.click()
-    first = expected["citations"][0]
+    first = shown[0]
     expect(pdf_page.locator("#report-meta")).to_have_text(re.compile(rf"· p\. {first['page']}\b"))
     expect(pdf_page.locator("#report mark.sentence")).to_have_count(1)
     assert first["page"] == 2
