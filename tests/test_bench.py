@@ -202,3 +202,23 @@ def test_article_build_child_reports_time_memory_and_the_added_document(tmp_path
     assert list(result["stages"]) == ["text", "chunks", "bm25", "minilm"]
     assert result["stages"]["minilm"]["done"] == 3 and result["add_stages"]["text"]["done"] == 2
     assert 50 * 2**20 < result["stages"]["minilm"]["peak_rss_bytes"] <= result["peak_rss_bytes"] < 2**30
+
+
+def test_pgvector_scale_section_on_a_tiny_corpus(
+    ctx: Context, postgres: tuple[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench/pgvector.py's scale part against the session's real PostgreSQL: pgvector and FAISS rows,
+    recall against exact search, and the targets it checks (500 passages: its arithmetic, not speed)."""
+    from pg_support import with_database
+
+    from bench import pgvector
+
+    monkeypatch.setenv("BENCH_PGVECTOR_SIZES", "500")
+    report = Report("pgvector")
+    pgvector.scale(ctx, report, lambda name: with_database(postgres[0], name))
+    table = report.tables[-1]
+    assert "pgvector HNSW ef_search=40" in table and "FAISS IndexFlatIP" in table
+    recalls = [float(line.split()[-1]) for line in table.splitlines() if line.startswith("500")]
+    assert len(recalls) == len(pgvector.EF_SEARCH) + 1 and all(0.9 <= r <= 1.0 for r in recalls)
+    assert [c.name for c in report.checks] == [
+        "pgvector search p50 at 500 (ef_search=40)", "pgvector recall@10 at 500 (ef_search=40)"]

@@ -16,6 +16,7 @@ from api.deps import QA, ServiceDep, SettingsDep, UploadsOn, ValidUpload, get_qa
 from api.errors import ApiError
 from api.schemas import DocumentList, DocumentOut, ErrorResponse, RemoveResponse, UploadResponse
 from api.status import build_status
+from rag.index import pgstore
 from rag.ingest import store
 from rag.types import Document
 
@@ -98,7 +99,7 @@ UPLOAD_BODY = {
         413: _error("The file is larger than FORUMQA_MAX_UPLOAD_BYTES."),
         415: _error("Not multipart, or the file is no kind of document this server reads (by its bytes)."),
         422: _error("No 'file' field, or the file cannot be read (damaged, empty, encrypted, a scan...)."),
-        503: _error("The index is still loading."),
+        503: _error("The index is still loading, or the database store is unavailable."),
     },
     summary="Add a document (rebuilt in the background)",
 )
@@ -109,6 +110,11 @@ async def add_document(upload: ValidUpload, service: ServiceDep, settings: Setti
     the rebuild is swapped in (``GET /api/index/status``), answers come from the previous index.
     """
     try:
+        if settings.database:  # the shared store: replicas and workers pick it up from the database
+            stored = await run_in_threadpool(
+                pgstore.add_document, pgstore.open_database(settings), settings, upload.data, upload.filename
+            )
+            return {"document": stored.to_dict(), "build": await run_in_threadpool(build_status, service)}
         stored = await run_in_threadpool(
             store.add, settings.corpus_dir, upload.data, upload.filename, settings.max_upload_bytes
         )
@@ -133,6 +139,9 @@ async def add_document(upload: ValidUpload, service: ServiceDep, settings: Setti
 def remove_document(doc_id: str, service: ServiceDep, settings: SettingsDep) -> dict[str, Any]:
     """Deletes the document's files from the corpus and queues a rebuild; answers 202 at once."""
     try:
+        if settings.database:
+            removed = pgstore.remove_document(pgstore.open_database(settings), doc_id)
+            return {"removed": removed.to_dict(), "build": build_status(service)}
         removed = store.remove(settings.corpus_dir, doc_id)
     except store.DocumentError as exc:
         raise refused(exc) from None

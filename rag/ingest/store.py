@@ -25,7 +25,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -249,11 +249,48 @@ def _trial_load(data: bytes, kind: str) -> Document:
             raise Unreadable(f"the {_KIND_NAMES[kind]} file cannot be read: {type(exc).__name__}") from exc
 
 
-def add(corpus_dir: Path, data: bytes, filename: str, max_bytes: int) -> StoredDocument:
-    """Store ``data`` (named ``filename`` by the client) in ``corpus_dir``; the new document.
+@dataclass(frozen=True)
+class Prepared:
+    """An upload that passed every check, with the id, kind and metadata it is stored under."""
 
-    Raises :class:`TooLarge`, :class:`UnsupportedKind`, :class:`Unreadable` or :class:`Duplicate`
-    (nothing is written then).
+    id: str
+    title: str
+    kind: str
+    data: bytes
+    sha256: str
+    original_filename: str
+    page_count: int | None
+
+    @property
+    def file_name(self) -> str:
+        """Its name in a corpus folder: ``<id><suffix>``."""
+        return f"{self.id}{SUFFIX[self.kind]}"
+
+    def meta(self) -> dict[str, Any]:
+        """The ``.meta.json`` stored beside it."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "source": "uploaded",
+            "kind": self.kind,
+            "size": len(self.data),
+            "sha256": self.sha256,
+            "original_filename": self.original_filename,
+            "added": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "stored_by": STORED_BY,
+            **({"page_count": self.page_count} if self.page_count else {}),
+        }
+
+    def stored(self) -> StoredDocument:
+        return StoredDocument(self.id, self.title, self.kind, len(self.data), self.file_name,
+                              self.original_filename, self.page_count)
+
+
+def prepare(data: bytes, filename: str, max_bytes: int) -> Prepared:
+    """Check an upload (size, kind by its bytes, that it loads) and name it; the one set of checks of
+    every store (this folder store and the database store of :mod:`rag.index.pgstore`).
+
+    Raises :class:`TooLarge`, :class:`UnsupportedKind` or :class:`Unreadable`.
     """
     if len(data) > max_bytes:
         raise TooLarge(
@@ -264,9 +301,28 @@ def add(corpus_dir: Path, data: bytes, filename: str, max_bytes: int) -> StoredD
     kind = check_kind(data, filename)
     document = _trial_load(data, kind)
     digest = hashlib.sha256(data).hexdigest()
-    doc_id = _id_for(document.title, digest)
-    original = clean_filename(filename)
-    pages = len(document.pages) or None
+    return Prepared(_id_for(document.title, digest), document.title, kind, data, digest,
+                    clean_filename(filename), len(document.pages) or None)
+
+
+def load_prepared(prepared: Prepared) -> Document:
+    """The document exactly as the loader reads it from a corpus folder (file and metadata), with no path."""
+    with tempfile.TemporaryDirectory(prefix="forumqa-upload-") as tmp:
+        path = Path(tmp) / prepared.file_name
+        meta = json.dumps(prepared.meta(), ensure_ascii=False, indent=2)
+        meta_path(path).write_text(meta, encoding="utf-8")
+        path.write_bytes(prepared.data)
+        return replace(load_document(path), path="")
+
+
+def add(corpus_dir: Path, data: bytes, filename: str, max_bytes: int) -> StoredDocument:
+    """Store ``data`` (named ``filename`` by the client) in ``corpus_dir``; the new document.
+
+    Raises :class:`TooLarge`, :class:`UnsupportedKind`, :class:`Unreadable` or :class:`Duplicate`
+    (nothing is written then).
+    """
+    prepared = prepare(data, filename, max_bytes)
+    doc_id, digest = prepared.id, prepared.sha256
     with _corpus_lock(corpus_dir):
         existing = corpus_ids(corpus_dir)
         for other_id, path in existing.items():
@@ -274,27 +330,16 @@ def add(corpus_dir: Path, data: bytes, filename: str, max_bytes: int) -> StoredD
                 raise Duplicate(f"this file is already in the corpus as document {other_id!r}")
         if doc_id in existing:
             raise Duplicate(
-                f"a document with id {doc_id!r} (the slug of its title, {document.title!r}) is already in "
+                f"a document with id {doc_id!r} (the slug of its title, {prepared.title!r}) is already in "
                 f"the corpus; remove it first or give this one another title"
             )
-        path = corpus_dir / f"{doc_id}{SUFFIX[kind]}"
-        meta = {
-            "id": doc_id,
-            "title": document.title,
-            "source": "uploaded",
-            "kind": kind,
-            "size": len(data),
-            "sha256": digest,
-            "original_filename": original,
-            "added": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "stored_by": STORED_BY,
-            **({"page_count": pages} if pages else {}),
-        }
+        path = corpus_dir / prepared.file_name
         # The metadata first: the document's rename is the moment it joins the corpus, complete.
-        _write_atomically(meta_path(path), json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8"))
+        meta = json.dumps(prepared.meta(), ensure_ascii=False, indent=2)
+        _write_atomically(meta_path(path), meta.encode("utf-8"))
         _write_atomically(path, data)
         _fsync_dir(corpus_dir)
-    return StoredDocument(doc_id, document.title, kind, len(data), path.name, original, pages)
+    return prepared.stored()
 
 
 def remove(corpus_dir: Path, doc_id: str) -> StoredDocument:
