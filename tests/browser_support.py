@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -28,3 +28,18 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def ask(page: Page, question: str) -> Locator:
+    """Type the question and press Enter, wait until its answer (or error) replaced the placeholder, and
+    return that answer's message: by position, not .last, so it keeps naming this answer after more."""
+    answered = page.locator("#thread > .message.assistant:not(.pending)").count()
+    page.locator("#question").fill(question)
+    page.locator("#question").press("Enter")
+    expect(page.locator("#thread > .message.assistant:not(.pending)")).to_have_count(answered + 1)
+    expect(page.locator("#composer")).to_have_attribute("aria-busy", "false")
+    return page.locator("#thread > .message.assistant").nth(answered)
+
+
+def last_answer(page: Page) -> Locator:
+    return page.locator("#thread > .message.assistant").last

@@ -77,6 +77,8 @@
     }
     return node;
   }
+  // For the page's other scripts (feedback.js), which make their elements the same way.
+  window.forumqaPage = Object.freeze({ el });
 
   function announce(message) {
     // Cleared first so that the same message twice is announced twice.

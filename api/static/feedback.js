@@ -22,17 +22,8 @@
     return enabled;
   }
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [name, value] of Object.entries(attrs || {})) {
-      if (value === false || value === null || value === undefined) continue;
-      node.setAttribute(name, value === true ? "" : String(value));
-    }
-    for (const child of children) {
-      if (child !== null && child !== undefined) node.append(typeof child === "string" ? document.createTextNode(child) : child);
-    }
-    return node;
-  }
+  // The page's one way of making elements (app.js, loaded first): attributes set, children as text nodes.
+  const { el } = window.forumqaPage;
 
   // Thumbs drawn as SVG (Feather's thumbs-up and thumbs-down, MIT licence): emoji fonts are not on every
   // system, and a missing glyph would leave an empty box.

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from browser_support import ask, last_answer
 from playwright.sync_api import Browser, Page, Route, expect
 
 pytestmark = pytest.mark.browser
@@ -34,17 +35,8 @@ def document_text(live_url: str, doc_id: str) -> str:
     return str(httpx.get(f"{live_url}/api/documents/{doc_id}", timeout=30).json()["text"])
 
 
-def ask(page: Page, question: str) -> None:
-    """Type the question and press Enter, then wait until the answer (or error) replaced the placeholder."""
-    answered = page.locator("#thread > .message.assistant:not(.pending)").count()
-    page.locator("#question").fill(question)
-    page.locator("#question").press("Enter")
-    expect(page.locator("#thread > .message.assistant:not(.pending)")).to_have_count(answered + 1)
-    expect(page.locator("#composer")).to_have_attribute("aria-busy", "false")
 
 
-def last_answer(page: Page) -> Any:
-    return page.locator("#thread > .message.assistant").last
 
 
 def shown_numbers(answer: dict[str, Any]) -> dict[int, int]:

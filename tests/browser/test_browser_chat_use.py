@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from browser_support import ask, last_answer
 from core_support import copy_workspace
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 from server_support import LiveServer
@@ -91,16 +92,8 @@ def api_answer(url: str, question: str, history: list[dict[str, str]] | None = N
     return dict(response.json())
 
 
-def ask(page: Page, question: str) -> None:
-    answered = page.locator("#thread > .message.assistant:not(.pending)").count()
-    page.locator("#question").fill(question)
-    page.locator("#question").press("Enter")
-    expect(page.locator("#thread > .message.assistant:not(.pending)")).to_have_count(answered + 1)
-    expect(page.locator("#composer")).to_have_attribute("aria-busy", "false")
 
 
-def last_answer(page: Page) -> Any:
-    return page.locator("#thread > .message.assistant").last
 
 
 def reading_order(answer: dict[str, Any]) -> list[int]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from browser_support import ask
 from core_support import copy_workspace
 from playwright.sync_api import BrowserContext, Page, expect
 from server_support import LiveServer
@@ -34,12 +35,6 @@ QUESTION = "How many companies does Pangyo Techno Valley host?"
 BUILD_MS = 600_000  # a rebuild shares two cores with the rest of the machine
 
 
-def ask(page: Page, question: str) -> None:
-    answered = page.locator("#thread > .message.assistant:not(.pending)").count()
-    page.locator("#question").fill(question)
-    page.locator("#question").press("Enter")
-    expect(page.locator("#thread > .message.assistant:not(.pending)")).to_have_count(answered + 1)
-    expect(page.locator("#composer")).to_have_attribute("aria-busy", "false")
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import ask
 from core_support import copy_workspace
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from server_support import LiveServer
@@ -49,14 +50,6 @@ def open_page(context: BrowserContext, url: str, problems: list[str]) -> Page:
     return page
 
 
-def ask(page: Page, question: str) -> Any:
-    answered = page.locator("#thread > .message.assistant:not(.pending)").count()
-    page.locator("#question").fill(question)
-    page.locator("#question").press("Enter")
-    expect(page.locator("#thread > .message.assistant:not(.pending)")).to_have_count(answered + 1)
-    expect(page.locator("#composer")).to_have_attribute("aria-busy", "false")
-    # By position, not .last: the locator must keep naming this answer after more are asked.
-    return page.locator("#thread > .message.assistant").nth(answered)
 
 
 def stored(workspace: Settings) -> list[dict[str, Any]]:
