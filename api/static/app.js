@@ -1173,7 +1173,9 @@
     } else if (building) {
       const stage = runningStage(status);
       const what = stage ? stageName(stage.name) : status.phase;
-      const phase = what && what !== "building the index" ? ` (${what})` : "";
+      // The builder's phase may read "building the index: e5"; the sentence already says "Building the index".
+      const detail = what ? what.replace(/^building the index:?\s*/, "") : "";
+      const phase = detail ? ` (${detail})` : "";
       const count = Number.isInteger(status.total) && status.total > 0 && Number.isInteger(status.done)
         ? `: ${status.done} of ${status.total}` : "";
       const waiting = [
