@@ -77,7 +77,14 @@ class SearchIndex:
     sentence_vectors: dict[str, np.ndarray]
     chunk_lexicon: LexicalIndex
     sentence_lexicon: LexicalIndex
-    sentence_chunks: list[list[int]] = field(default_factory=list)
+    # The chunks each sentence belongs to (overlapping windows: one or two), derived from the chunk table.
+    sentence_chunks: list[list[int]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sentence_chunks = [[] for _ in self.sentences]
+        for chunk in self.chunks:
+            for sid in chunk.sentence_ids:
+                self.sentence_chunks[sid].append(chunk.id)
 
     @property
     def build_id(self) -> str:
@@ -932,10 +939,6 @@ def load_index(index_dir: Path, build_dir: Path | None = None) -> SearchIndex:
         raise
     except Exception as exc:  # any parse or FAISS error means the build cannot serve
         raise IndexUnavailable(f"{build_dir}: cannot load index: {exc}") from exc
-    sentence_chunks: list[list[int]] = [[] for _ in sentences]
-    for chunk in chunks:
-        for sid in chunk.sentence_ids:
-            sentence_chunks[sid].append(chunk.id)
     return SearchIndex(
         path=build_dir,
         manifest=manifest,
@@ -946,7 +949,6 @@ def load_index(index_dir: Path, build_dir: Path | None = None) -> SearchIndex:
         sentence_vectors=sentence_vectors,
         chunk_lexicon=chunk_lexicon,
         sentence_lexicon=sentence_lexicon,
-        sentence_chunks=sentence_chunks,
     )
 
 

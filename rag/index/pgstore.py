@@ -371,7 +371,8 @@ def load_index(db: Database, settings: Settings) -> SearchIndex:
                 "the database holds no ready document yet: add documents (forumqa db import, or "
                 "POST /api/documents) and let a worker embed them"
             )
-        chunk_keys = [sha256_text(chunk_embed_text(c)) for c in tables.chunks]
+        chunk_texts = [chunk_embed_text(c) for c in tables.chunks]
+        chunk_keys = [sha256_text(t) for t in chunk_texts]
         sentence_keys = [sha256_text(s.text) for s in tables.sentences]
         chunk_vectors, sentence_vectors, pending = {}, {}, []
         for name in stage_names(settings)[3:]:
@@ -391,13 +392,8 @@ def load_index(db: Database, settings: Settings) -> SearchIndex:
             sentence_vectors[name] = vectors[len(tables.chunks) :]
     if not chunk_vectors:
         raise IndexUnavailable(f"no model has embedded every served text yet (waiting: {', '.join(pending)})")
-    chunk_texts = [chunk_embed_text(c) for c in tables.chunks]
     chunk_lexicon = LexicalIndex.build(chunk_texts, False, "chunks")
     sentence_lexicon = LexicalIndex.build([s.text for s in tables.sentences], False, "sentences")
-    sentence_chunks: list[list[int]] = [[] for _ in tables.sentences]
-    for chunk in tables.chunks:
-        for sid in chunk.sentence_ids:
-            sentence_chunks[sid].append(chunk.id)
     served = list(chunk_vectors)
     manifest = {
         "build_id": f"db-generation-{tables.generation}",
@@ -426,7 +422,6 @@ def load_index(db: Database, settings: Settings) -> SearchIndex:
         sentence_vectors=sentence_vectors,
         chunk_lexicon=chunk_lexicon,
         sentence_lexicon=sentence_lexicon,
-        sentence_chunks=sentence_chunks,
     )
 
 
