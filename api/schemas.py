@@ -75,6 +75,13 @@ class AnswerRequest(BaseModel):
     )
     mode: AnswerMode = Field("auto", description=MODE_DESCRIPTION)
     doc_ids: DocIds = Field(None, min_length=1, max_length=MAX_DOC_IDS, description=DOC_IDS_DESCRIPTION)
+    fresh: bool = Field(
+        False,
+        description="Answer anew (the page's Regenerate): the server's answer cache is skipped, so "
+        "`cached` is false, and an LLM writes the answer again at FORUMQA_LLM_REGENERATE_TEMPERATURE "
+        "(0.7), so it may be worded differently. An extractive answer comes out the same: the reader is "
+        "deterministic.",
+    )
 
 
 class SearchRequest(BaseModel):
