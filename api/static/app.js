@@ -546,7 +546,13 @@
     markRemovedCitations();
     document.dispatchEvent(new CustomEvent("forumqa:answer", {
       detail: { element: bubble, actions, answer: turn.answer, question: turn.question,
-        history: historyBefore(current, index) },
+        history: historyBefore(current, index),
+        // The reader's rating of this answer, kept with it in the conversation (feedback.js).
+        feedback: turn.feedback || null,
+        keepFeedback: (feedback) => {
+          turn.feedback = feedback;
+          saveStore();
+        } },
     }));
     return item;
   }
@@ -682,6 +688,25 @@
       && a.citations.every((c) => c && typeof c.n === "number" && typeof c.text === "string" && c.highlight);
   }
 
+  // A stored turn as the page can use it, or null: its other versions (each a list of turns, the one shown
+  // being null) and its rating are kept only when well formed.
+  function cleanTurn(turn) {
+    if (!validTurn(turn)) return null;
+    const fb = turn.feedback;
+    if (fb && !(["up", "down"].includes(fb.rating) && typeof (fb.comment || "") === "string")) delete turn.feedback;
+    const v = turn.versions;
+    if (v) {
+      const tails = Array.isArray(v.tails)
+        ? v.tails.map((tail) => (tail === null ? null : Array.isArray(tail) ? tail.map(cleanTurn) : []))
+        : [];
+      const ok = tails.length >= 2 && Number.isInteger(v.at) && tails[v.at] === null
+        && tails.filter((t) => t === null).length === 1
+        && tails.every((t) => t === null || (t.length > 0 && t.every(Boolean)));
+      if (ok) turn.versions = { tails, at: v.at }; else delete turn.versions;
+    }
+    return turn;
+  }
+
   function readStore() {
     try {
       const data = JSON.parse(window.localStorage.getItem(STORE) || "null");
@@ -689,7 +714,7 @@
       const list = data.conversations
         .filter((c) => c && typeof c.id === "string" && Array.isArray(c.turns))
         .map((c) => ({ id: c.id, title: String(c.title || "Conversation"), created: Number(c.created) || 0,
-          updated: Number(c.updated) || 0, turns: c.turns.filter(validTurn) }))
+          updated: Number(c.updated) || 0, turns: c.turns.map(cleanTurn).filter(Boolean) }))
         .filter((c) => c.turns.length);
       return { active: data.active, conversations: list };
     } catch (err) {
