@@ -1459,19 +1459,15 @@
     }
   }
 
-  uploadForm.addEventListener("submit", (event) => {
-    event.preventDefault();
+  // Choosing files sends them: there is nothing else to press.
+  uploadFile.addEventListener("change", () => {
     uploadError.hidden = true;
     const files = [...uploadFile.files];
-    if (!files.length) {
-      uploadError.textContent = "Choose a file first, or drop one here.";
-      uploadError.hidden = false;
-      uploadFile.focus();
-      return;
-    }
+    if (!files.length) return;
     uploadFile.value = ""; // the files are listed below now, each with its own progress
     queueFiles(files);
   });
+  uploadForm.addEventListener("submit", (event) => event.preventDefault());
 
   // Files dragged over the page: the panel is the target, the chat too (it opens the panel). Dropped
   // files never make the browser navigate away from the conversation, even when uploads are off.
