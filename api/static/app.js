@@ -1165,12 +1165,86 @@
       el("label", { class: "doc-pick" }, check, el("span", { class: "doc-title" }, doc.title)),
       el("p", { class: "doc-meta" }, facts.join(" · ")));
     if (config.uploads) {
+      const rename = el("button", { type: "button", class: "button small doc-rename",
+        "aria-label": `Rename ${doc.title}` }, "Rename");
+      rename.addEventListener("click", () => startRenamingDocument(item, doc));
       const remove = el("button", { type: "button", class: "button small doc-remove",
         "aria-label": `Remove ${doc.title}` }, "Remove");
       remove.addEventListener("click", () => removeDocument(doc, remove));
-      item.append(remove);
+      item.append(el("div", { class: "doc-actions" }, rename, remove));
     }
     return item;
+  }
+
+  // Renaming a document (PATCH /api/documents/{id}): its id stays, so citations kept in conversations
+  // still open it; lists and new citations use the new title once the index is rebuilt.
+  function startRenamingDocument(item, doc) {
+    const actions = item.querySelector(".doc-actions");
+    const field = el("input", { type: "text", class: "doc-title-input", maxlength: 200,
+      "aria-label": `New title of ${doc.title}` });
+    field.value = doc.title;
+    const save = el("button", { type: "submit", class: "button small primary" }, "Save");
+    const cancel = el("button", { type: "button", class: "button small" }, "Cancel");
+    const error = el("p", { class: "doc-rename-error", role: "alert", hidden: true });
+    const editor = el("form", { class: "doc-rename-form", novalidate: true },
+      field, el("div", { class: "doc-rename-buttons" }, save, cancel), error);
+    const close = () => {
+      editor.remove();
+      actions.hidden = false;
+      const again = actions.querySelector(".doc-rename");
+      if (again) again.focus();
+    };
+    const fail = (message) => {
+      error.textContent = message;
+      error.hidden = false;
+      field.focus();
+    };
+    editor.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const title = field.value.replace(/\s+/g, " ").trim();
+      if (!title) {
+        fail("Type a title first.");
+        return;
+      }
+      if (title === doc.title) {
+        close();
+        return;
+      }
+      save.disabled = true;
+      try {
+        const result = await request(`/api/documents/${encodeURIComponent(doc.id)}`, {
+          method: "PATCH",
+          headers: { "Content-Type": "application/json", Accept: "application/json" },
+          body: JSON.stringify({ title }),
+        });
+        const renamed = result.document.title;
+        item.querySelector(".doc-title").textContent = renamed;
+        let note = item.querySelector(".doc-renamed");
+        if (!note) {
+          note = el("p", { class: "doc-renamed" });
+          actions.before(note);
+        }
+        note.textContent = "Renamed: answers use the new title once the index is rebuilt.";
+        close();
+        buildStarted(result.build, `Renamed to “${renamed}”. Rebuilding the index.`);
+      } catch (err) {
+        save.disabled = false;
+        fail(err instanceof ApiError ? err.message.charAt(0).toUpperCase() + err.message.slice(1)
+          : "The document could not be renamed.");
+      }
+    });
+    cancel.addEventListener("click", close);
+    field.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();
+        close();
+      }
+    });
+    actions.hidden = true;
+    actions.before(editor);
+    field.focus();
+    field.select();
   }
 
   async function refreshDocuments() {
@@ -1207,7 +1281,8 @@
         pending.added.length ? `${plural(pending.added.length, "new document is", "new documents are")} not searchable yet` : "",
         pending.removed.length ? `${plural(pending.removed.length, "removed document is", "removed documents are")} still searchable` : "",
       ].filter(Boolean).join("; ");
-      libraryStatus.textContent = `Building the index${phase}${count}. ${waiting ? `${waiting}: ` : ""}answers come from the previous index meanwhile.`;
+      libraryStatus.textContent = `Building the index${phase}${count}. `
+        + (waiting ? `${waiting}: answers` : "Answers") + " come from the previous index meanwhile.";
     } else if (status.state === "failed") {
       libraryStatus.textContent = `The last build failed: ${status.last_error || "unknown error"}. The previous index still answers.`;
     } else {
