@@ -13,9 +13,10 @@ from fastapi import Depends, Request
 from starlette.datastructures import UploadFile
 
 from api.errors import ApiError, invalid
-from api.schemas import AnswerRequest, FeedbackRequest, SearchRequest
+from api.schemas import AnswerRequest, FeedbackRequest, RenameRequest, SearchRequest
 from api.service import Service
 from rag.config import LLMNotConfigured, Settings
+from rag.ingest.naming import clean_new_title
 from rag.qa import ForumQA, valid_text
 
 # These are ``async def`` because they never block: a sync dependency would cost a threadpool hop.
@@ -139,6 +140,18 @@ async def upload_file(request: Request, settings: SettingsDep, _: Annotated[None
 
 
 ValidUpload = Annotated[Upload, Depends(upload_file)]
+
+
+async def rename_request(body: RenameRequest) -> RenameRequest:
+    """The new title, spaces collapsed; a 422 when blank, not Unicode or holding control characters."""
+    valid_or_422(body.title, "title")
+    try:
+        return body.model_copy(update={"title": clean_new_title(body.title)})
+    except ValueError as exc:
+        raise invalid(str(exc)) from None
+
+
+ValidRename = Annotated[RenameRequest, Depends(rename_request)]
 
 
 async def feedback_on(settings: SettingsDep) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rag.ingest.naming import MAX_TITLE_CHARS
 from rag.types import EXAMPLE_QUESTION, AnswerResponse, Passage, UsageOut, Verdict
 
 TOP_K_MIN = 1
@@ -75,6 +76,13 @@ class AnswerRequest(BaseModel):
     )
     mode: AnswerMode = Field("auto", description=MODE_DESCRIPTION)
     doc_ids: DocIds = Field(None, min_length=1, max_length=MAX_DOC_IDS, description=DOC_IDS_DESCRIPTION)
+    fresh: bool = Field(
+        False,
+        description="Answer anew (the page's Regenerate): the server's answer cache is skipped, so "
+        "`cached` is false, and an LLM writes the answer again at FORUMQA_LLM_REGENERATE_TEMPERATURE "
+        "(0.7), so it may be worded differently. An extractive answer comes out the same: the reader is "
+        "deterministic.",
+    )
 
 
 class SearchRequest(BaseModel):
@@ -248,6 +256,30 @@ class RemoveResponse(BaseModel):
     """The removed document, and the rebuild that will drop it from answers."""
 
     removed: StoredDocumentOut
+    build: BuildStatusOut
+
+
+class RenameRequest(BaseModel):
+    """A document's new title (its id, and so every citation of it, stays)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"title": "Vladivostok Port Logistics"}]},
+    )
+
+    title: str = Field(
+        min_length=1,
+        max_length=MAX_TITLE_CHARS,
+        description=f"Not blank, at most {MAX_TITLE_CHARS} characters, no control characters; runs of white "
+        "space become one space.",
+    )
+
+
+class RenameResponse(BaseModel):
+    """The renamed document, and the rebuild that will serve its new title (poll GET /api/index/status)."""
+
+    document: StoredDocumentOut
     build: BuildStatusOut
 
 

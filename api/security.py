@@ -149,7 +149,7 @@ def secure(app: ASGIApp, settings: Settings, docs_paths: Iterable[str] = ()) -> 
         wrapped = CORSMiddleware(
             wrapped,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
             allow_credentials=False,
             max_age=600,

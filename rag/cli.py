@@ -827,10 +827,12 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         parents=[common],
         help="write the feedback out as eval-set records",
-        description="Write every feedback stored in the index folder's feedback.jsonl as one JSON line "
-        "in the eval set's shape (id, question, lang, history, and an empty evidence list for a person to "
-        "fill in), with the answer judged, its answer_id and verdict, the rating (up or down), the comment, "
-        "the time and the serving build id. Oldest first; lines a crash cut short are skipped.",
+        description="Write the feedback stored in the index folder's feedback.jsonl as one JSON line per "
+        "answer in the eval set's shape (id, question, lang, history, and an empty evidence list for a "
+        "person to fill in), with the answer judged, its answer_id and verdict, the rating (up or down), "
+        "the comment, the time and the serving build id. A later record of the same answer_id (a changed "
+        "rating, a comment added) supersedes the earlier ones. Oldest first; lines a crash cut short are "
+        "skipped.",
         epilog="example: forumqa feedback export --out eval/feedback.jsonl",
     )
     p.add_argument(

@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     llm_queue_timeout: float = Field(5.0, ge=0, le=600, description="Seconds to wait for a free call.")
     llm_max_tokens: int = Field(300, ge=16, le=4096)
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0)
+    llm_regenerate_temperature: float = Field(
+        0.7, ge=0.0, le=2.0,
+        description="The LLM's temperature when an answer is regenerated (fresh), so it may be worded anew.",
+    )
 
     @property
     def database(self) -> bool:

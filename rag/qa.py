@@ -224,17 +224,18 @@ class ForumQA:
         top_k: int = 5,
         doc_ids: Sequence[str] | None = None,
         mode: Mode = "extractive",
+        fresh: bool = False,
     ) -> Answer:
         """The cited answer to ``question``, given the earlier turns of the chat.
 
         ``doc_ids`` restricts the answer to those documents. ``mode`` "generative" has the
         configured LLM write the answer from the cited passages (checked sentence by sentence);
-        "auto" does so when an LLM is configured. Raises
+        "auto" does so when an LLM is configured. ``fresh`` answers anew (see :meth:`_fresh`). Raises
         ``ValueError`` for an empty question, text that is not valid Unicode, a document id the
         index does not have, or generative mode without an LLM (:class:`rag.config.LLMNotConfigured`).
         """
         final = None
-        for event in self._answer_events(question, history, top_k, doc_ids, mode, stream=False):
+        for event in self._answer_events(question, history, top_k, doc_ids, mode, stream=False, fresh=fresh):
             if isinstance(event, Final):
                 final = event.answer
         assert final is not None  # answer_events always ends with one Final
@@ -247,13 +248,14 @@ class ForumQA:
         top_k: int = 5,
         doc_ids: Sequence[str] | None = None,
         mode: Mode = "extractive",
+        fresh: bool = False,
     ) -> Iterator[Event]:
         """Like :meth:`answer`, as events: the LLM's tokens as they come, then the final answer.
 
         Validation, retrieval and the reader run before the first event, so bad input raises
         before anything is streamed.
         """
-        return self._answer_events(question, history, top_k, doc_ids, mode, stream=True)
+        return self._answer_events(question, history, top_k, doc_ids, mode, stream=True, fresh=fresh)
 
     def _answer_events(
         self,
@@ -263,6 +265,7 @@ class ForumQA:
         doc_ids: Sequence[str] | None,
         mode: Mode,
         stream: bool,
+        fresh: bool = False,
     ) -> Iterator[Event]:
         turns = [
             Turn(t.role, valid_text(t.content, f"history turn {i + 1}", allow_empty=True))
@@ -271,8 +274,8 @@ class ForumQA:
         question = valid_text(question)
         client = self._client_for(mode)
         started = time.perf_counter()
-        extractive = self._run(question, turns, top_k, doc_ids)
-        return self._events(extractive, question, turns, client, started, stream)
+        extractive = self._run(question, turns, top_k, doc_ids, fresh)
+        return self._events(extractive, question, turns, client, started, stream, self._fresh(fresh))
 
     def _events(
         self,
@@ -282,12 +285,14 @@ class ForumQA:
         client: LLMClient | None,
         started: float,
         stream: bool,
+        temperature: float | None = None,
     ) -> Iterator[Event]:
         if client is None:
             yield Final(extractive)
             return
         assert self.grounding is not None  # a client is only handed out when an LLM is configured
-        for event in generate_events(extractive, question, turns, client, self.grounding, stream):
+        events = generate_events(extractive, question, turns, client, self.grounding, stream, temperature)
+        for event in events:
             if isinstance(event, Final):
                 final = event.answer
                 # The extractive id already names the build, question and history; a written answer's id
@@ -298,6 +303,14 @@ class ForumQA:
                 took = (time.perf_counter() - started) * 1000
                 event = Final(replace(final, took_ms=took, cached=False, answer_id=answer_id))
             yield event
+
+    def _fresh(self, fresh: bool) -> float | None:
+        """Regenerate (``fresh``): the answer cache is skipped (:meth:`_run`), and an LLM writes at
+        ``llm_regenerate_temperature`` when that is above its usual temperature, so that asking again
+        may word the answer differently. None: the LLM's usual temperature."""
+        if not fresh or self.settings.llm_regenerate_temperature <= self.settings.llm_temperature:
+            return None
+        return self.settings.llm_regenerate_temperature
 
     def _client_for(self, mode: Mode) -> LLMClient | None:
         self.settings.check_mode(mode)  # self.llm is None exactly when the settings configure no LLM
@@ -429,7 +442,12 @@ class ForumQA:
         return Answer(question, text, True, 0.0, citations, took, verdict="uncertain", kind="fact")
 
     def _run(
-        self, question: str, history: Sequence[Turn] | None, top_k: int, doc_ids: Sequence[str] | None = None
+        self,
+        question: str,
+        history: Sequence[Turn] | None,
+        top_k: int,
+        doc_ids: Sequence[str] | None = None,
+        fresh: bool = False,
     ) -> Answer:
         started = time.perf_counter()
         state = self._state  # one consistent index for the whole request, even across a reload
@@ -437,7 +455,7 @@ class ForumQA:
         history_key = tuple((t.role, t.content) for t in history or ())
         key = (question, history_key, top_k, state.index.build_id, only)
         with self._cache_lock:
-            cached = self._cache.get(key)
+            cached = None if fresh else self._cache.get(key)  # fresh: answered anew, then cached
             if cached is not None:
                 self._cache.move_to_end(key)
         if cached is not None:

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -43,3 +43,24 @@ def ask(page: Page, question: str) -> Locator:
 
 def last_answer(page: Page) -> Locator:
     return page.locator("#thread > .message.assistant").last
+
+
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+class Watched:
+    """A page in its own browser context, with its console errors collected (``errors``); ``init_script``
+    runs before the page's own scripts."""
+
+    def __init__(self, browser: Browser, url: str, viewport: dict[str, int], name: str,
+                 init_script: str | None = None) -> None:
+        self.name = name
+        self.context: BrowserContext = browser.new_context(viewport=viewport, reduced_motion="reduce")
+        if init_script:
+            self.context.add_init_script(init_script)
+        self.errors: list[str] = []
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(20_000)
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(url + "/")

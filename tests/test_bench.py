@@ -222,3 +222,19 @@ def test_pgvector_scale_section_on_a_tiny_corpus(
     assert len(recalls) == len(pgvector.EF_SEARCH) + 1 and all(0.9 <= r <= 1.0 for r in recalls)
     assert [c.name for c in report.checks] == [
         "pgvector search p50 at 500 (ef_search=40)", "pgvector recall@10 at 500 (ef_search=40)"]
+
+
+def test_the_page_bench_takes_the_other_revision_s_page_from_git(tmp_path: Path) -> None:
+    """``python -m bench.page`` serves the base revision's api/static beside this tree's (the timing
+    itself needs Chromium and a server: run by hand, figures in the README)."""
+    import subprocess
+
+    from bench.page import STATIC, base_bundle
+
+    base_bundle("HEAD", tmp_path)
+    names = subprocess.run(["git", "ls-tree", "--name-only", "HEAD:api/static"], cwd=STATIC.parents[1],
+                           check=True, capture_output=True, text=True).stdout.split()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names) and "app.js" in names
+    head = subprocess.run(["git", "show", "HEAD:api/static/index.html"], cwd=STATIC.parents[1], check=True,
+                          capture_output=True).stdout
+    assert (tmp_path / "index.html").read_bytes() == head

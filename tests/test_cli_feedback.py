@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 from core_support import FORUMQA
@@ -89,3 +90,24 @@ def test_feedback_export_explains_itself() -> None:
     for word in ("--out", "--index-dir", "eval set", "rating", "build id", "feedback.jsonl"):
         assert word in text, word
     assert "feedback" in forumqa("--help").stdout
+
+
+def test_export_keeps_the_newest_record_of_each_answer(tmp_path: Path) -> None:
+    """A rating changed, then a comment added: later lines of the same answer_id supersede earlier ones;
+    the export has one record per answer, in the order of those newest records."""
+    index = tmp_path / "index"
+    first, second = RECORDS
+    changed = replace(first, rating="down", time="2026-12-05T10:02:00+00:00")
+    commented = replace(changed, comment="Only the first day.", time="2026-12-05T10:03:00+00:00")
+    for record in (first, second, changed, commented):
+        feedback.append(index, record, max_bytes=1 << 20)
+    assert feedback.latest(feedback.read(index)) == [second, commented]
+    out = tmp_path / "latest.jsonl"
+    result = forumqa("feedback", "export", "--index-dir", str(index), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "exported 2 feedback records (2 👎)" in result.stderr
+    exported = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["id"], r["answer_id"], r["rating"], r["comment"]) for r in exported] == [
+        ("feedback-1", second.answer_id, "down", second.comment),
+        ("feedback-2", first.answer_id, "down", "Only the first day."),
+    ]

@@ -32,7 +32,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def answer(request: ValidAnswerRequest, qa: QA) -> AnswerResponse:
     """The cited answer to ``question``; ``history`` lets follow-ups refer to earlier turns."""
     history = [Turn(t.role, t.content) for t in request.history]
-    answer = qa.answer(request.question, history, request.top_k, request.doc_ids, request.mode)
+    answer = qa.answer(request.question, history, request.top_k, request.doc_ids, request.mode, request.fresh)
     return AnswerResponse.of(answer)
 
 
@@ -60,7 +60,9 @@ def answer_stream(request: ValidAnswerRequest, qa: QA) -> StreamingResponse:
     """Like /api/answer, but a generated answer arrives token by token; the checked answer (which may
     strike sentences already shown) ends the stream. Bad input fails before the stream starts."""
     history = [Turn(t.role, t.content) for t in request.history]
-    events = qa.answer_events(request.question, history, request.top_k, request.doc_ids, request.mode)
+    events = qa.answer_events(
+        request.question, history, request.top_k, request.doc_ids, request.mode, request.fresh
+    )
     return StreamingResponse(
         _ndjson(events),
         media_type="application/x-ndjson",

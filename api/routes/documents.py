@@ -1,4 +1,4 @@
-"""Routes /api/documents: list the documents, read one with its full text, add one, remove one.
+"""Routes /api/documents: list the documents, read one with its full text, add, rename or remove one.
 
 Adding and removing change the corpus folder at once (:mod:`rag.ingest.store`) and queue a background
 rebuild (:mod:`rag.index.rebuild`); the answer is 202 while the old index keeps serving until the new one
@@ -12,9 +12,16 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import QA, ServiceDep, SettingsDep, UploadsOn, ValidUpload, get_qa
+from api.deps import QA, ServiceDep, SettingsDep, UploadsOn, ValidRename, ValidUpload, get_qa
 from api.errors import ApiError
-from api.schemas import DocumentList, DocumentOut, ErrorResponse, RemoveResponse, UploadResponse
+from api.schemas import (
+    DocumentList,
+    DocumentOut,
+    ErrorResponse,
+    RemoveResponse,
+    RenameResponse,
+    UploadResponse,
+)
 from api.status import build_status
 from rag.index import pgstore
 from rag.ingest import store
@@ -95,9 +102,10 @@ UPLOAD_BODY = {
     responses={
         400: _error("The multipart body is malformed."),
         403: _error("Uploads are off (no API key and FORUMQA_ALLOW_UPLOADS unset)."),
-        409: _error("The same file, or a document with the same id (title), is already in the corpus."),
+        409: _error("The same file (the same bytes) is already in the corpus."),
         413: _error("The file is larger than FORUMQA_MAX_UPLOAD_BYTES."),
-        415: _error("Not multipart, or the file is no kind of document this server reads (by its bytes)."),
+        415: _error("Not multipart, the file is no kind of document this server reads (by its bytes), or "
+                    "its name says another kind than it holds (fake.pdf holding text)."),
         422: _error("No 'file' field, or the file cannot be read (damaged, empty, encrypted, a scan...)."),
         503: _error("The index is still loading, or the database store is unavailable."),
     },
@@ -106,8 +114,11 @@ UPLOAD_BODY = {
 async def add_document(upload: ValidUpload, service: ServiceDep, settings: SettingsDep) -> dict[str, Any]:
     """Stores the file under an id made from its title and queues a rebuild; answers 202 at once.
 
-    The kind is decided by the file's bytes, not its name; the name is kept only as metadata. Until
-    the rebuild is swapped in (``GET /api/index/status``), answers come from the previous index.
+    The kind is decided by the file's bytes; a name that says another kind is refused (415), and the
+    name is otherwise kept only as metadata. A title field that names nothing ("about:blank",
+    "untitled") gives way to the first line of the text or the file's name; the id is the title in
+    ASCII (beyoncé -> beyonce), numbered when another document has it (about-blank-2). Until the
+    rebuild is swapped in (``GET /api/index/status``), answers come from the previous index.
     """
     try:
         if settings.database:  # the shared store: replicas and workers pick it up from the database
@@ -146,3 +157,32 @@ def remove_document(doc_id: str, service: ServiceDep, settings: SettingsDep) -> 
     except store.DocumentError as exc:
         raise refused(exc) from None
     return {"removed": removed.to_dict(), "build": build_status(service, service.rebuilder.request())}
+
+
+@router.patch(
+    "/{doc_id}",
+    status_code=202,
+    response_model=RenameResponse,
+    dependencies=[UploadsOn, Depends(get_qa)],  # as removals: allowed changes, once an index is loaded
+    responses={
+        400: _error("The body is not valid JSON."),
+        403: _error("Changes are off (no API key and FORUMQA_ALLOW_UPLOADS unset)."),
+        404: _error("No document of the corpus has this id."),
+        422: _error("The title is missing, blank, too long or holds control characters; unknown fields."),
+        503: _error("The index is still loading, or the database store is unavailable."),
+    },
+    summary="Rename a document (rebuilt in the background)",
+)
+def rename_document(
+    doc_id: str, body: ValidRename, service: ServiceDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Gives the document a new title; its id, and so every citation of it, stays. The title is what
+    lists, citations and its lead section are called once the rebuild is swapped in; answers 202."""
+    try:
+        if settings.database:
+            renamed = pgstore.rename_document(pgstore.open_database(settings), settings, doc_id, body.title)
+            return {"document": renamed.to_dict(), "build": build_status(service)}
+        renamed = store.rename(settings.corpus_dir, doc_id, body.title)
+    except store.DocumentError as exc:
+        raise refused(exc) from None
+    return {"document": renamed.to_dict(), "build": build_status(service, service.rebuilder.request())}

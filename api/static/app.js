@@ -86,8 +86,23 @@
     window.setTimeout(() => { announcer.textContent = message; }, 50);
   }
 
-  function scrollThreadToEnd() {
-    scroller.scrollTo({ top: scroller.scrollHeight, behavior: reducedMotion.matches ? "auto" : "smooth" });
+  // The end of the thread stays in view while the last answer is laid out (its buttons, 👍/👎 included,
+  // may arrive a moment later), until the reader scrolls, clicks or types in the thread themselves.
+  let pinned = false;
+
+  function scrollThreadToEnd(smooth = true) {
+    pinned = true;
+    const behavior = smooth && !reducedMotion.matches ? "smooth" : "instant";
+    scroller.scrollTo({ top: scroller.scrollHeight, behavior });
+  }
+
+  const keepPinned = new ResizeObserver(() => {
+    if (pinned) scroller.scrollTo({ top: scroller.scrollHeight, behavior: "instant" });
+  });
+  keepPinned.observe(thread);
+  keepPinned.observe(scroller);
+  for (const type of ["wheel", "touchstart", "mousedown", "keydown"]) {
+    scroller.addEventListener(type, () => { pinned = false; }, { passive: true });
   }
 
   const numberFormat = new Intl.NumberFormat("en");
@@ -453,13 +468,62 @@
 
   // ------------------------------------------------------------------------------ the thread
 
-  function addUserMessage(question, index) {
+  function addUserMessage(question, index, turn) {
     const item = el("li", { class: "message user", "data-turn": index },
       el("div", { class: "bubble" },
         el("h3", { class: "visually-hidden" }, "You asked"),
-        el("p", { class: "text" }, question)));
+        el("p", { class: "text" }, question)),
+      turn ? versionSwitcher(turn, index) : null);
     thread.append(item);
     return item;
+  }
+
+  // ◀ 2 / 3 ▶ under a question asked more than once (edited, or its answer written again): each version
+  // keeps its answer and the questions that followed it.
+  function versionSwitcher(turn, index) {
+    const versions = turn.versions;
+    if (!versions || versions.tails.length < 2) return null;
+    const count = versions.tails.length;
+    const at = versions.at;
+    const button = (cls, label, icon, to) => {
+      const b = el("button", { type: "button", class: `button icon version-step ${cls}`, "aria-label": label,
+        title: label, disabled: to < 0 || to >= count }, el("span", { "aria-hidden": "true" }, icon));
+      b.addEventListener("click", () => switchVersion(index, to, cls));
+      return b;
+    };
+    return el("div", { class: "versions", role: "group",
+      "aria-label": `Question ${index + 1}: version ${at + 1} of ${count}` },
+    button("version-prev", "Previous version of this question", "◀", at - 1),
+    el("span", { class: "version-label", "aria-hidden": "true" }, `${at + 1} / ${count}`),
+    button("version-next", "Next version of this question", "▶", at + 1));
+  }
+
+  // Shows version `to` of turn `index`: the version shown goes back among the others, with its answer and
+  // what followed it, and version `to` comes back with its own.
+  function switchVersion(index, to, focusClass) {
+    if (busy) return;
+    const turns = current.turns;
+    const versions = turns[index] && turns[index].versions;
+    if (!versions || to === versions.at || !Array.isArray(versions.tails[to])) return;
+    cancelEditing();
+    closeReport(false);
+    delete turns[index].versions;
+    versions.tails[versions.at] = turns.slice(index);
+    const next = versions.tails[to];
+    versions.tails[to] = null;
+    versions.at = to;
+    next[0].versions = versions;
+    turns.splice(index, turns.length - index, ...next);
+    dropMessagesFrom(index);
+    turns.slice(index).forEach((turn, i) => renderTurn(turn, index + i));
+    saveStore();
+    const item = thread.querySelector(`.message.user[data-turn="${index}"]`);
+    if (item) {
+      item.scrollIntoView({ block: "nearest" });
+      const again = item.querySelector(`.${focusClass}:not(:disabled)`) || item.querySelector(".version-step:not(:disabled)");
+      if (again) again.focus();
+    }
+    announce(`Showing version ${to + 1} of ${versions.tails.length} of question ${index + 1}.`);
   }
 
   function addPendingMessage(index) {
@@ -477,6 +541,49 @@
     return ms < 1 ? "under 1 ms" : `${numberFormat.format(Math.round(ms))} ms`;
   }
 
+  // Each verdict has its own colour, icon, words and outline, so no one has to tell them apart by colour.
+  const VERDICTS = {
+    answered: { icon: "✓", words: "Answered from the documents" },
+    uncertain: { icon: "?", words: "Uncertain: may not answer exactly" },
+    not_covered: { icon: "∅", words: "Not covered by the documents" },
+  };
+
+  function verdictOf(answer) {
+    if (!answer.answerable) return "not_covered";
+    return answer.verdict === "uncertain" ? "uncertain" : "answered";
+  }
+
+  function verdictBadge(answer) {
+    const verdict = verdictOf(answer);
+    const { icon, words } = VERDICTS[verdict];
+    return el("p", { class: `badge verdict-${verdict}`, "data-verdict": verdict },
+      el("span", { class: "badge-icon", "aria-hidden": "true" }, icon), words);
+  }
+
+  // The reader's confidence, only where it is a number a reader can use: the chance that the answer shown
+  // is right. Not for an answer the documents do not cover (there is no answer to be right), nor for one
+  // the reader could not weigh (confidence 0: a question in a language whose models are still building).
+  // What it means is a click (or a tap: phones show no tooltips) away. Returns [button, explanation].
+  function confidenceNote(answer) {
+    if (!answer.answerable || !(answer.confidence > 0)) return [null, null];
+    const percent = Math.round(answer.confidence * 100);
+    const explanation = answer.mode === "generative"
+      ? "The reader's estimate that the passages quoted answer the question, from how often answers like "
+        + "this one were right in its tests. Each sentence the LLM wrote was also checked against its passage."
+      : "The reader's estimate that this answer is right, from how often answers like this one were right "
+        + "in its tests. Answers it finds likely enough are marked Answered; the others, Uncertain.";
+    const whyId = `why-${Math.random().toString(36).slice(2)}`;
+    const why = el("p", { class: "confidence-why", id: whyId, hidden: true }, explanation);
+    const button = el("button", { type: "button", class: "confidence", "aria-expanded": "false",
+      "aria-controls": whyId, title: explanation },
+    `${percent}% likely right`, el("span", { class: "confidence-icon", "aria-hidden": "true" }, "?"));
+    button.addEventListener("click", () => {
+      why.hidden = !why.hidden;
+      button.setAttribute("aria-expanded", String(!why.hidden));
+    });
+    return [button, why];
+  }
+
   function answerMessage(turn, index) {
     const answer = turn.answer;
     const { cited, others, shown } = sourcesOf(answer);
@@ -485,14 +592,7 @@
     const kindOf = (c) => (!answer.answerable ? "nearest" : cited.includes(c) ? "cited" : "also");
     const chips = new Map(answer.citations.map((c) => [c.n, citationChip(c, shown.get(c.n), labels.get(c), kindOf(c), answer)]));
     const bubble = el("article", { class: "bubble", "aria-label": "Answer" });
-    if (!answer.answerable) {
-      bubble.append(el("p", { class: "badge" },
-        el("span", { class: "badge-icon", "aria-hidden": "true" }, "?"), "Not covered by the documents"));
-    } else if (answer.verdict === "uncertain") {
-      // The nearest sentences, shown as such: they may not answer exactly.
-      bubble.append(el("p", { class: "badge uncertain" },
-        el("span", { class: "badge-icon", "aria-hidden": "true" }, "~"), "Uncertain: may not answer exactly"));
-    }
+    bubble.append(verdictBadge(answer));
     const note = languageNote(turn.question, answer);
     if (note) bubble.append(note);
     bubble.append(answerParagraph(answer.answer, chips, new Map(answer.citations.map((c) => [c.n, c])), shown));
@@ -516,20 +616,29 @@
           el("li", {}, el("s", {}, renumber(d.text, shown)), el("span", { class: "reason" }, ` (${renumber(d.reason, shown)})`))))));
     }
     if (answer.notice) bubble.append(el("p", { class: "notice", role: "note" }, answer.notice));
-    const percent = Math.round(answer.confidence * 100);
     // A repeat comes from the server's cache: its took_ms is the look-up alone, not worth a number.
     const took = answer.cached ? "repeated from the cache" : `answered in ${formatMs(answer.took_ms)}`;
     const by = answer.mode === "generative" ? ` · written by ${answer.model} from the passages` : "";
-    bubble.append(el("p", { class: "meta" }, `Confidence ${percent}% · ${took}${by}`));
+    const [confidence, why] = confidenceNote(answer);
+    bubble.append(el("p", { class: "meta" }, confidence, confidence ? " · " : null, `${took}${by}`));
+    if (why) bubble.append(why);
 
     const actions = el("div", { class: "answer-actions", role: "group", "aria-label": "Answer actions" },
       copyButton("Copy", "Copy the answer with its sources", () => answerAsText(turn), "action-copy"),
-      actionButton("Regenerate", "Ask this question again", "action-regenerate", () => regenerate(index)),
+      // Asking again gives an extractive answer back word for word (the reader is deterministic), so
+      // Regenerate is offered where an LLM wrote the answer, or tried to (a notice says why it did not).
+      regenerable(answer)
+        ? actionButton("Regenerate", "Write this answer again", "action-regenerate", () => regenerate(index))
+        : null,
       actionButton("Edit question", "Edit the question and ask it again", "action-edit", () => startEditing(index)));
     bubble.append(actions);
-    const item = el("li", { class: "message assistant" + (answer.answerable ? "" : " not-covered"), "data-turn": index },
-      el("div", { class: "avatar", "aria-hidden": "true" }, "FQ"), bubble);
+    const item = el("li", { class: `message assistant verdict-${verdictOf(answer)}` + (answer.answerable ? "" : " not-covered"),
+      "data-turn": index }, el("div", { class: "avatar", "aria-hidden": "true" }, "FQ"), bubble);
     return { item, bubble, actions };
+  }
+
+  function regenerable(answer) {
+    return answer.answerable && (answer.mode === "generative" || Boolean(answer.notice));
   }
 
   function actionButton(label, ariaLabel, cls, onClick) {
@@ -546,7 +655,13 @@
     markRemovedCitations();
     document.dispatchEvent(new CustomEvent("forumqa:answer", {
       detail: { element: bubble, actions, answer: turn.answer, question: turn.question,
-        history: historyBefore(current, index) },
+        history: historyBefore(current, index),
+        // The reader's rating of this answer, kept with it in the conversation (feedback.js).
+        feedback: turn.feedback || null,
+        keepFeedback: (feedback) => {
+          turn.feedback = feedback;
+          saveStore();
+        } },
     }));
     return item;
   }
@@ -574,7 +689,7 @@
   }
 
   function renderTurn(turn, index) {
-    addUserMessage(turn.question, index);
+    addUserMessage(turn.question, index, turn);
     if (turn.answer) showAnswer(turn, index, null);
     else thread.append(problemMessage(turn, index));
   }
@@ -682,6 +797,25 @@
       && a.citations.every((c) => c && typeof c.n === "number" && typeof c.text === "string" && c.highlight);
   }
 
+  // A stored turn as the page can use it, or null: its other versions (each a list of turns, the one shown
+  // being null) and its rating are kept only when well formed.
+  function cleanTurn(turn) {
+    if (!validTurn(turn)) return null;
+    const fb = turn.feedback;
+    if (fb && !(["up", "down"].includes(fb.rating) && typeof (fb.comment || "") === "string")) delete turn.feedback;
+    const v = turn.versions;
+    if (v) {
+      const tails = Array.isArray(v.tails)
+        ? v.tails.map((tail) => (tail === null ? null : Array.isArray(tail) ? tail.map(cleanTurn) : []))
+        : [];
+      const ok = tails.length >= 2 && Number.isInteger(v.at) && tails[v.at] === null
+        && tails.filter((t) => t === null).length === 1
+        && tails.every((t) => t === null || (t.length > 0 && t.every(Boolean)));
+      if (ok) turn.versions = { tails, at: v.at }; else delete turn.versions;
+    }
+    return turn;
+  }
+
   function readStore() {
     try {
       const data = JSON.parse(window.localStorage.getItem(STORE) || "null");
@@ -689,7 +823,7 @@
       const list = data.conversations
         .filter((c) => c && typeof c.id === "string" && Array.isArray(c.turns))
         .map((c) => ({ id: c.id, title: String(c.title || "Conversation"), created: Number(c.created) || 0,
-          updated: Number(c.updated) || 0, turns: c.turns.filter(validTurn) }))
+          updated: Number(c.updated) || 0, turns: c.turns.map(cleanTurn).filter(Boolean) }))
         .filter((c) => c.turns.length);
       return { active: data.active, conversations: list };
     } catch (err) {
@@ -775,7 +909,7 @@
     conversation.turns.forEach(renderTurn);
     welcome.hidden = conversation.turns.length > 0;
     if (save) saveStore();
-    scroller.scrollTop = scroller.scrollHeight;
+    scrollThreadToEnd(false); // and kept there while the answers' buttons arrive
   }
 
   // --------------------------------------------------------------------- the conversations list
@@ -941,8 +1075,11 @@
     editing = { index };
     input.value = turn.question;
     const later = current.turns.length - 1 - index;
-    $("edit-text").textContent = `Editing question ${index + 1}. Sending asks it again in place of the old one`
-      + (later > 0 ? ` and removes the ${plural(later, "question", "questions")} after it.` : ".");
+    $("edit-text").textContent = turn.answer
+      ? `Editing question ${index + 1}. Sending asks it as a new version; the earlier one`
+        + (later > 0 ? `, with the ${plural(later, "question", "questions")} after it,` : "")
+        + " stays: switch between them with ◀ ▶ under the question."
+      : `Editing question ${index + 1}. Sending asks it in place of the one that got no answer.`;
     editNote.hidden = false;
     autoGrow();
     updateCounter();
@@ -984,11 +1121,12 @@
       return;
     }
     const at = editing ? editing.index : current.turns.length;
+    const branch = Boolean(editing);
     cancelEditing();
     input.value = "";
     autoGrow();
     updateCounter();
-    ask(question, at);
+    ask(question, at, { branch });
   });
 
   input.addEventListener("keydown", (event) => {
@@ -1038,14 +1176,17 @@
   }
   stop.addEventListener("click", stopAsking);
 
+  // A generated answer written again, past the server's cache; the earlier one stays as a version.
   function regenerate(index) {
     const turn = current.turns[index];
-    if (turn) ask(turn.question, index);
+    if (turn) ask(turn.question, index, { branch: true, fresh: true });
   }
 
-  // Asks `question` as turn `index` of the current conversation: later turns (an edited or regenerated
-  // question's) are dropped first.
-  async function ask(question, index) {
+  // Asks `question` as turn `index` of the current conversation. `branch` (an edited question, a
+  // regenerated answer): the turn there, with its answer and the turns after it, is kept as another
+  // version of it (◀ ▶); otherwise (a retry of a question that got no answer) it is replaced. `fresh`:
+  // answered past the server's cache.
+  async function ask(question, index, { branch = false, fresh = false } = {}) {
     if (busy) return;
     question = question.trim();
     if (!question) {
@@ -1053,15 +1194,26 @@
       return;
     }
     const conversation = current;
+    const turn = { question, answer: null };
+    const old = conversation.turns[index];
+    if (old && branch && old.answer) {
+      const versions = old.versions || { tails: [null], at: 0 };
+      delete old.versions;
+      versions.tails[versions.at] = conversation.turns.slice(index);
+      versions.tails.push(null);
+      versions.at = versions.tails.length - 1;
+      turn.versions = versions;
+    } else if (old && old.versions) {
+      turn.versions = old.versions; // a retry keeps its place's other versions
+    }
     conversation.turns.splice(index);
     dropMessagesFrom(index);
-    const turn = { question, answer: null };
     conversation.turns.push(turn);
     touch(conversation);
     welcome.hidden = true;
     showComposerNote("");
     setBusy(true);
-    addUserMessage(question, index);
+    addUserMessage(question, index, turn);
     const pending = addPendingMessage(index);
     scrollThreadToEnd();
     announce("Searching…");
@@ -1071,6 +1223,7 @@
       const body = { question, history: historyBefore(conversation, index), top_k: 5 };
       const only = chosenDocuments();
       if (only) body.doc_ids = only;
+      if (fresh) body.fresh = true;
       let streaming = null; // the bubble text an LLM's words appear in, as they arrive
       const answer = await apiStream("/api/answer/stream", body, (text) => {
         if (!streaming) {
@@ -1140,12 +1293,86 @@
       el("label", { class: "doc-pick" }, check, el("span", { class: "doc-title" }, doc.title)),
       el("p", { class: "doc-meta" }, facts.join(" · ")));
     if (config.uploads) {
+      const rename = el("button", { type: "button", class: "button small doc-rename",
+        "aria-label": `Rename ${doc.title}` }, "Rename");
+      rename.addEventListener("click", () => startRenamingDocument(item, doc));
       const remove = el("button", { type: "button", class: "button small doc-remove",
         "aria-label": `Remove ${doc.title}` }, "Remove");
       remove.addEventListener("click", () => removeDocument(doc, remove));
-      item.append(remove);
+      item.append(el("div", { class: "doc-actions" }, rename, remove));
     }
     return item;
+  }
+
+  // Renaming a document (PATCH /api/documents/{id}): its id stays, so citations kept in conversations
+  // still open it; lists and new citations use the new title once the index is rebuilt.
+  function startRenamingDocument(item, doc) {
+    const actions = item.querySelector(".doc-actions");
+    const field = el("input", { type: "text", class: "doc-title-input", maxlength: 200,
+      "aria-label": `New title of ${doc.title}` });
+    field.value = doc.title;
+    const save = el("button", { type: "submit", class: "button small primary" }, "Save");
+    const cancel = el("button", { type: "button", class: "button small" }, "Cancel");
+    const error = el("p", { class: "doc-rename-error", role: "alert", hidden: true });
+    const editor = el("form", { class: "doc-rename-form", novalidate: true },
+      field, el("div", { class: "doc-rename-buttons" }, save, cancel), error);
+    const close = () => {
+      editor.remove();
+      actions.hidden = false;
+      const again = actions.querySelector(".doc-rename");
+      if (again) again.focus();
+    };
+    const fail = (message) => {
+      error.textContent = message;
+      error.hidden = false;
+      field.focus();
+    };
+    editor.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const title = field.value.replace(/\s+/g, " ").trim();
+      if (!title) {
+        fail("Type a title first.");
+        return;
+      }
+      if (title === doc.title) {
+        close();
+        return;
+      }
+      save.disabled = true;
+      try {
+        const result = await request(`/api/documents/${encodeURIComponent(doc.id)}`, {
+          method: "PATCH",
+          headers: { "Content-Type": "application/json", Accept: "application/json" },
+          body: JSON.stringify({ title }),
+        });
+        const renamed = result.document.title;
+        item.querySelector(".doc-title").textContent = renamed;
+        let note = item.querySelector(".doc-renamed");
+        if (!note) {
+          note = el("p", { class: "doc-renamed" });
+          actions.before(note);
+        }
+        note.textContent = "Renamed: answers use the new title once the index is rebuilt.";
+        close();
+        buildStarted(result.build, `Renamed to “${renamed}”. Rebuilding the index.`);
+      } catch (err) {
+        save.disabled = false;
+        fail(err instanceof ApiError ? err.message.charAt(0).toUpperCase() + err.message.slice(1)
+          : "The document could not be renamed.");
+      }
+    });
+    cancel.addEventListener("click", close);
+    field.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();
+        close();
+      }
+    });
+    actions.hidden = true;
+    actions.before(editor);
+    field.focus();
+    field.select();
   }
 
   async function refreshDocuments() {
@@ -1182,7 +1409,8 @@
         pending.added.length ? `${plural(pending.added.length, "new document is", "new documents are")} not searchable yet` : "",
         pending.removed.length ? `${plural(pending.removed.length, "removed document is", "removed documents are")} still searchable` : "",
       ].filter(Boolean).join("; ");
-      libraryStatus.textContent = `Building the index${phase}${count}. ${waiting ? `${waiting}: ` : ""}answers come from the previous index meanwhile.`;
+      libraryStatus.textContent = `Building the index${phase}${count}. `
+        + (waiting ? `${waiting}: answers` : "Answers") + " come from the previous index meanwhile.";
     } else if (status.state === "failed") {
       libraryStatus.textContent = `The last build failed: ${status.last_error || "unknown error"}. The previous index still answers.`;
     } else {
@@ -1434,19 +1662,15 @@
     }
   }
 
-  uploadForm.addEventListener("submit", (event) => {
-    event.preventDefault();
+  // Choosing files sends them: there is nothing else to press.
+  uploadFile.addEventListener("change", () => {
     uploadError.hidden = true;
     const files = [...uploadFile.files];
-    if (!files.length) {
-      uploadError.textContent = "Choose a file first, or drop one here.";
-      uploadError.hidden = false;
-      uploadFile.focus();
-      return;
-    }
+    if (!files.length) return;
     uploadFile.value = ""; // the files are listed below now, each with its own progress
     queueFiles(files);
   });
+  uploadForm.addEventListener("submit", (event) => event.preventDefault());
 
   // Files dragged over the page: the panel is the target, the chat too (it opens the panel). Dropped
   // files never make the browser navigate away from the conversation, even when uploads are off.

@@ -1,9 +1,15 @@
-// 👍/👎 under each answer, with an optional comment, sent to POST /api/feedback.
+// 👍/👎 under each answer, stored as soon as one is pressed (POST /api/feedback), with an optional
+// comment afterwards that amends the same rating; the rating can be changed.
 //
 // app.js dispatches "forumqa:answer" on the document after it renders an answer, with
-// {element, actions, answer, question, history}: `actions` is the answer's row of buttons
-// (class "answer-actions"). The buttons are added only when GET /api/config says the server takes
-// feedback. Text goes into the page as text nodes (textContent), never parsed as HTML.
+// {element, actions, answer, question, history, feedback, keepFeedback}: `actions` is the answer's row of
+// buttons (class "answer-actions"), `feedback` the rating kept with the answer in the conversation
+// ({rating, comment, saved}) or null, and `keepFeedback(feedback)` keeps a new one there (localStorage),
+// so that a rating is shown again after a reload and can still be changed. Each change is posted whole:
+// the server keeps every post, and the newest of an answer_id supersedes the earlier ones.
+//
+// The buttons are added only when GET /api/config says the server takes feedback. Text goes into the page
+// as text nodes (textContent), never parsed as HTML.
 "use strict";
 
 (() => {
@@ -31,6 +37,7 @@
     up: "M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3zM7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3",
     down: "M10 15v4a3 3 0 0 0 3 3l4-9V2H5.72a2 2 0 0 0-2 1.7l-1.38 9a2 2 0 0 0 2 2.3zm7-13h2.67A2.31 2.31 0 0 1 22 4v7a2.31 2.31 0 0 1-2.33 2H17",
   };
+  const SAID = { up: "a good answer", down: "a bad answer" };
 
   function thumb(direction) {
     const ns = "http://www.w3.org/2000/svg";
@@ -53,7 +60,7 @@
         body: JSON.stringify(body),
       });
     } catch (err) {
-      throw new Error("The server could not be reached. Try again.");
+      throw new Error("the server could not be reached. Try again.");
     }
     if (response.ok) return;
     let message = "";
@@ -63,7 +70,7 @@
     } catch (err) {
       message = "";
     }
-    throw new Error(message || `The server answered ${response.status}.`);
+    throw new Error(message || `the server answered ${response.status}.`);
   }
 
   // The earlier turns, cut to what the route accepts (the latest ones matter most for a follow-up).
@@ -72,51 +79,48 @@
       .map((t) => ({ role: t.role, content: String(t.content).slice(0, TURN_CHARS) }));
   }
 
-  function feedbackControls({ answer, question, history }) {
+  function feedbackControls({ answer, question, history, kept, keep }) {
     const box = el("div", { class: "feedback", role: "group", "aria-label": "Rate this answer" });
     const up = el("button", { type: "button", class: "button small feedback-rate", "aria-pressed": "false",
       "aria-label": "Good answer", title: "Good answer" }, thumb("up"));
     const down = el("button", { type: "button", class: "button small feedback-rate", "aria-pressed": "false",
       "aria-label": "Bad answer", title: "Bad answer" }, thumb("down"));
     const status = el("p", { class: "feedback-status", role: "status" });
+    const more = el("button", { type: "button", class: "button small feedback-more", hidden: true });
     const commentId = `feedback-${Math.random().toString(36).slice(2)}`;
     const comment = el("textarea", { id: commentId, maxlength: COMMENT_LIMIT, rows: 2 });
     const label = el("label", { for: commentId });
-    const submit = el("button", { type: "submit", class: "button small primary" }, "Send");
+    const submit = el("button", { type: "submit", class: "button small primary" }, "Send comment");
     const cancel = el("button", { type: "button", class: "button small" }, "Cancel");
     const form = el("form", { class: "feedback-form", hidden: true, novalidate: true },
       label, comment, el("div", { class: "feedback-buttons" }, submit, cancel));
-    let rating = null;
+    // What the server has (the last rating stored), and what is being sent now.
+    let saved = kept && kept.saved ? { rating: kept.rating, comment: kept.comment || "" } : null;
+    let sending = 0;
 
-    function choose(value) {
-      rating = value;
-      up.setAttribute("aria-pressed", String(value === "up"));
-      down.setAttribute("aria-pressed", String(value === "down"));
-      label.textContent = value === "up" ? "Anything to add? (optional)" : "What was wrong? (optional)";
-      status.textContent = "";
-      status.classList.remove("error");
-      form.hidden = false;
-      comment.focus();
+    function show(rating) {
+      up.setAttribute("aria-pressed", String(rating === "up"));
+      down.setAttribute("aria-pressed", String(rating === "down"));
     }
 
-    up.addEventListener("click", () => choose("up"));
-    down.addEventListener("click", () => choose("down"));
-    cancel.addEventListener("click", () => {
-      rating = null;
-      up.setAttribute("aria-pressed", "false");
-      down.setAttribute("aria-pressed", "false");
-      form.hidden = true;
-      up.focus();
-    });
-    comment.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
-    });
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      if (!rating) return;
-      submit.disabled = true;
+    function settled(text, error = false) {
+      status.textContent = text;
+      status.classList.toggle("error", error);
+      more.hidden = !saved;
+      if (saved) more.textContent = saved.comment ? "Edit comment" : "Add a comment";
+    }
+
+    function describe() {
+      if (!saved) return "";
+      return `Saved: ${SAID[saved.rating]}${saved.comment ? ", with your comment" : ""}. You can change it.`;
+    }
+
+    // Posts `rating` with `text` as the comment; the newest post of this answer is the one that counts.
+    async function store(rating, text) {
+      const mine = ++sending;
+      show(rating);
       status.classList.remove("error");
-      status.textContent = "Sending…";
+      status.textContent = "Saving…";
       try {
         await send({
           question,
@@ -124,22 +128,72 @@
           answer: answer.answer,
           verdict: answer.verdict,
           rating,
-          comment: comment.value.trim(),
+          comment: text,
           history: recentHistory(history),
         });
       } catch (err) {
-        status.textContent = `Not sent: ${err.message}`;
-        status.classList.add("error");
-        submit.disabled = false;
-        return;
+        if (mine !== sending) return false;
+        show(saved ? saved.rating : null);
+        settled(`Not saved: ${err.message.charAt(0).toLowerCase()}${err.message.slice(1)}`, true);
+        return false;
       }
-      // One rating per answer: the choice stays shown, the controls are done.
-      form.remove();
-      up.disabled = true;
-      down.disabled = true;
-      status.textContent = rating === "up" ? "Thanks: marked as a good answer." : "Thanks: marked as a bad answer.";
+      saved = { rating, comment: text };
+      keep({ rating, comment: text, saved: true });
+      if (mine === sending) settled(describe());
+      return true;
+    }
+
+    function rate(rating) {
+      if (saved && saved.rating === rating && !status.classList.contains("error")) return; // already so
+      store(rating, saved ? saved.comment : "");
+    }
+
+    function openComment() {
+      const rating = saved ? saved.rating : "down";
+      label.textContent = rating === "up" ? "Anything to add? (optional)" : "What was wrong? (optional)";
+      comment.value = saved ? saved.comment : "";
+      form.hidden = false;
+      more.hidden = true;
+      comment.focus({ preventScroll: true });
+      form.scrollIntoView({ block: "nearest" });
+    }
+
+    function closeComment() {
+      form.hidden = true;
+      more.hidden = !saved;
+    }
+
+    up.addEventListener("click", () => rate("up"));
+    down.addEventListener("click", () => rate("down"));
+    more.addEventListener("click", openComment);
+    cancel.addEventListener("click", () => {
+      closeComment();
+      more.focus();
     });
-    box.append(up, down, status, form);
+    comment.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
+      else if (event.key === "Escape") {
+        event.preventDefault();
+        event.stopPropagation();
+        closeComment();
+        more.focus();
+      }
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!saved) return;
+      submit.disabled = true;
+      const done = await store(saved.rating, comment.value.trim());
+      submit.disabled = false;
+      if (done) {
+        closeComment();
+        more.focus();
+      }
+    });
+
+    show(saved ? saved.rating : null);
+    if (saved) settled(`You rated this ${SAID[saved.rating]}${saved.comment ? ", with a comment" : ""}. You can change it.`);
+    box.append(up, down, status, more, form);
     return box;
   }
 
@@ -151,6 +205,8 @@
       answer: detail.answer,
       question: detail.answer.question || detail.question, // as the server read it (trimmed)
       history: detail.history,
+      kept: detail.feedback,
+      keep: typeof detail.keepFeedback === "function" ? detail.keepFeedback : () => {},
     }));
   });
 

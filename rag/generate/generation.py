@@ -175,13 +175,15 @@ def generate_events(
     client: LLMClient,
     checker: Checker,
     stream: bool = True,
+    temperature: float | None = None,
 ) -> Iterator[Event]:
     """Tokens as the LLM writes them (``stream``), then one :class:`Final` (always, whatever fails).
 
     ``checker`` is the grounding check every generated sentence goes through.
 
     Without ``stream`` the LLM is asked for its whole answer at once, which is also how servers that
-    stream no token counts (llama.cpp's Python server) report ``usage``.
+    stream no token counts (llama.cpp's Python server) report ``usage``. ``temperature``: the LLM's for
+    this answer (a regenerated one), instead of the configured one.
     """
     if not extractive.answerable or not extractive.citations:
         yield Final(extractive)  # the reader says the documents do not answer: no LLM call
@@ -190,12 +192,12 @@ def generate_events(
     pieces: list[str] = []
     try:
         if stream:
-            record = client.stream(chat)
+            record = client.stream(chat, temperature)
             for piece in _guarded(record.tokens):
                 pieces.append(piece)
                 yield Token(piece)
         else:
-            text, record = client.complete(chat)
+            text, record = client.complete(chat, temperature)
             pieces = list(_guarded(iter([text])))
     except LLMError as error:
         yield Final(_fallback(extractive, error))

@@ -109,21 +109,26 @@ class LLMClient:
     def close(self) -> None:
         self._http.close()
 
-    def complete(self, messages: list[dict[str, str]]) -> tuple[str, Stream]:
+    def complete(
+        self, messages: list[dict[str, str]], temperature: float | None = None
+    ) -> tuple[str, Stream]:
         """The whole answer text and its record (usage, timings), asked for without streaming:
-        servers that leave ``usage`` out of streams (llama.cpp's Python server) report it here."""
+        servers that leave ``usage`` out of streams (llama.cpp's Python server) report it here.
+        ``temperature``: this call's, instead of the configured one."""
         record = Stream(tokens=iter(()), model=self.config.model)
-        text = "".join(self._tokens(messages, record, stream=False))
+        text = "".join(self._tokens(messages, record, stream=False, temperature=temperature))
         return text, record
 
-    def stream(self, messages: list[dict[str, str]]) -> Stream:
+    def stream(self, messages: list[dict[str, str]], temperature: float | None = None) -> Stream:
         """Start a chat completion; iterate ``.tokens``. Raises :class:`LLMError` on any failure,
-        at the start or while iterating."""
+        at the start or while iterating. ``temperature``: this call's, instead of the configured one."""
         record = Stream(tokens=iter(()), model=self.config.model)
-        record.tokens = self._tokens(messages, record, stream=True)
+        record.tokens = self._tokens(messages, record, stream=True, temperature=temperature)
         return record
 
-    def _tokens(self, messages: list[dict[str, str]], record: Stream, stream: bool) -> Iterator[str]:
+    def _tokens(
+        self, messages: list[dict[str, str]], record: Stream, stream: bool, temperature: float | None = None
+    ) -> Iterator[str]:
         if not self._slots.acquire(timeout=self.config.queue_timeout):
             raise LLMError("busy", "the LLM is busy with other questions")
         started = time.monotonic()
@@ -133,7 +138,7 @@ class LLMClient:
             "messages": messages,
             "stream": stream,
             "max_tokens": self.config.max_tokens,
-            "temperature": self.config.temperature,
+            "temperature": self.config.temperature if temperature is None else temperature,
         }
         if stream:
             body["stream_options"] = {"include_usage": True}

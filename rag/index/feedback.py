@@ -7,6 +7,11 @@ exclusive ``flock`` held by the writer, so lines never interleave; the line is f
 answers. A line cut short by a crash (the last one, without its newline) is skipped when read, and the next
 append starts on a fresh line.
 
+A reader may change their mind: the page stores a rating as soon as 👍 or 👎 is pressed, then again when
+the other one is pressed or a comment is added. Each change is one more line for the same ``answer_id``;
+the file is never rewritten, and the newest line of an answer supersedes the older ones
+(:func:`latest`, what ``forumqa feedback export`` writes).
+
 Nothing here serves feedback back over HTTP: ``forumqa feedback export`` reads it on the server's machine.
 """
 
@@ -124,6 +129,15 @@ def read(index_dir: Path) -> Iterator[Feedback]:
                 log.warning("%s:%d: skipped, not a feedback record (%s)", path, n, exc)
 
 
+def latest(records: Iterable[Feedback]) -> list[Feedback]:
+    """The newest record of each ``answer_id`` (a later line supersedes an earlier one: a changed rating,
+    a comment added), in the order those newest records were stored."""
+    newest: dict[str, tuple[int, Feedback]] = {}
+    for n, fb in enumerate(records):
+        newest[fb.answer_id] = (n, fb)
+    return [fb for _, fb in sorted(newest.values(), key=lambda pair: pair[0])]
+
+
 def language(text: str) -> str:
     """The eval set's ``lang`` of a question, by the script most of its letters are in: en (Latin), ko
     (Hangul), ru (Cyrillic); "other" when none of them."""
@@ -138,8 +152,9 @@ def language(text: str) -> str:
 def eval_records(records: Iterable[Feedback]) -> Iterator[dict[str, Any]]:
     """The feedback as records of the eval set's shape (``forumqa eval`` loads them; see eval/README):
     ``id``, ``question``, ``lang``, ``history``; ``evidence`` is left empty for a person to fill in, with
-    the reader's judgement and the answer judged beside it."""
-    for n, fb in enumerate(records, 1):
+    the reader's judgement and the answer judged beside it. One record per answer: its newest
+    (:func:`latest`)."""
+    for n, fb in enumerate(latest(records), 1):
         yield {
             "id": f"feedback-{n}",
             "question": fb.question,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import re
 import sys
 from pathlib import Path
 
@@ -12,62 +11,15 @@ import bm25s
 import numpy as np
 from tqdm import tqdm
 
+from rag.ingest.transliteration import transliterate
 from rag.text import RUSSIAN_STOPWORDS, stem, terms, words
 
 # bm25s logs every index build at DEBUG through a logger it configures itself.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 # Russian questions name people and places of an English report in Cyrillic ("Фокин", "Находка"):
-# transliterated, they meet the report's spelling ("Fokin", "Nakhodka") closely enough to match.
-_CYRILLIC = dict(
-    zip(
-        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-        [
-            "a",
-            "b",
-            "v",
-            "g",
-            "d",
-            "e",
-            "yo",
-            "zh",
-            "z",
-            "i",
-            "i",
-            "k",
-            "l",
-            "m",
-            "n",
-            "o",
-            "p",
-            "r",
-            "s",
-            "t",
-            "u",
-            "f",
-            "kh",
-            "ts",
-            "ch",
-            "sh",
-            "shch",
-            "_",
-            "y",
-            "_",
-            "e",
-            "yu",
-            "ya",
-        ],
-        strict=True,
-    )
-)
-_HAS_CYRILLIC = re.compile(r"[а-яё]")
-
-
-def transliterate(word: str) -> str:
-    """Latin spelling of a Cyrillic word ("фокин" -> "fokin"); other words unchanged."""
-    if not _HAS_CYRILLIC.search(word):
-        return word
-    return "".join(_CYRILLIC.get(ch, ch) for ch in word.lower()).replace("_", "")
+# transliterated (rag/ingest/transliteration.py), they meet the report's spelling ("Fokin", "Nakhodka")
+# closely enough to match.
 
 
 class LexicalIndex:

@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ from rag.index.database import encode_text as _b
 from rag.index.embedders import EMBEDDERS
 from rag.index.lexical import LexicalIndex
 from rag.index.vectors import build_vector_index
-from rag.ingest import store
+from rag.ingest import naming, store
 from rag.ingest.chunking import ChunkingParams, chunk_documents
 from rag.ingest.filetypes import detect_kind
 from rag.ingest.loading import load_corpus
@@ -142,15 +142,13 @@ def _insert_document(
     conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"queued {doc.id}"))
 
 
-def _refuse_duplicates(conn: Any, doc_id: str, title: str, digest: str) -> None:
-    row = conn.execute("SELECT id FROM forumqa_documents WHERE sha256 = %s", (digest,)).fetchone()
+def _refuse_duplicates(conn: Any, prepared: store.Prepared) -> store.Prepared:
+    """The same bytes again are refused; a different file whose id is taken gets a numbered one."""
+    row = conn.execute("SELECT id FROM forumqa_documents WHERE sha256 = %s", (prepared.sha256,)).fetchone()
     if row is not None:
         raise store.Duplicate(f"this file is already in the corpus as document {row[0]!r}")
-    if conn.execute("SELECT 1 FROM forumqa_documents WHERE id = %s", (doc_id,)).fetchone():
-        raise store.Duplicate(
-            f"a document with id {doc_id!r} (the slug of its title, {title!r}) is already in the corpus; "
-            "remove it first or give this one another title"
-        )
+    rows = conn.execute("SELECT id, sort_key FROM forumqa_documents").fetchall()
+    return store.free_id(prepared, {r[0] for r in rows}, {Path(r[1]).stem for r in rows})
 
 
 def add_document(db: Database, settings: Settings, data: bytes, filename: str) -> store.StoredDocument:
@@ -166,7 +164,9 @@ def add_document(db: Database, settings: Settings, data: bytes, filename: str) -
     with db.connect("adding a document") as conn:
         # One writer of documents at a time: the duplicate checks and the insert see the same corpus.
         conn.execute("LOCK TABLE forumqa_documents IN SHARE ROW EXCLUSIVE MODE")
-        _refuse_duplicates(conn, prepared.id, prepared.title, prepared.sha256)
+        numbered = _refuse_duplicates(conn, prepared)
+        if numbered is not prepared:
+            prepared, document = numbered, replace(document, id=numbered.id)
         try:
             _insert_document(
                 conn, settings, document, prepared.data, prepared.kind, prepared.file_name,
@@ -176,6 +176,35 @@ def add_document(db: Database, settings: Settings, data: bytes, filename: str) -
             raise store.Duplicate(f"a document with id {prepared.id!r} is already in the corpus") from None
     log.info("stored document %r (%s, %d bytes); embedding queued", prepared.id, prepared.kind, len(data))
     return prepared.stored()
+
+
+def rename_document(db: Database, settings: Settings, doc_id: str, title: str) -> store.StoredDocument:
+    """Give document ``doc_id`` the title ``title`` (its id stays), as the file store does: the document is
+    read again from its stored bytes under the new title (its lead section is named after it), its
+    sentences and chunks replaced, and its embedding jobs queued again; replicas keep serving the old
+    title until its first model has embedded what changed (the jobs embed only texts without a vector)."""
+    try:
+        title = naming.clean_new_title(title)
+    except ValueError as exc:
+        raise store.Unreadable(str(exc)) from None
+    with db.connect("renaming a document") as conn:
+        conn.execute("LOCK TABLE forumqa_documents IN SHARE ROW EXCLUSIVE MODE")
+        row = conn.execute(
+            "SELECT source, kind, data, sort_key, original_filename, metadata FROM forumqa_documents "
+            "WHERE id = %s",
+            (doc_id,),
+        ).fetchone()
+        if row is None:
+            raise store.NotFound(f"no document with id {doc_id!r} in the corpus")
+        source, kind, data, sort_key, original, meta = row
+        meta = {**(meta if isinstance(meta, dict) else {}), "id": doc_id, "title": title, "source": source}
+        document = store.load_stored(bytes(data), sort_key, meta)
+        conn.execute("DELETE FROM forumqa_documents WHERE id = %s", (doc_id,))  # its rows go with it
+        _insert_document(conn, settings, document, bytes(data), kind, sort_key, original)
+    pages = meta.get("page_count")
+    log.info("renamed document %r to %r; embedding what changed", doc_id, title)
+    return store.StoredDocument(doc_id, title, kind, len(data), sort_key, original,
+                                pages if isinstance(pages, int) else None)
 
 
 def remove_document(db: Database, doc_id: str) -> store.StoredDocument:
@@ -471,6 +500,7 @@ __all__ = [
     "load_index",
     "open_database",
     "remove_document",
+    "rename_document",
     "served_generation",
 ]
 

@@ -1,8 +1,11 @@
-"""What kind of document a file is, decided by its bytes: an upload's name is only a hint.
+"""What kind of document a file is, decided by its bytes; and whether its name says otherwise.
 
-A file that says ``.pdf`` but holds a zip, or ``.txt`` but holds a PDF, is read as what it is.
-Only between the plain-text kinds (Markdown or plain text), which no bytes tell apart, does the
-name's suffix decide. Names are never used as paths here.
+The bytes decide what a file is; between the plain-text kinds (HTML fragments, Markdown, plain text),
+which no bytes tell apart, the name's suffix decides. A name that says another kind than the bytes hold
+(``fake.pdf`` holding text, ``notes.txt`` holding a PDF) gets the file refused (:func:`name_mismatch`):
+a person who named it so expects something else than what forum-qa would read. A name without a
+document suffix (none, or one forum-qa does not know) leaves it to the bytes. Names are never used as
+paths here.
 """
 
 from __future__ import annotations
@@ -19,6 +22,17 @@ SUFFIX: dict[str, str] = {"pdf": ".pdf", "docx": ".docx", "html": ".html", "md":
 _SNIFF = 2048
 _HTML_MARKS = (b"<!doctype html", b"<html", b"<head", b"<body")
 _MD_SUFFIXES = (".md", ".markdown")
+
+
+#: What each kind is called in a sentence.
+KIND_NAMES: dict[str, str] = {"pdf": "a PDF", "docx": "a Word document (.docx)", "html": "a web page (HTML)",
+                              "md": "plain text", "txt": "plain text"}
+_TEXT = frozenset({"html", "md", "txt"})
+#: The kinds each document suffix may hold: the text suffixes any text (a .txt of HTML is read as text).
+_NAMED: dict[str, frozenset[str]] = {
+    ".pdf": frozenset({"pdf"}), ".docx": frozenset({"docx"}),
+    **{suffix: _TEXT for suffix in (".txt", ".md", ".markdown", ".html", ".htm")},
+}
 
 
 class UnsupportedFile(ValueError):
@@ -63,3 +77,15 @@ def _is_text(head: bytes) -> bool:
     except UnicodeDecodeError as exc:
         return exc.start >= len(head) - 3 and exc.reason == "unexpected end of data"
     return True
+
+
+def name_mismatch(kind: str, filename: str) -> str | None:
+    """Why ``filename`` does not fit content of ``kind`` (its suffix names another kind), or None."""
+    name = filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    allowed = _NAMED.get(suffix)
+    if allowed is None or kind in allowed:
+        return None
+    fits = SUFFIX[kind]
+    return (f"the name says {suffix} but the content is {KIND_NAMES[kind]}: name the file {fits} if that is "
+            f"what it is, or give the {suffix} file itself")

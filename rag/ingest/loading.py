@@ -24,7 +24,8 @@ from rag.ingest.extraction import (
     EncryptedDocument,
     NotADocument,
 )
-from rag.ingest.filetypes import UnsupportedFile, detect_kind
+from rag.ingest.filetypes import UnsupportedFile, detect_kind, name_mismatch
+from rag.ingest.naming import choose_title, stem_id
 from rag.types import Document, Section
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,9 @@ def load_document(path: Path) -> Document:
         if suffix not in _TEXT_KINDS or b"\x00" in raw_bytes[:2048]:
             raise NotADocument(path, f"not a document forum-qa reads: {exc}") from exc
         kind = _TEXT_KINDS[suffix]  # text in another encoding: the text reader says which byte is wrong
-    if suffix in (".pdf", ".docx") and kind != suffix[1:]:
-        raise NotADocument(path, f"the name says {suffix} but the content is {_KIND_NAMES[kind]}")
+    mismatch = name_mismatch(kind, path.name)
+    if mismatch:
+        raise NotADocument(path, mismatch)
     if kind in ("html", "md", "txt") and suffix in _TEXT_KINDS:
         # Bytes cannot tell an HTML fragment from text; a text file's own suffix says how to read it.
         kind = _TEXT_KINDS[suffix]
@@ -130,10 +132,12 @@ def load_document(path: Path) -> Document:
 
     if not text.strip():
         raise NotADocument(path, "the document has no text")
-    title = str(meta.get("title") or title_found or _first_line(text))
+    # A title field that names nothing ("about:blank", "Microsoft Word - …", "untitled") gives way to the
+    # first line of the text, then to the file's name.
+    title = str(meta.get("title") or "") or choose_title(title_found, text, path.stem)
     sections = _sections(text, title, headings)
     return Document(
-        id=str(meta.get("id") or _slug(path.stem)),
+        id=str(meta.get("id") or stem_id(path.stem)),
         title=title,
         text=text,
         sections=tuple(sections),
@@ -147,7 +151,6 @@ def load_document(path: Path) -> Document:
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 _TEXT_KINDS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".txt": "txt"}
-_KIND_NAMES = {"pdf": "a PDF", "docx": "a Word document", "html": "a web page", "md": "text", "txt": "text"}
 
 
 def _load_text(
@@ -217,15 +220,6 @@ def _strip_furniture(text: str, title: str | None) -> str:
                 break
             start += 1
     return "\n".join(lines[start:]).strip()
-
-
-def _first_line(text: str) -> str:
-    return text.strip().split("\n", 1)[0].lstrip("#").strip()
-
-
-def _slug(name: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9가-힣А-Яа-яЁё]+", "-", name).strip("-").lower()
-    return slug or "document"
 
 
 def _iter_lines_matching(text: str, pattern: re.Pattern[str]) -> list[tuple[int, int, re.Match[str]]]:

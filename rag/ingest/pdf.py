@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.ingest.extraction import DocumentTooLarge, EncryptedDocument, Extraction, NotADocument, NoTextLayer
+from rag.ingest.naming import clean_title
 
 MAX_PAGES = 2000
 MAX_CHARS = 5_000_000
@@ -83,7 +84,9 @@ def load_pdf(data: bytes, path: Path | str) -> Extraction:
             "run it through OCR, or give the document as text, and add it again",
         )
     _drop_furniture(pages)
-    title = str(result.get("title") or "").strip()
+    # A title field that names nothing ("about:blank", "untitled", a path) is no title: the largest
+    # first line stands for it below. "Microsoft Word - Notes.docx" is "Notes".
+    title = clean_title(str(result.get("title") or ""))
     body_size = _body_size(pages)
     outline = [
         (int(level), " ".join(str(name).split()), int(page)) for level, name, page in result["outline"]

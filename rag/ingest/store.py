@@ -1,9 +1,10 @@
 """The document store: add a file to the corpus folder, or remove one, safely and atomically.
 
-An upload is checked before it touches the corpus: its size, its kind (decided by its bytes, see
-:mod:`rag.ingest.filetypes`), and that the loader can read it (it is loaded from a private temporary folder
-first). It is stored under a name forum-qa chooses (``<id><suffix>``, the id a slug of its title), never
-the client's file name, which is kept only as metadata. Both files of a document (the document and its
+An upload is checked before it touches the corpus: its size, its kind (decided by its bytes, and refused
+when its name says another kind, see :mod:`rag.ingest.filetypes`), and that the loader can read it (it is
+loaded from a private temporary folder first). It is stored under a name forum-qa chooses (``<id><suffix>``,
+the id made from its title by :mod:`rag.ingest.naming`, numbered when another document has it), never the
+client's file name, which is kept only as metadata. Both files of a document (the document and its
 ``.meta.json``) are written to temporary names, fsynced and renamed into place; the document's own
 rename is the moment it joins the corpus, and removal is the reverse (the document leaves the corpus by
 one rename, then both files are deleted). The index is not touched here: callers rebuild it.
@@ -29,14 +30,15 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from rag.ingest import naming
 from rag.ingest.extraction import CorpusError
-from rag.ingest.filetypes import SUFFIX, UnsupportedFile, detect_kind
+from rag.ingest.filetypes import SUFFIX, UnsupportedFile, detect_kind, name_mismatch
 from rag.ingest.loading import SUPPORTED_SUFFIXES, load_document
 from rag.types import Document
 
 #: Written into the ``.meta.json`` of every document this module stores (see :func:`sweep`).
 STORED_BY = "forumqa-documents"
-MAX_ID_CHARS = 64
+MAX_ID_CHARS = naming.MAX_ID_CHARS
 _TEMP_PREFIXES = (".upload-", ".removed-")
 SUFFIX_KIND = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html",
                ".pdf": "pdf", ".docx": "docx"}
@@ -152,19 +154,9 @@ def describe(doc: Document) -> dict[str, Any]:
 
 
 def slug(name: str) -> str:
-    """A lower-case id from ``name``: letters (Latin, Hangul, Cyrillic) and digits joined by ``-``.
-
-    The same rule :mod:`rag.ingest.loading` uses for file stems, so a stored file's stem is its id.
-    """
-    normal = unicodedata.normalize("NFC", name)
-    out = re.sub(r"[^A-Za-z0-9가-힣А-Яа-яЁё]+", "-", normal).strip("-").lower()
-    return out or "document"
-
-
-def _id_for(title: str, digest: str) -> str:
-    base = slug(title)[:MAX_ID_CHARS].rstrip("-")
-    # A title with no letters we keep (all punctuation, or a script outside the slug's) gets the hash.
-    return base if base and base != "document" else f"document-{digest[:12]}"
+    """The id of a file without metadata, from its stem: the rule :mod:`rag.ingest.loading` uses
+    (:func:`rag.ingest.naming.stem_id`)."""
+    return naming.stem_id(name)
 
 
 def clean_filename(name: str) -> str:
@@ -220,6 +212,9 @@ def check_kind(data: bytes, filename: str) -> str:
         kind = detect_kind(data, filename)
     except UnsupportedFile as exc:
         raise UnsupportedKind(f"not a document forum-qa can read: {exc}") from exc
+    mismatch = name_mismatch(kind, filename)
+    if mismatch:
+        raise UnsupportedKind(mismatch)
     if SUFFIX[kind] not in SUPPORTED_SUFFIXES:
         raise UnsupportedKind(
             f"this is a {_KIND_NAMES[kind]} file, which this installation cannot read yet; "
@@ -233,10 +228,12 @@ def accepted_kinds() -> list[str]:
     return [kind for kind, suffix in SUFFIX.items() if suffix in SUPPORTED_SUFFIXES]
 
 
-def _trial_load(data: bytes, kind: str) -> Document:
-    """Load ``data`` from a private temporary folder, proving it parses before it joins the corpus."""
+def _trial_load(data: bytes, kind: str, filename: str = "") -> Document:
+    """Load ``data`` from a private temporary folder, proving it parses before it joins the corpus. The
+    file there is named after the client's (so a document whose title field is junk may be named after it)."""
+    stem = clean_filename(filename).rsplit(".", 1)[0].strip(". ")[:100] or "document"
     with tempfile.TemporaryDirectory(prefix="forumqa-upload-") as tmp:
-        path = Path(tmp) / f"upload{SUFFIX[kind]}"
+        path = Path(tmp) / f"{stem}{SUFFIX[kind]}"
         path.write_bytes(data)
         try:
             return load_document(path)
@@ -299,40 +296,50 @@ def prepare(data: bytes, filename: str, max_bytes: int) -> Prepared:
     if not data:
         raise Unreadable("the file is empty")
     kind = check_kind(data, filename)
-    document = _trial_load(data, kind)
+    document = _trial_load(data, kind, filename)
     digest = hashlib.sha256(data).hexdigest()
-    return Prepared(_id_for(document.title, digest), document.title, kind, data, digest,
+    return Prepared(naming.document_id(document.title, digest), document.title, kind, data, digest,
                     clean_filename(filename), len(document.pages) or None)
 
 
 def load_prepared(prepared: Prepared) -> Document:
     """The document exactly as the loader reads it from a corpus folder (file and metadata), with no path."""
+    return load_stored(prepared.data, prepared.file_name, prepared.meta())
+
+
+def load_stored(data: bytes, file_name: str, meta: dict[str, Any]) -> Document:
+    """The document the loader reads from file ``file_name`` holding ``data`` with metadata ``meta``
+    (in a private temporary folder), with no path."""
     with tempfile.TemporaryDirectory(prefix="forumqa-upload-") as tmp:
-        path = Path(tmp) / prepared.file_name
-        meta = json.dumps(prepared.meta(), ensure_ascii=False, indent=2)
-        meta_path(path).write_text(meta, encoding="utf-8")
-        path.write_bytes(prepared.data)
+        path = Path(tmp) / file_name
+        meta_path(path).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+        path.write_bytes(data)
         return replace(load_document(path), path="")
+
+
+def free_id(prepared: Prepared, ids: set[str], names: set[str]) -> Prepared:
+    """``prepared`` under an id no other document has (``ids``) and whose file name is not taken
+    (``names``: stems of the corpus's files): its own, else numbered (``about-blank-2``). A different
+    file is never refused for its title."""
+    doc_id = naming.unique_id(prepared.id, ids | names)
+    return prepared if doc_id == prepared.id else replace(prepared, id=doc_id)
 
 
 def add(corpus_dir: Path, data: bytes, filename: str, max_bytes: int) -> StoredDocument:
     """Store ``data`` (named ``filename`` by the client) in ``corpus_dir``; the new document.
 
-    Raises :class:`TooLarge`, :class:`UnsupportedKind`, :class:`Unreadable` or :class:`Duplicate`
-    (nothing is written then).
+    Raises :class:`TooLarge`, :class:`UnsupportedKind`, :class:`Unreadable` or :class:`Duplicate` (the
+    same bytes are already there; nothing is written then). A different file whose title gives an id
+    already used gets a numbered one (:func:`free_id`).
     """
     prepared = prepare(data, filename, max_bytes)
-    doc_id, digest = prepared.id, prepared.sha256
+    digest = prepared.sha256
     with _corpus_lock(corpus_dir):
         existing = corpus_ids(corpus_dir)
         for other_id, path in existing.items():
             if path.stat().st_size == len(data) and hashlib.sha256(path.read_bytes()).hexdigest() == digest:
                 raise Duplicate(f"this file is already in the corpus as document {other_id!r}")
-        if doc_id in existing:
-            raise Duplicate(
-                f"a document with id {doc_id!r} (the slug of its title, {prepared.title!r}) is already in "
-                f"the corpus; remove it first or give this one another title"
-            )
+        prepared = free_id(prepared, set(existing), {p.stem for p in document_files(corpus_dir)})
         path = corpus_dir / prepared.file_name
         # The metadata first: the document's rename is the moment it joins the corpus, complete.
         meta = json.dumps(prepared.meta(), ensure_ascii=False, indent=2)
@@ -369,6 +376,28 @@ def remove(corpus_dir: Path, doc_id: str) -> StoredDocument:
     pages = meta.get("page_count")
     return StoredDocument(doc_id, str(meta.get("title") or doc_id), kind, size, path.name,
                           str(meta.get("original_filename", "")), pages if isinstance(pages, int) else None)
+
+
+def rename(corpus_dir: Path, doc_id: str, title: str) -> StoredDocument:
+    """Give document ``doc_id`` the title ``title`` (its id stays): written to its ``.meta.json`` (made
+    when it has none), which a rebuild reads. Raises :class:`NotFound`, or :class:`Unreadable` for a
+    blank or overlong title (:func:`rag.ingest.naming.clean_new_title`)."""
+    try:
+        title = naming.clean_new_title(title)
+    except ValueError as exc:
+        raise Unreadable(str(exc)) from None
+    with _corpus_lock(corpus_dir):
+        path = corpus_ids(corpus_dir).get(doc_id)
+        if path is None:
+            raise NotFound(f"no document with id {doc_id!r} in the corpus")
+        meta = {**_meta(path), "id": doc_id, "title": title}
+        _write_atomically(meta_path(path), json.dumps(meta, ensure_ascii=False, indent=2).encode("utf-8"))
+        _fsync_dir(corpus_dir)
+        size = path.stat().st_size
+    kind = str(meta.get("kind") or SUFFIX_KIND.get(path.suffix.lower(), "txt"))
+    pages = meta.get("page_count")
+    return StoredDocument(doc_id, title, kind, size, path.name, str(meta.get("original_filename", "")),
+                          pages if isinstance(pages, int) else None)
 
 
 def sweep(corpus_dir: Path) -> list[str]:

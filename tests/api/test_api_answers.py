@@ -151,3 +151,22 @@ def test_search_top_k_defaults_to_five(client: TestClient) -> None:
     response = client.post("/api/search", json={"query": "cultural exchanges"})
     assert response.status_code == 200, response.text
     assert 1 <= len(response.json()["results"]) <= 5
+
+
+def test_fresh_answers_past_the_cache(client: TestClient) -> None:
+    """``fresh`` (the page's Regenerate) skips the answer cache; an extractive answer comes out the same,
+    under the same answer_id. It is a strict boolean, documented in the schema."""
+    question = "What did the participants say about the Tumen River project?"
+    first = ask(client, question)
+    repeat = ask(client, question)
+    fresh = ask(client, question, fresh=True)
+    assert repeat["cached"] is True and fresh["cached"] is False
+    assert fresh["answer"] == first["answer"] and fresh["answer_id"] == first["answer_id"]
+    assert ask(client, question)["cached"] is True  # the fresh answer is the one cached now
+    for bad in ("yes", 1, None):
+        response = client.post("/api/answer", json={"question": question, "fresh": bad})
+        assert response.status_code == 422, response.text
+        assert "fresh" in response.text
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["AnswerRequest"]
+    assert schema["properties"]["fresh"]["type"] == "boolean"
+    assert "cache" in schema["properties"]["fresh"]["description"]

@@ -128,6 +128,27 @@ def test_feedback_is_stored_as_a_json_line_in_the_index_folder(on_url: str, work
     assert raw.endswith("\n") and raw.count("\n") == len(records)
 
 
+def test_a_changed_rating_or_an_added_comment_supersedes_the_earlier_record(
+    on_url: str, workspace: Settings
+) -> None:
+    """The page stores 👍 at once, then 👎 when the reader changes their mind, then the same 👎 with a
+    comment: three lines of the same answer_id, the file only appended to; the export keeps the newest."""
+    answered = answer(on_url, "How many members did the Korean delegation have?")
+    before = len(stored(workspace))
+    for body in (rating_of(answered, "up"), rating_of(answered, "down"),
+                 rating_of(answered, "down", comment="It counts the Russians too.")):
+        response = httpx.post(f"{on_url}/api/feedback", json=body)
+        assert response.status_code == 201, response.text
+    records = stored(workspace)[before:]
+    assert [(r["answer_id"], r["rating"], r["comment"]) for r in records] == [
+        (answered["answer_id"], "up", ""), (answered["answer_id"], "down", ""),
+        (answered["answer_id"], "down", "It counts the Russians too."),
+    ]
+    exported = [r for r in feedback.eval_records(feedback.read(workspace.index_dir))
+                if r["answer_id"] == answered["answer_id"]]
+    assert [(r["rating"], r["comment"]) for r in exported] == [("down", "It counts the Russians too.")]
+
+
 BAD_BODIES = [
     ({"rating": "meh"}, "rating"),
     ({"answer_id": "not-an-id"}, "answer_id"),

@@ -123,3 +123,18 @@ def test_a_failing_llm_never_costs_the_user_an_answer(
         assert streamed.status_code == 200
         text = "".join(streamed.iter_text())
     assert "The LLM could not answer" in text and text.rstrip().endswith("data: [DONE]")
+
+
+def test_fresh_asks_the_llm_again_at_the_regenerate_temperature(llm_url: str, fake: FakeLLM) -> None:
+    """Regenerate on the page: ``fresh`` answers past the cache, and the LLM writes again at
+    FORUMQA_LLM_REGENERATE_TEMPERATURE (0.7 by default; the configured temperature is 0)."""
+    fake.behaviour = Behaviour(reply=faithful)
+    fake.requests.clear()
+    first = httpx.post(f"{llm_url}/api/answer", json={"question": QUESTION}, timeout=30).json()
+    again = httpx.post(f"{llm_url}/api/answer", json={"question": QUESTION, "fresh": True}, timeout=30).json()
+    assert [r["temperature"] for r in fake.requests] == [0.0, 0.7]
+    assert first["mode"] == again["mode"] == "generative" and again["cached"] is False
+    with httpx.stream("POST", f"{llm_url}/api/answer/stream", json={"question": QUESTION, "fresh": True},
+                      timeout=30) as streamed:
+        events = [json.loads(line) for line in streamed.iter_lines() if line.strip()]
+    assert events[-1]["answer"]["mode"] == "generative" and fake.requests[-1]["temperature"] == 0.7

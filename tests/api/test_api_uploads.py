@@ -8,6 +8,7 @@ through the status endpoint as a client would.
 from __future__ import annotations
 
 import io
+import json
 import time
 import zipfile
 from collections.abc import Iterator
@@ -98,6 +99,9 @@ def test_uploads_are_off_without_a_key_or_the_setting(client: TestClient) -> Non
     assert "FORUMQA_ALLOW_UPLOADS" in error["message"] and "FORUMQA_API_KEY" in error["message"]
     error_of(client.delete(f"/api/documents/{REPORT}"), 403)
     assert client.get(f"/api/documents/{REPORT}").status_code == 200  # nothing was removed
+    error_of(client.patch(f"/api/documents/{REPORT}", json={"title": "Another"}), 403)
+    error_of(client.patch(f"/api/documents/{REPORT}", json={"nonsense": 1}), 403)  # before the body
+    assert client.get(f"/api/documents/{REPORT}").json()["title"] == "Third Korea-Russia Forum"
 
 
 def test_with_an_api_key_uploads_need_it(workspace: Settings, qa: ForumQA) -> None:
@@ -106,6 +110,7 @@ def test_with_an_api_key_uploads_need_it(workspace: Settings, qa: ForumQA) -> No
         error = error_of(upload(client, "a.txt", PANGYO), 401)
         assert "API key" in error["message"]
         error_of(client.delete(f"/api/documents/{REPORT}"), 401)
+        error_of(client.patch(f"/api/documents/{REPORT}", json={"title": "Another"}), 401)
         # With the key the upload reaches the store, which refuses this zip on its own grounds.
         headers = {"Authorization": "Bearer s3cret-key"}
         assert client.get("/api/config", headers=headers).json()["uploads"] is True
@@ -134,6 +139,18 @@ def test_a_file_over_the_cap_is_413(upload_client: TestClient) -> None:
 )
 def test_what_is_not_a_document_is_415(upload_client: TestClient, name: str, data: bytes, says: str) -> None:
     assert says in error_of(upload(upload_client, name, data), 415)["message"]
+
+
+@pytest.mark.parametrize(("name", "data", "says"), [
+    ("fake.pdf", b"this is not a pdf at all\n", "the name says .pdf but the content is plain text"),
+    ("fake.docx", b"Notes\n\nplain words\n", "the name says .docx but the content is plain text"),
+    ("notes.txt", (DATA / "report.pdf").read_bytes(), "the name says .txt but the content is a PDF"),
+])
+def test_a_name_that_says_another_kind_than_the_content_is_415(
+    upload_client: TestClient, name: str, data: bytes, says: str
+) -> None:
+    error = error_of(upload(upload_client, name, data), 415)
+    assert error["type"] == "unsupported_media_type" and error["message"].startswith(says), error
 
 
 def test_a_zip_that_is_not_a_word_document_is_415(upload_client: TestClient) -> None:
@@ -274,12 +291,81 @@ def test_doc_ids_restrict_answers_and_search(upload_client: TestClient, uploaded
     assert results["results"] and {r["doc_id"] for r in results["results"]} == {PANGYO_ID}
 
 
-def test_the_same_file_or_title_again_is_409(upload_client: TestClient, uploaded: dict[str, Any]) -> None:
+def test_the_same_file_again_is_409_and_another_with_its_title_is_numbered(
+    upload_client: TestClient, uploaded: dict[str, Any], workspace: Settings
+) -> None:
     error = error_of(upload(upload_client, "copy.txt", PANGYO), 409)
     assert f"'{PANGYO_ID}'" in error["message"] and "already" in error["message"]
     other = PANGYO.replace(b"1,700", b"1,800")
-    error = error_of(upload(upload_client, "newer.txt", other), 409)
-    assert "title" in error["message"]
+    response = upload(upload_client, "newer.txt", other)
+    assert response.status_code == 202, response.text
+    assert response.json()["document"]["id"] == f"{PANGYO_ID}-2"
+    assert (workspace.corpus_dir / f"{PANGYO_ID}-2.txt").read_bytes() == other
+    assert upload_client.delete(f"/api/documents/{PANGYO_ID}-2").status_code == 202
+    wait_until_built(upload_client)
+
+
+def test_junk_titles_give_way_and_ids_are_ascii(upload_client: TestClient) -> None:
+    """A PDF titled "about:blank" is named by its first heading; non-ASCII titles give readable ids."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(DATA / "report.pdf"))
+    writer.add_metadata({"/Title": "about:blank"})
+    pdf = io.BytesIO()
+    writer.write(pdf)
+    response = upload(upload_client, "print.pdf", pdf.getvalue())
+    assert response.status_code == 202, response.text
+    stored = response.json()["document"]
+    assert (stored["id"], stored["title"]) == (f"{REPORT}-2", "Third Korea-Russia Forum")
+    response = upload(upload_client, "beyoncé.txt", "Beyoncé\n\nShe sang in Seoul in 2024.\n".encode())
+    assert response.json()["document"]["id"] == "beyonce", response.text
+    response = upload(upload_client, "x.txt", "Форум в Москве\n\nТекст о форуме.\n".encode())
+    assert response.json()["document"]["id"] == "forum-v-moskve", response.text
+    for doc_id in (stored["id"], "beyonce", "forum-v-moskve"):
+        assert upload_client.delete(f"/api/documents/{doc_id}").status_code == 202
+    wait_until_built(upload_client)
+
+
+@pytest.mark.parametrize(("body", "named"), [
+    ({"title": ""}, "title"),
+    ({"title": "   "}, "title must not be empty"),
+    ({"title": "x" * 201}, "title"),
+    ({"title": "evil\u202etitle"}, "control"),
+    ({"title": 5}, "title"),
+    ({"title": None}, "title"),
+    ({}, "title"),
+    ({"title": "Fine", "id": "other"}, "id"),
+])
+def test_a_bad_rename_is_a_clear_422(upload_client: TestClient, body: dict[str, Any], named: str) -> None:
+    error = error_of(upload_client.patch(f"/api/documents/{REPORT}", json=body), 422)
+    assert error["type"] == "invalid_request" and named in json.dumps(error), error
+
+
+def test_renaming_an_unknown_document_is_404_and_malformed_json_400(upload_client: TestClient) -> None:
+    error_of(upload_client.patch("/api/documents/no-such-document", json={"title": "A title"}), 404)
+    error_of(upload_client.patch("/api/documents/..%2F..%2Fetc%2Fpasswd", json={"title": "A title"}), 404)
+    bad = upload_client.patch(f"/api/documents/{REPORT}", content=b'{"title": ',
+                              headers={"content-type": "application/json"})
+    assert bad.status_code == 400, bad.text
+
+
+def test_a_renamed_document_is_listed_and_cited_under_its_new_title(
+    upload_client: TestClient, uploaded: dict[str, Any], workspace: Settings
+) -> None:
+    wait_until_built(upload_client)
+    response = upload_client.patch(f"/api/documents/{PANGYO_ID}", json={"title": "  Pangyo   Valley "})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["document"]["id"] == PANGYO_ID and body["document"]["title"] == "Pangyo Valley"
+    assert body["build"]["state"] in ("building", "idle")
+    wait_until_built(upload_client)
+    doc = upload_client.get(f"/api/documents/{PANGYO_ID}").json()
+    assert doc["title"] == "Pangyo Valley" and doc["sections"][0]["title"] == "Pangyo Valley"
+    answer = upload_client.post("/api/answer", json={"question": PANGYO_QUESTION}).json()
+    assert answer["citations"][0]["doc_id"] == PANGYO_ID
+    assert answer["citations"][0]["title"] == "Pangyo Valley"
+    meta = json.loads((workspace.corpus_dir / f"{PANGYO_ID}.meta.json").read_text(encoding="utf-8"))
+    assert meta["title"] == "Pangyo Valley" and meta["original_filename"] == "pangyo notes.txt"
 
 
 def test_removal_drops_the_document_from_answers(upload_client: TestClient, workspace: Settings,
@@ -313,6 +399,11 @@ def test_the_status_and_config_are_documented(upload_client: TestClient) -> None
     assert {"202", "403", "409", "413", "415", "422"} <= set(post["responses"])
     delete = schema["paths"]["/api/documents/{doc_id}"]["delete"]
     assert {"202", "403", "404", "409"} <= set(delete["responses"])
+    patch = schema["paths"]["/api/documents/{doc_id}"]["patch"]
+    assert {"202", "403", "404", "422"} <= set(patch["responses"])
+    assert patch["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/RenameRequest")
+    rename = schema["components"]["schemas"]["RenameRequest"]
+    assert rename["required"] == ["title"] and rename["properties"]["title"]["maxLength"] == 200
     assert "/api/index/status" in schema["paths"] and "/api/config" in schema["paths"]
     config = upload_client.get("/api/config").json()
     assert config == {"uploads": True, "max_upload_bytes": CAP, "accepted_kinds": accepted_kinds(),

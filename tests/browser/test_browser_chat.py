@@ -129,7 +129,7 @@ def test_uncertain_answer_is_labelled_so(page: Page, live_url: str) -> None:
     ask(page, question)
     message = last_answer(page)
     if expected["verdict"] == "uncertain":
-        expect(message.locator(".badge.uncertain")).to_have_text(re.compile("may not answer exactly"))
+        expect(message.locator(".badge.verdict-uncertain")).to_have_text(re.compile("may not answer exactly"))
         expect(message.locator(".text")).to_contain_text("This may not answer the question exactly")
     else:
         expect(message).to_have_class(re.compile("not-covered"))

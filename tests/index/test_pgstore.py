@@ -135,6 +135,42 @@ def test_hostile_text_is_stored_and_returned_byte_for_byte(db_settings: Settings
         pgstore.remove_document(db, "third-korea-russia-forum")
 
 
+def test_a_title_taken_gets_a_numbered_id_and_a_document_can_be_renamed(db_settings: Settings) -> None:
+    """As in the file store: a different file whose title gives a taken id is stored under a numbered
+    one (the same bytes are still refused); a rename keeps the id, re-reads the document under its new
+    title (its lead section too) and embeds what changed before replicas serve it."""
+    settings = db_settings.model_copy(update={"embedders": ["minilm"]})
+    db = pgstore.open_database(settings)
+    pgstore.import_corpus(db, settings)
+    first = pgstore.add_document(db, settings, JEJU, "jeju.txt")
+    second = pgstore.add_document(db, settings, JEJU.replace(b"2001", b"2003"), "jeju again.txt")
+    assert (first.id, second.id) == ("jeju-peace-forum", "jeju-peace-forum-2")
+    assert second.file == "jeju-peace-forum-2.txt"
+    with pytest.raises(store.Duplicate):
+        pgstore.add_document(db, settings, JEJU, "copy.txt")
+    jobs.drain(db, settings, progress=False)
+    generation = pgstore.served_generation(db)
+
+    renamed = pgstore.rename_document(db, settings, second.id, "  Jeju   Forum, 2003  ")
+    assert (renamed.id, renamed.title, renamed.file) == (second.id, "Jeju Forum, 2003", second.file)
+    assert pgstore.served_generation(db) == generation  # served as it was until embedded
+    with pytest.raises(store.NotFound):
+        pgstore.rename_document(db, settings, "no-such-document", "A title")
+    with pytest.raises(store.Unreadable):
+        pgstore.rename_document(db, settings, second.id, "   ")
+    assert jobs.drain(db, settings, progress=False) == 1
+    index = pgstore.load_index(db, settings)
+    doc = index.documents[second.id]
+    assert doc.title == "Jeju Forum, 2003" and doc.sections[0].title == "Jeju Forum, 2003"
+    assert doc.metadata["original_filename"] == "jeju again.txt"
+    assert {c.section for c in index.chunks if c.doc_id == second.id} >= {"Jeju Forum, 2003"}
+    assert index.documents[first.id].title == "Jeju Peace Forum"
+
+
+JEJU = (b"Jeju Peace Forum\n\nThe Jeju Forum for Peace and Prosperity has met on Jeju Island since 2001. "
+        b"It brings together leaders and scholars from across Asia.\n")
+
+
 def test_every_query_is_parameterised() -> None:
     """No SQL is built from values: no f-string or % formatting into an execute of the store's modules."""
     import inspect

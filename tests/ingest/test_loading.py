@@ -235,6 +235,24 @@ def test_txt_without_metadata_uses_file_name_and_first_line(tmp_path: Path) -> N
     assert doc.source == ""
 
 
+def test_a_first_line_that_names_nothing_gives_way(tmp_path: Path) -> None:
+    """A title that is junk ("untitled", "about:blank") is not taken; the next meaningful line is."""
+    path = tmp_path / "beyoncé notes.txt"
+    path.write_text("untitled\n\nBeyoncé on Tour\n\nShe sang in Seoul.\n", encoding="utf-8")
+    doc = load_document(path)
+    assert (doc.id, doc.title) == ("beyonce-notes", "Beyoncé on Tour")
+    long = tmp_path / "port_logistics.txt"
+    long.write_text("A first line that runs on " * 10 + "\n\nMore.\n", encoding="utf-8")
+    assert load_document(long).title == "port logistics"
+
+
+def test_a_text_file_holding_a_pdf_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes((CORPUS.parent / "tests" / "data" / "report.pdf").read_bytes())
+    with pytest.raises(CorpusError, match=r"notes\.txt: the name says \.txt but the content is a PDF"):
+        load_document(path)
+
+
 # ------------------------------------------------------------------------------------------ errors
 
 

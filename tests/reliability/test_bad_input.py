@@ -190,7 +190,7 @@ def test_unknown_routes_are_404_json(client: TestClient, path: str) -> None:
     ("method", "path"),
     [("GET", "/api/answer"), ("PUT", "/api/answer"), ("DELETE", "/api/search"),
      ("PATCH", "/v1/chat/completions"), ("PUT", "/api/documents"),
-     ("PATCH", "/api/documents/third-korea-russia-forum"), ("POST", "/healthz"), ("PUT", "/")],
+     ("PUT", "/api/documents/third-korea-russia-forum"), ("POST", "/healthz"), ("PUT", "/")],
 )
 def test_wrong_methods_are_405_json(client: TestClient, method: str, path: str) -> None:
     assert_json_error(client.request(method, path), 405)
