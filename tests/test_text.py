@@ -7,25 +7,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rag.answer.question import AnswerType, QuestionTypes, answer_type, fold, question_form, tokens
 from rag.linear import LinearModel, feature_vector
 from rag.text import (
     FUNCTION_WORDS,
     STOPWORDS,
-    AnswerType,
-    QuestionTypes,
     SentenceMarks,
-    answer_type,
-    fold,
     fold_name,
     is_latin,
     names,
     negated,
     numbers,
-    question_form,
     script_of,
     strip_accents,
     terms,
-    tokens,
     words,
 )
 
