@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,12 @@ class EvalItem:
     history: list[Turn] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)  # short answers (SQuAD); right = contains one
     article: str = ""
+    # For a yes/no question, what settles it: "yes", "no", or "unsettled" (the documents raise the matter
+    # but record no outcome). An answer led by the other word, or by either for "unsettled", is wrong.
+    yesno: str = ""
+    # The short answers a marked span is checked against: SQuAD's crowd answers, or the ``answer`` of a
+    # who/when/where/how-many/how-much/which record of eval/reports.
+    short: list[str] = field(default_factory=list)
 
     @property
     def expected(self) -> list[str]:
@@ -74,6 +80,8 @@ def load_questions(path: Path) -> list[EvalItem]:
                     history=[Turn(t["role"], t["content"]) for t in raw.get("history", [])],
                     answers=[str(a) for a in raw.get("answers", [])],
                     article=str(raw.get("article", "")),
+                    yesno=_expected_yes_no(raw),
+                    short=[str(a) for a in raw.get("answers", [])] or _short_answer(raw),
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
@@ -81,6 +89,52 @@ def load_questions(path: Path) -> list[EvalItem]:
     if not items:
         raise ValueError(f"{path}: no questions in the file")
     return items
+
+
+YES_NO = ("yes", "no", "unsettled")
+
+
+def _expected_yes_no(raw: dict[str, Any]) -> str:
+    """The settled answer of a yes/no record: its ``yesno`` field (eval/plain), or the ``answer`` of a
+    record of kind ``yesno`` (eval/reports); "" for other questions."""
+    said = raw.get("yesno") or (raw.get("answer") if raw.get("kind") == "yesno" else "")
+    said = str(said or "").strip().lower()
+    if said and said not in YES_NO:
+        raise ValueError(f"yes/no answer {said!r} is none of {', '.join(YES_NO)}")
+    return said
+
+
+SHORT_KINDS = frozenset({"who", "when", "where", "howmany", "howmuch", "which"})
+
+
+def _short_answer(raw: dict[str, Any]) -> list[str]:
+    answer = str(raw.get("answer") or "").strip()
+    return [answer] if answer and raw.get("kind") in SHORT_KINDS else []
+
+
+def short_answer_right(span: str, answers: Sequence[str]) -> bool:
+    """A marked short answer is right when it contains one of ``answers``, or lies inside one covering at
+    least half of it (SQuAD's crowd answers differ in how much they take around the core)."""
+    s = _fold(span)
+    return any(g and (g in s or (s in g and 2 * len(s) >= len(g))) for g in map(_fold, answers))
+
+
+_LEAD = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+
+
+def lead_word(answer: Answer) -> str:
+    """"yes" or "no" when the answer is led by that word, else ""."""
+    match = _LEAD.match(answer.answer)
+    return match.group(1).lower() if match else ""
+
+
+def is_right(item: EvalItem, answer: Answer) -> bool:
+    """The answer holds the evidence (or a short answer), and a yes/no lead, when there is one, is the
+    one that settles the question: a wrong "Yes." or "No." is wrong whatever it quotes."""
+    if not contains_evidence(answer.answer, item.expected):
+        return False
+    lead = lead_word(answer)
+    return not (item.yesno and lead and lead != item.yesno)
 
 
 def evaluate(
@@ -94,7 +148,7 @@ def evaluate(
             if item.evidence
             else None
         )
-        results.append(EvalResult(item, answer, rank, contains_evidence(answer.answer, item.expected)))
+        results.append(EvalResult(item, answer, rank, is_right(item, answer)))
     return results
 
 
@@ -146,6 +200,14 @@ def metrics(results: list[EvalResult]) -> dict[str, float]:
         out["mrr"] = float(np.mean([1.0 / r.rank if r.rank else 0.0 for r in answerable]))
         out["answer_acc"] = float(np.mean([r.answer_has_evidence for r in answerable]))
         out["kept"] = float(np.mean([r.answer.answerable for r in answerable]))
+    with_short = [r for r in answerable if r.item.short]
+    if with_short:
+        shown = [(r, _marked(r.answer)) for r in with_short]
+        marked = [(r, span) for r, span in shown if span is not None]
+        out["sa_shown"] = len(marked) / len(with_short)
+        if marked:
+            rights = [short_answer_right(span, r.item.short) for r, span in marked]
+            out["sa_right"] = float(np.mean(rights))
     if flagged:
         out["noans_p"] = float(np.mean([not r.item.answerable for r in flagged]))
     if unanswerable:
@@ -163,6 +225,11 @@ def metrics(results: list[EvalResult]) -> dict[str, float]:
     out["p50_ms"] = float(np.percentile(latencies, 50))
     out["p95_ms"] = float(np.percentile(latencies, 95))
     return out
+
+
+def _marked(answer: Answer) -> str | None:
+    """The short answer marked in the answer's first citation that carries one, else None."""
+    return next((c.short_answer[2] for c in answer.citations if c.short_answer is not None), None)
 
 
 def right(result: EvalResult) -> bool:
@@ -251,6 +318,8 @@ COLUMNS = [
     "mrr",
     "answer_acc",
     "kept",
+    "sa_shown",
+    "sa_right",
     "noans_p",
     "noans_r",
     "auroc",

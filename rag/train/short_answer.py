@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.answer.question import AnswerType
 from rag.answer.short_answer import (
     CALIBRATION_FEATURES,
     FEATURES,
@@ -42,8 +43,8 @@ from rag.answer.short_answer import (
     calibration_features,
     candidates,
 )
+from rag.evaluation import short_answer_right
 from rag.linear import LinearModel, feature_matrix
-from rag.text import AnswerType
 from rag.train.reader import TRAIN_ARTICLES, fit_logistic, prepare_squad
 
 log = logging.getLogger(__name__)
@@ -65,14 +66,9 @@ class Example:
     answers: tuple[str, ...]
 
 
-def _fold(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
 def right(span: str, answers: Sequence[str]) -> bool:
-    """The evaluation's rule: the span contains a crowd answer, or lies inside one covering half of it."""
-    s = _fold(span)
-    return any(g and (g in s or (s in g and 2 * len(s) >= len(g))) for g in map(_fold, answers))
+    """The evaluation's rule (:func:`rag.evaluation.short_answer_right`)."""
+    return short_answer_right(span, answers)
 
 
 def load_examples(questions: Path, articles: Sequence[str]) -> list[Example]:
