@@ -7,6 +7,7 @@ Questions written in Latin script use the English model and BM25; questions in o
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,17 +44,48 @@ def dense_models_for(script: str, available: list[str]) -> list[str]:
     return multilingual or english
 
 
+# Similarities are ranked rounded to this many decimals, ties broken by chunk id: embeddings computed on
+# another CPU (or with another thread count) differ in their last bits, and without this two near-equal
+# passages could swap ranks there, changing what the reader sees and so what training fits. FAISS is
+# asked for a few more than needed, so that the cut falls on the rounded order too.
+SCORE_DECIMALS = 5
+TIE_MARGIN = 8
+
+
+def _ranked(ids: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
+    """``(chunk id, score)`` best first by the rounded score, then by id; FAISS's -1 fillers dropped."""
+    keep = ids >= 0
+    ids, scores = ids[keep], scores[keep].astype(np.float64)
+    order = np.lexsort((ids, -np.round(scores, SCORE_DECIMALS)))
+    return [(int(ids[i]), float(scores[i])) for i in order]
+
+
 class Retriever:
     """Ranks the chunks of a :class:`SearchIndex` for a query."""
 
-    def __init__(self, index: SearchIndex, embedders: dict[str, Embedder], rrf_k: int = 60) -> None:
+    def __init__(
+        self,
+        index: SearchIndex,
+        embedders: dict[str, Embedder],
+        rrf_k: int = 60,
+        pool: Executor | None = None,
+    ) -> None:
         self.index = index
         self.embedders = embedders
         self.rrf_k = rrf_k
+        # Where the query's other models encode it while this thread runs the first: an English question
+        # goes through MiniLM and e5, each a single-threaded native call that releases the GIL, so on two
+        # cores the two take about as long as the slower one alone (bench: python -m bench latency).
+        self.pool = pool
 
     def query_vectors(self, query: str) -> dict[str, np.ndarray]:
         models = dense_models_for(script_of(query), self.index.embedder_names)
-        return {name: self.embedders[name].encode_queries([query])[0] for name in models}
+        if self.pool is None or len(models) < 2:
+            return {name: self.embedders[name].encode_queries([query])[0] for name in models}
+        others = {name: self.pool.submit(self.embedders[name].encode_queries, [query]) for name in models[1:]}
+        first = self.embedders[models[0]].encode_queries([query])[0]
+        # In the models' order, as a sequential call gives them: features average over this order.
+        return {name: first if name == models[0] else others[name].result()[0] for name in models}
 
     def chunks_of(self, doc_ids: Iterable[str]) -> np.ndarray:
         """The ids of the chunks of documents ``doc_ids``, ascending."""
@@ -77,12 +109,11 @@ class Retriever:
         fused = np.zeros(n, dtype=np.float64)
         dense_best = np.full(n, -1.0, dtype=np.float64)
         for name, vector in vectors.items():
-            scores, ids = search(self.index.chunk_vectors[name], vector[None, :], depth, allowed)
-            for rank, (cid, score) in enumerate(zip(ids[0], scores[0], strict=True)):
-                if cid < 0:
-                    continue
+            wider = min(n if allowed is None else len(allowed), depth + TIE_MARGIN)
+            scores, ids = search(self.index.chunk_vectors[name], vector[None, :], wider, allowed)
+            for rank, (cid, score) in enumerate(_ranked(ids[0], scores[0])[:depth]):
                 fused[cid] += 1.0 / (self.rrf_k + rank + 1)
-                dense_best[cid] = max(dense_best[cid], float(score))
+                dense_best[cid] = max(dense_best[cid], score)
         lexical = self.index.chunk_lexicon.scores(query)
         if allowed is not None:
             outside = np.ones(n, dtype=bool)

@@ -47,9 +47,10 @@ class LexicalIndex:
         retriever.index(tokenized, show_progress=False)
         return cls(retriever, len(texts))
 
-    def scores(self, query: str) -> np.ndarray:
+    def scores(self, query: str, leave_out: frozenset[str] = frozenset()) -> np.ndarray:
+        """BM25 of every text for ``query``'s terms, but those of ``leave_out``."""
         vocabulary = self._retriever.vocab_dict
-        query_terms = [t for t in terms(query) if t in vocabulary]
+        query_terms = [t for t in terms(query) if t in vocabulary and t not in leave_out]
         query_terms += self._transliterated_terms(query)
         if not query_terms:
             return np.zeros(self.size, dtype=np.float32)
