@@ -257,6 +257,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.quiet,
         plain=None if args.no_plain else args.plain,
+        reports=None if args.no_reports else args.reports,
     )
     out: Path = args.out or MODEL_PATH
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -705,7 +706,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="plain questions about the same articles, fitted beside SQuAD's (default "
         "eval/plain/questions.jsonl; only the training articles' are read)",
     )
-    p.add_argument("--no-plain", action="store_true", help="fit on SQuAD's questions alone")
+    p.add_argument(
+        "--reports",
+        type=Path,
+        default=Path("eval/reports"),
+        help="report-like documents and questions, of which the fit split is fitted beside SQuAD's "
+        "(default eval/reports; its held-out split is never read)",
+    )
+    p.add_argument("--no-plain", action="store_true", help="no plain questions (eval/plain)")
+    p.add_argument("--no-reports", action="store_true", help="no report-like documents (eval/reports)")
     p.add_argument("--max-questions", type=int, metavar="N", help="only the first N questions per article")
     p.add_argument("--seed", type=int, default=0, help="seed for anything sampled (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

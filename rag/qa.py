@@ -8,28 +8,36 @@ atomically, so requests in flight finish on the index they started with.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Literal
 
 import numpy as np
 
-from rag.answer.compose import compose, overview, passages, question_parts, yes_or_no
+from rag.answer.compose import compose, overview, passages, question_parts
 from rag.answer.followup import standalone_question
+from rag.answer.question import Kind, kind_of, named_documents, question_form
 from rag.answer.reader import (
     ReaderModel,
     ReaderState,
+    Reading,
+    continuation,
+    following,
     load_reader,
     multilingual_confidence,
     read,
+    runs_on_to,
     unknown_numbers,
 )
 from rag.answer.retrieval import Hit, Retriever
-from rag.answer.short_answer import ShortAnswerFinder
+from rag.answer.short_answer import TYPED, ShortAnswerFinder
 from rag.answer.short_answer import load_model as load_short_answer_model
+from rag.answer.yes_no import Settled, settle
 from rag.config import Settings
 from rag.generate.generation import Event, Final, generate_events
 from rag.generate.grounding import Checker, Scorer
@@ -38,7 +46,7 @@ from rag.generate.llm import LLMClient, LLMConfig
 from rag.hashing import content_id
 from rag.index.build import SearchIndex, Until, current_build_dir, ensure_index, load_index
 from rag.index.embedders import EMBEDDERS, Embedder, configure_threads, get_embedder
-from rag.text import Kind, is_latin, kind_of, named_documents
+from rag.text import fold_name, is_latin
 from rag.types import Answer, Citation, Document, QuestionKind, Turn, Verdict
 
 log = logging.getLogger(__name__)
@@ -50,6 +58,8 @@ NOT_COVERED_MANY = (
     "The documents do not say. The nearest passages are listed below, but none of them answers this."
 )
 UNCERTAIN = "This may not answer the question exactly; the nearest the documents come:"
+# A yes/no question about an outcome (approved? signed? finished?) whose nearest sentences record none.
+UNSETTLED = "The documents do not settle this: they record no outcome. The nearest they come:"
 # Whether the documents cover a question in another script (Korean, Russian...) is read off its
 # cross-lingual confidence (multilingual_confidence): under this, nothing they hold is near it.
 MULTILINGUAL_NOT_COVERED = 0.2
@@ -121,10 +131,17 @@ def documents_filter(
 class _State:
     """An index and the retriever over it; replaced as a whole on reload."""
 
-    def __init__(self, index: SearchIndex, embedders: dict[str, Embedder], settings: Settings) -> None:
+    def __init__(
+        self,
+        index: SearchIndex,
+        embedders: dict[str, Embedder],
+        settings: Settings,
+        pool: Executor,
+        finder: ShortAnswerFinder,
+    ) -> None:
         self.index = index
-        self.retriever = Retriever(index, embedders, settings.rrf_k)
-        self.reader = ReaderState.of(index)
+        self.retriever = Retriever(index, embedders, settings.rrf_k, pool)
+        self.reader = ReaderState.of(index, finder)
 
 
 class ForumQA:
@@ -134,13 +151,15 @@ class ForumQA:
         self.settings = settings
         self.reader = reader or load_reader()
         self.embedders = {name: self._embedder(name) for name in index.embedder_names}
-        self._state = _State(index, self.embedders, settings)
+        # One thread that encodes a question with a second model while the caller's thread runs the first.
+        self._encoding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forumqa-encode")
+        self.short_answers = ShortAnswerFinder(load_short_answer_model())
+        self._state = _State(index, self.embedders, settings, self._encoding, self.short_answers)
         self._reload_lock = threading.Lock()
         self._cache: OrderedDict[
             tuple[str, tuple[tuple[str, str], ...], int, str, tuple[str, ...] | None], Answer
         ] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self.short_answers = ShortAnswerFinder(load_short_answer_model())
         self.llm = llm_client(settings)
         # Built once, on the embedders this object holds (the same instances, thread settings included):
         # the check loads no model of its own. Loaded at start-up so a damaged model stops it here.
@@ -192,7 +211,7 @@ class ForumQA:
             missing = [n for n in index.embedder_names if n not in self.embedders]
             for name in missing:
                 self.embedders[name] = self._embedder(name)
-            self._state = _State(index, self.embedders, self.settings)
+            self._state = _State(index, self.embedders, self.settings, self._encoding, self.short_answers)
             with self._cache_lock:
                 self._cache.clear()
             log.info("now serving index %s", index.build_id)
@@ -365,6 +384,7 @@ class ForumQA:
         text = ""
         verdict: Verdict = "not_covered"
         confidence = 0.0
+        settled: Settled | None = None
         if reading is not None:
             if is_latin(question):
                 confidence = reading.confidence
@@ -382,23 +402,36 @@ class ForumQA:
                 part_reading = read(self.reader, state.reader, part, part_vectors, pool)
                 if part_reading is not None:
                     readings.append((part, part_reading))
+            through = None
+            top = reading.sentence_ids[0]
+            if kind is Kind.YES_NO:
+                if verdict == "answered":
+                    settled, through = self._settle(state.index, question, reading)
+                    if settled is Settled.UNSETTLED:
+                        verdict = "uncertain"
+                if through is None:
+                    through = continuation(state.index, top)
+            else:
+                form = question_form(question)
+                through = runs_on_to(state.reader, form, top)
+                answered_typed = any(
+                    state.reader.offers(form, s) for s in range(top, (through or top) + 1)
+                )
+                if form.type in TYPED and not answered_typed and verdict == "answered":
+                    verdict = "uncertain"  # a who/when/where/how-many question answered by no such span
             # A short answer is marked only where the documents answer.
             finder = self.short_answers if verdict == "answered" else None
-            text, citations = compose(state.index, pool, readings, top_k, self.reader.second_ratio, finder)
-            if verdict == "answered" and kind is Kind.YES_NO and citations:
-                top = reading.sentence_ids[0]
-                said = yes_or_no(
-                    reading.question_idf,
-                    state.reader.sentence_terms[top],
-                    question,
-                    state.index.sentences[top].text,
-                )
-                if said is not None:
-                    text = f"{said}. {text}"
+            text, citations = compose(
+                state.index, pool, readings, top_k, self.reader.second_ratio, finder, through
+            )
+            if verdict == "answered" and settled in (Settled.YES, Settled.NO):
+                text = f"{settled.value}. {text}"
         if not citations:
             verdict = "not_covered"
         if verdict == "not_covered":
             text = NOT_COVERED if n_documents == 1 else NOT_COVERED_MANY
+        elif settled is Settled.UNSETTLED:
+            text = f"{UNSETTLED} {text}"
         elif verdict == "uncertain":
             text = f"{UNCERTAIN} {text}"
         log.debug("q=%r verdict=%s confidence=%.3f", question, verdict, confidence)
@@ -414,6 +447,21 @@ class ForumQA:
             verdict=verdict,
             kind=answer_kind,
         )
+
+    @staticmethod
+    def _settle(index: SearchIndex, question: str, reading: Reading) -> tuple[Settled | None, int | None]:
+        """Whether the best sentence, or one of the two after it in its paragraph, settles the yes/no
+        ``question``; and the sentence that does, when it is a later one (its quote runs on to it)."""
+        top = reading.sentence_ids[0]
+        ids = [top, *following(index, top, 2)]
+        subject = frozenset(
+            fold_name(w) for doc in index.documents.values() for w in re.findall(r"[\w'’-]+", doc.title)
+        )
+        settled, at = settle(
+            question, reading.question_idf, [index.sentences[s].text for s in ids], subject
+        )
+        through = ids[at] if settled in (Settled.YES, Settled.NO) and at > 0 else None
+        return settled, through
 
     def _multilingual_pending(self, index: SearchIndex, query: str) -> list[str]:
         """The multilingual models still to be built, when ``query`` is in another script and the

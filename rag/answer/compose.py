@@ -17,11 +17,12 @@ import math
 import re
 from dataclasses import dataclass
 
+from rag.answer.question import WH_WORDS, AnswerType, answer_type, question_form
 from rag.answer.reader import Reading, next_in_section, previous_in_section
 from rag.answer.retrieval import Hit
-from rag.answer.short_answer import ShortAnswerFinder
+from rag.answer.short_answer import ShortAnswerFinder, offers, sentence_spans
 from rag.index.build import SearchIndex
-from rag.text import META_VERBS, PRONOUN_START, WH_WORDS, AnswerType, answer_type, denies, is_latin
+from rag.text import PRONOUN_START, is_latin
 from rag.types import Citation
 
 # The short answer is shown for the answer types the finder gets right most often on its training
@@ -72,7 +73,9 @@ def _leaning(index: SearchIndex, sid: int) -> int:
     return sid if before is None else before
 
 
-def _units(index: SearchIndex, readings: list[tuple[str, Reading]], second_ratio: float) -> list[_Unit]:
+def _units(
+    index: SearchIndex, readings: list[tuple[str, Reading]], second_ratio: float, main_through: int | None
+) -> list[_Unit]:
     chosen: list[tuple[int, str]] = []
     main_question, main = readings[0]
     chosen.append((main.sentence_ids[0], main_question))
@@ -82,12 +85,15 @@ def _units(index: SearchIndex, readings: list[tuple[str, Reading]], second_ratio
         chosen.append((reading.sentence_ids[0], part_question))
     units: list[_Unit] = []
     covered: set[int] = set()
-    for sid, question in chosen:
+    for n, (sid, question) in enumerate(chosen):
         if sid in covered:
             continue
         first = _leaning(index, sid)
-        units.append(_Unit(first, sid, sid, question))
-        covered.update(range(first, sid + 1))
+        # The main sentence may run on to the sentence that settles it ("...moved that X. ... The motion
+        # was defeated."), which is then quoted with it, in reading order.
+        last = max(sid, main_through) if n == 0 and main_through is not None else sid
+        units.append(_Unit(first, last, sid, question))
+        covered.update(range(first, last + 1))
     return units
 
 
@@ -110,16 +116,27 @@ def _citation(
     score: float,
     question: str | None,
     finder: ShortAnswerFinder | None = None,
+    main: int | None = None,
 ) -> Citation:
     chunk = index.chunks[chunk_id]
     start, end = index.sentences[first].start, index.sentences[last].end
     short = None
-    if question is not None and finder is not None:
-        sentence = index.sentences[last]
-        types = SHORT_ANSWER_TYPES if is_latin(question) else FOREIGN_SHORT_ANSWER_TYPES
-        found = finder.find(question, sentence.text) if answer_type(question) in types else None
-        if found is not None and found.confidence >= SHORT_ANSWER_THRESHOLD:
-            short = (sentence.start + found.start, sentence.start + found.end, found.text)
+    types = SHORT_ANSWER_TYPES if question is None or is_latin(question) else FOREIGN_SHORT_ANSWER_TYPES
+    if question is not None and finder is not None and answer_type(question) in types:
+        # The sentence the reader chose first, then the others quoted with it (the one it leans on, the
+        # one that completes it): the answer may sit in any of them.
+        order = [main] + [sid for sid in range(first, last + 1) if sid != main] if main is not None else []
+        order = order or list(range(last, first - 1, -1))
+        # Those holding a span of the type asked for first ("12 billion roubles" for a budget, not the
+        # terminal's "400,000 containers" in the sentence between).
+        form = question_form(question)
+        order.sort(key=lambda sid: not offers(form, sentence_spans(index.sentences[sid].text)))
+        for sid in order:
+            sentence = index.sentences[sid]
+            found = finder.find(question, sentence.text)
+            if found is not None and found.confidence >= SHORT_ANSWER_THRESHOLD:
+                short = (sentence.start + found.start, sentence.start + found.end, found.text)
+                break
     return Citation(
         n=n,
         doc_id=chunk.doc_id,
@@ -143,11 +160,13 @@ def compose(
     top_k: int,
     second_ratio: float,
     short_answers: ShortAnswerFinder | None = None,
+    main_through: int | None = None,
 ) -> tuple[str, list[Citation]]:
     """Citations (the answer's first, then the other retrieved passages) and the answer text.
 
     ``readings`` holds the reader's view of the whole question first, then of each further part of a
     two-part question. ``short_answers`` marks the short answer in the answer's citations (None: none).
+    ``main_through``: a later sentence of the same paragraph that the best sentence's quote runs on to.
     """
     main = readings[0][1]
     if not main.sentence_ids:
@@ -162,7 +181,7 @@ def compose(
     used_chunks: set[int] = set()
     used_sentences: set[int] = set()
     markers: list[tuple[int, int, int]] = []  # (doc order key: sentence id, first, citation n)
-    for unit in _units(index, readings, second_ratio):
+    for unit in _units(index, readings, second_ratio, main_through):
         chunk_id = _chunk_for(index, unit.first, unit.last, rank)
         first = unit.first
         if chunk_id is None:  # cannot happen with overlapping windows; quote the sentence alone then
@@ -180,6 +199,7 @@ def compose(
                 score_of[unit.main],
                 unit.question,
                 short_answers,
+                unit.main,
             )
         )
         used_chunks.add(chunk_id)
@@ -270,31 +290,3 @@ def overview(index: SearchIndex, doc_ids: list[str], top_k: int) -> tuple[str, l
         text = " ".join(index.sentences[sid].text for sid in sentences)
         parts.append(f"{text} [{n}]")
     return " ".join(parts), citations
-
-
-# ------------------------------------------------------------------------------------ yes and no
-
-SETTLED_COVERAGE = 0.75  # share of the question's weighted words the sentence must hold to settle it
-
-
-def yes_or_no(
-    question_terms: dict[str, float], sentence_terms: frozenset[str], question: str, sentence: str
-) -> str | None:
-    """"Yes" or "No" when ``sentence`` settles the yes/no ``question``, else None (show it unled).
-
-    ``question_terms`` maps the question's content terms to their weights (idf). The sentence settles
-    the question when it holds nearly all of that weight, so it speaks of the same things; then a
-    negation in the sentence means "No", and none means "Yes". A negative question gets no lead.
-    """
-    content = {t: w for t, w in question_terms.items() if t not in META_VERBS}
-    total = sum(content.values())
-    if not content or total <= 0:
-        return None
-    held = sum(w for t, w in content.items() if t in sentence_terms)
-    if held / total < SETTLED_COVERAGE:
-        return None
-    if len(content) < len(question_terms):
-        return "Yes"  # "Was X discussed?": a sentence about X says yes, whatever it says of X
-    if denies(question):
-        return None  # "Wasn't it approved?": English answers a negative question ambiguously
-    return "No" if denies(sentence) else "Yes"

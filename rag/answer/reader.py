@@ -28,29 +28,21 @@ from typing import Any
 
 import numpy as np
 
+from rag.answer.question import QuestionForm, QuestionTypes, question_form, question_numbers, question_words
 from rag.answer.retrieval import Hit
+from rag.answer.short_answer import TYPED, ShortAnswerFinder, sentence_spans
+from rag.answer.short_answer import offers as offers_type
 from rag.index.build import SearchIndex
 from rag.index.embedders import EMBEDDERS, load_pinned, package_dir
 from rag.linear import LinearModel, dump_model, expit, feature_matrix, feature_vector, read_model, softmax
-from rag.text import (
-    DIGITS,
-    PRONOUN_START,
-    STOPWORDS,
-    QuestionTypes,
-    SentenceMarks,
-    negated,
-    question_numbers,
-    question_words,
-    stem,
-    terms,
-    words,
-)
+from rag.text import DIGITS, PRONOUN_START, REFERS_BACK, STOPWORDS, SentenceMarks, negated, stem, terms, words
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "reader.json"
 # The sha256 of the shipped model; `forumqa train-reader` reproduces these bytes from the data.
-MODEL_SHA256 = "775f6744bbb52fc0fbb08c894bd5a1ff7acd11888af2a95c7f832910c6f6b9f2"
+MODEL_SHA256 = "d2e04db4c1967bc70b0cba699a579a2434dc9fa55ed7cd784d6935039c65ae5d"
 
 BACKGROUND_SAMPLE = 1000
+SUBJECT_WEIGHT = 0.2  # a question term from a document's title counts this much in the overlap features
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +100,20 @@ SENTENCE_FEATURES = (
     "e5",  # e5 similarity z-score
     "e5_prev",  # the same for the sentence before
     "e5_rel",  # e5 minus the best e5 among the candidates
+    # The sentence after (itself when there is none): an answer is quoted with the sentence that
+    # continues it (rag.answer.compose), so how close that one is to the question counts too.
+    "dense_next",
+    "e5_next",
+    "overlap_next",
+    # Answer-type agreement, from the short-answer finder's spans (rag.answer.short_answer.offers): a
+    # who/when/where/how-many/which-X question is answered by a sentence holding a span of that type that
+    # the question does not already say. Reports name a topic in one sentence ("The meeting took place
+    # on March 14.") and complete it in the next ("It was chaired by ..."), so the neighbours count too.
+    "typed_span",  # typed question, and the sentence holds such a span
+    "next_typed_span",  # typed question, and the next sentence (same section) holds one
+    "prev_overlap",  # idf-weighted share of the question's terms in the sentence before
+    "typed_after_topic",  # typed_span x prev_overlap: the answer after the sentence naming the topic
+    "topic_before_answer",  # typed, no span here, one in the next sentence, x overlap: names the topic only
 )
 
 GATE_FEATURES = (
@@ -133,6 +139,8 @@ GATE_FEATURES = (
     "top_e5",  # e5 similarity z-score of the best sentence
     "max_e5",  # best e5 z-score among the candidates
     "top_e5_corpus",  # how far the best sentence's e5 similarity stands out from the corpus sample
+    "top_type_missing",  # typed question, and the best sentence holds no span of its type
+    "top_short_conf",  # typed question: the short-answer finder's confidence in a span it quotes
 )
 
 E5 = "e5"
@@ -154,6 +162,10 @@ class Candidates:
     background: tuple[float, float]  # mean and spread of the similarity over a sample of the corpus
     e5: np.ndarray  # per candidate, the e5 similarity z-score ("dense" without e5)
     e5_background: tuple[float, float]  # the same over the corpus sample
+    typed: bool  # the question asks for a type of span (rag.answer.short_answer.TYPED)
+    # per candidate: it, or one of the two sentences after it in its paragraph, holds a span of that type
+    # (the answer runs on to that sentence: rag.answer.compose)
+    answer_spans: list[bool]
 
 
 @dataclass
@@ -168,7 +180,14 @@ class ReaderState:
     sample_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     corpus_text: str = ""  # every document's text, where numbers of a question are looked up
     title_terms: frozenset[str] = frozenset()  # naming the documents' own subject is no sign of coverage
+    # The short-answer finder (a component built once, by ForumQA or training): how sure it is of a span
+    # in the quoted sentences is evidence for the gate.
+    finder: ShortAnswerFinder | None = None
     _marks: dict[int, SentenceMarks] = field(default_factory=dict)
+
+    def offers(self, form: QuestionForm, sid: int) -> bool:
+        """Whether sentence ``sid`` holds a span of the type ``form`` asks for (spans found once per text)."""
+        return offers_type(form, sentence_spans(self.index.sentences[sid].text))
 
     def marks(self, sid: int) -> SentenceMarks:
         """The sentence's marks, found when first needed (a dict write is atomic under the GIL)."""
@@ -178,7 +197,7 @@ class ReaderState:
         return found
 
     @classmethod
-    def of(cls, index: SearchIndex) -> ReaderState:
+    def of(cls, index: SearchIndex, finder: ShortAnswerFinder | None = None) -> ReaderState:
         sentence_terms = [frozenset(terms(s.text)) for s in index.sentences]
         df: dict[str, int] = {}
         for ts in sentence_terms:
@@ -188,7 +207,7 @@ class ReaderState:
         sample = np.unique(np.linspace(0, n - 1, num=min(n, BACKGROUND_SAMPLE)).astype(np.int64))
         corpus_text = "\n".join(doc.text for doc in index.documents.values())
         titles = frozenset(t for doc in index.documents.values() for t in terms(doc.title))
-        return cls(index, sentence_terms, df, frozenset(df), sample, corpus_text, titles)
+        return cls(index, sentence_terms, df, frozenset(df), sample, corpus_text, titles, finder)
 
     def idf(self, term: str) -> float:
         n = max(1, len(self.sentence_terms))
@@ -211,6 +230,45 @@ def previous_in_section(index: SearchIndex, sid: int) -> int | None:
 def next_in_section(index: SearchIndex, sid: int) -> int | None:
     """The sentence after ``sid`` when it is in the same section of the same document."""
     return sid + 1 if sid + 1 < len(index.sentences) and _same_section(index, sid, sid + 1) else None
+
+
+def following(index: SearchIndex, sid: int, count: int) -> list[int]:
+    """Up to ``count`` sentences after ``sid`` in the same paragraph, in reading order."""
+    text = index.documents[index.sentences[sid].doc_id].text
+    out: list[int] = []
+    current = sid
+    while len(out) < count:
+        after = next_in_section(index, current)
+        if after is None or "\n\n" in text[index.sentences[current].end : index.sentences[after].start]:
+            break
+        out.append(after)
+        current = after
+    return out
+
+
+def continuation(index: SearchIndex, sid: int) -> int | None:
+    """The sentence after ``sid`` in its paragraph when it goes on about what ``sid`` named
+    (:data:`rag.text.REFERS_BACK`)."""
+    after = following(index, sid, 1)
+    return after[0] if after and REFERS_BACK.match(index.sentences[after[0]].text) else None
+
+
+def runs_on_to(state: ReaderState, form: QuestionForm, sid: int) -> int | None:
+    """The later sentence an answer quoting ``sid`` runs on to, or None: the one rule of the answer's
+    extent, which the answer (rag.qa) quotes and training labels by.
+
+    - A question asking for a type of span (a date, a quantity, a name) that ``sid`` holds: ``sid`` alone.
+    - One that ``sid`` does not hold: the first of the next two sentences of its paragraph that does ("The
+      meeting took place on March 14." "It was chaired by Igor Belov."), else as below.
+    - Otherwise the sentence that continues it (:func:`continuation`), if any.
+    """
+    if form.type in TYPED:
+        if state.offers(form, sid):
+            return None
+        later = next((s for s in following(state.index, sid, 2) if state.offers(form, s)), None)
+        if later is not None:
+            return later
+    return continuation(state.index, sid)
 
 
 def _same_section(index: SearchIndex, a: int, b: int) -> bool:
@@ -260,7 +318,9 @@ def candidates(
     ids = np.array(sorted(chunk_rank))
     before = [previous_in_section(index, int(s)) for s in ids]
     prev_ids = np.array([int(s) if p is None else p for s, p in zip(ids, before, strict=True)])
-    both = np.unique(np.concatenate([ids, prev_ids]))
+    after = [next_in_section(index, int(s)) for s in ids]
+    next_ids = np.array([int(s) if n is None else n for s, n in zip(ids, after, strict=True)])
+    both = np.unique(np.concatenate([ids, prev_ids, next_ids]))
     z = _mean_z(index, both, vectors)
     if question_vectors:
         z = (z + _mean_z(index, both, question_vectors)) / 2
@@ -269,6 +329,7 @@ def candidates(
     dense_prev = np.array(
         [z_of[int(p)] if p != s else z_of[int(s)] for s, p in zip(ids, prev_ids, strict=True)]
     )
+    dense_next = np.array([z_of[int(n)] for n in next_ids])
     e5_vectors = _only_e5(index, vectors)
     if e5_vectors:
         e5_z = _mean_z(index, both, e5_vectors)
@@ -278,29 +339,47 @@ def candidates(
         e5_of = dict(zip(both.tolist(), e5_z.tolist(), strict=True))
         e5 = np.array([e5_of[int(s)] for s in ids])
         e5_prev = np.array([e5_of[int(p)] for p in prev_ids])
+        e5_next = np.array([e5_of[int(n)] for n in next_ids])
         e5_sample = _mean_z(index, state.sample_ids, e5_vectors)
     else:  # an index without e5: its features repeat the mixed similarity
-        e5, e5_prev, e5_sample = dense, dense_prev, None
+        e5, e5_prev, e5_next, e5_sample = dense, dense_prev, dense_next, None
     best_e5 = float(e5.max())
 
-    bm25_all = index.sentence_lexicon.scores(query)
-    bm25 = bm25_all[ids].astype(np.float64)
-    bm25_log = np.log1p(bm25)
-    bm25_rel = bm25 / (float(bm25.max()) or 1.0)
-
     question_terms = list(dict.fromkeys(t for t in terms(query) if not t.isdigit()))
+    # A question about a report names the report's subject ("Who leads Project Maré's training?"), and
+    # so does the sentence that introduces the report: words of a document's title say which document,
+    # not which of its sentences, so they weigh little here when the question has other words.
+    subject = frozenset(t for t in question_terms if t in state.title_terms)
+    if len(subject) == len(question_terms):
+        subject = frozenset()
+    # The gate weighs the question's terms as they are (the documents' own subject found is evidence that
+    # they cover the question); the ranker's overlap features with the subject's terms discounted.
     idf = {t: state.idf(t) for t in question_terms}
-    total_idf = sum(idf.values()) or 1.0
+    weight = {t: idf[t] * (SUBJECT_WEIGHT if t in subject else 1.0) for t in question_terms}
+    bm25_all = index.sentence_lexicon.scores(query)
+    if subject:
+        ranked = index.sentence_lexicon.scores(query, leave_out=subject)[ids].astype(np.float64)
+    else:
+        ranked = bm25_all[ids].astype(np.float64)
+    bm25_log = np.log1p(bm25_all[ids].astype(np.float64))  # the gate's: every word of the question
+    ranked_log = np.log1p(ranked)
+    bm25_rel = ranked / (float(ranked.max()) or 1.0)
+
+    total_weight = sum(weight.values()) or 1.0
     q_set = set(question_terms)
     asked_words = question_words(query)
     asked_numbers = question_numbers(query)
     types = QuestionTypes.of(query)
     plain = not types.typed
     best_dense = float(dense.max())
+    form = question_form(query)
+    typed = form.type in TYPED
+    offered = {sid: state.offers(form, sid) for sid in ids.tolist()} if typed else {}
 
     rows: list[dict[str, float]] = []
     context_terms: list[set[str]] = []
     offers: list[_Offer] = []
+    typed_flags: list[bool] = []
     for i, sid in enumerate(ids.tolist()):
         own = state.sentence_terms[sid]
         ctx = set(own)
@@ -310,15 +389,37 @@ def candidates(
         text = index.sentences[sid].text
         offer = _Offer.of(state.marks(sid), asked_words, asked_numbers)
         offers.append(offer)
+        overlap = sum(weight[t] for t in q_set & own) / total_weight
+        before_sid = previous_in_section(index, sid)
+        prev_overlap = (
+            sum(weight[t] for t in q_set & state.sentence_terms[before_sid]) / total_weight
+            if before_sid is not None
+            else 0.0
+        )
+        after_sid = next_in_section(index, sid)
+        next_overlap = (
+            sum(weight[t] for t in q_set & state.sentence_terms[after_sid]) / total_weight
+            if after_sid is not None
+            else 0.0
+        )
+        typed_span = typed and offered[sid]
+        next_typed = (
+            typed
+            and after_sid is not None
+            and (offered[after_sid] if after_sid in offered else state.offers(form, after_sid))
+        )
+        typed_flags.append(
+            typed_span or (typed and any(state.offers(form, later) for later in following(index, sid, 2)))
+        )
         rows.append(
             {
                 "dense": dense[i],
                 "dense_prev": dense_prev[i],
                 "dense_rel": dense[i] - best_dense,
                 "bm25": bm25_rel[i],
-                "bm25_log": bm25_log[i],
-                "overlap": sum(idf[t] for t in q_set & own) / total_idf,
-                "overlap_ctx": sum(idf[t] for t in q_set & ctx) / total_idf,
+                "bm25_log": ranked_log[i],
+                "overlap": overlap,
+                "overlap_ctx": sum(weight[t] for t in q_set & ctx) / total_weight,
                 "overlap_count": len(q_set & own) / max(1, len(q_set)),
                 "novelty": len(own - q_set) / max(1, len(own)),
                 "chunk_prior": 1.0 / (1 + chunk_rank[sid]),
@@ -338,6 +439,14 @@ def candidates(
                 "e5": e5[i],
                 "e5_prev": e5_prev[i],
                 "e5_rel": e5[i] - best_e5,
+                "dense_next": dense_next[i],
+                "e5_next": e5_next[i],
+                "overlap_next": next_overlap,
+                "typed_span": float(typed_span),
+                "next_typed_span": float(next_typed),
+                "prev_overlap": prev_overlap,
+                "typed_after_topic": float(typed_span) * prev_overlap,
+                "topic_before_answer": float(typed and not typed_span and next_typed) * overlap,
             }
         )
     features = feature_matrix(rows, SENTENCE_FEATURES)
@@ -359,6 +468,8 @@ def candidates(
         background,
         e5,
         e5_background,
+        typed,
+        typed_flags,
     )
 
 
@@ -419,8 +530,24 @@ def gate_features(state: ReaderState, query: str, cands: Candidates, scores: np.
         "top_e5": float(cands.e5[top]),
         "max_e5": float(cands.e5.max()),
         "top_e5_corpus": (float(cands.e5[top]) - cands.e5_background[0]) / cands.e5_background[1],
+        "top_type_missing": float(cands.typed and not cands.answer_spans[top]),
+        "top_short_conf": _short_confidence(state, query, int(cands.ids[top])) if cands.typed else 0.0,
     }
     return feature_vector(named, GATE_FEATURES)
+
+
+def _short_confidence(state: ReaderState, query: str, sid: int) -> float:
+    """The short-answer finder's confidence in its best span among the sentences quoted for ``sid``."""
+    if state.finder is None:
+        return 0.0
+    form = question_form(query)
+    last = runs_on_to(state, form, sid) or sid
+    best = 0.0
+    for other in range(sid, last + 1):
+        q, scored = state.finder.scored(query, state.index.sentences[other].text)
+        if scored:
+            best = max(best, state.finder.confidence(q, scored))
+    return best
 
 
 @cache

@@ -5,10 +5,10 @@ The service quotes a whole sentence; this module points at the phrase in it that
 type (``rag/models/short_answer.json``, sha256 pinned, rebuilt by ``forumqa train-short-answer``), pure
 Python, well under a millisecond per call:
 
-1. *Answer type* from the question's wording (:class:`rag.text.QuestionForm`): when/what year -> DATE;
-   how many/much/long, what percentage -> NUMBER; who/whom/whose -> PERSON; where/what city -> PLACE;
-   what/which + noun -> ENTITY; anything else (what did, why, how did ...) -> OTHER, which rarely
-   clears the threshold.
+1. *Answer type* from the question's wording (:class:`rag.answer.question.QuestionForm`): when/what
+   year -> DATE; how many/much/long, what percentage -> NUMBER; who/whom/whose -> PERSON; where/what
+   city -> PLACE; what/which + noun -> ENTITY; anything else (what did, why, how did ...) -> OTHER,
+   which rarely clears the threshold.
 2. *Candidates* of that type in the sentence: dates (years, decades, "17 October 1849", "the late
    1990s"), quantities (numbers with currency, scale words, percent and a unit noun, number words),
    names (runs of capitalised words, joined by "of"/"the"/"de"/"and"... and across a lowercase job
@@ -36,24 +36,16 @@ import math
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+from rag.answer.question import AnswerType, QuestionForm, Token, fold, parts, question_form
+from rag.answer.question import answer_type as answer_type
+from rag.answer.question import tokens as tokenize
 from rag.index.embedders import load_pinned
 from rag.linear import LinearModel, dump_model, read_model, rounded
-from rag.text import (
-    FUNCTION_WORDS,
-    MONTH_NAMES,
-    AnswerType,
-    QuestionForm,
-    Token,
-    fold,
-    parts,
-    question_form,
-)
-from rag.text import answer_type as answer_type
-from rag.text import tokens as tokenize
+from rag.text import FUNCTION_WORDS, MONTH_NAMES
 
 __all__ = [
     "AnswerType",
@@ -341,6 +333,73 @@ def _candidates(q: QuestionForm, sentence: str, tokens: list[Token]) -> list[_Ca
     return kept
 
 
+# Question types whose answer is a span of a kind this module finds: the reader asks whether a sentence
+# holds one (:func:`offers`), and a sentence that holds none does not answer the question.
+TYPED = frozenset(
+    {AnswerType.DATE, AnswerType.NUMBER, AnswerType.PERSON, AnswerType.PLACE, AnswerType.ENTITY}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A span of a sentence that could answer some question: its kind and its content words (folded)."""
+
+    kind: Kind
+    keys: frozenset[str]
+    located: bool  # right after "in", "at", "near"...: a name that can answer "where"
+    shape: str = ""  # a quantity's finer shape: "money" (a currency in it or after it), "percent", or ""
+
+
+_LOCATIVE = _words("in at near outside inside from to into across around within")
+
+
+@lru_cache(maxsize=65536)
+def sentence_spans(sentence: str) -> tuple[Span, ...]:
+    """Every date, quantity, name and quoted title of ``sentence``, whatever the question: found once per
+    sentence, so that asking which sentences offer a question's type costs set look-ups only."""
+    toks = tokenize(sentence)
+    found = _dates(sentence, toks) + _numbers(sentence, toks, frozenset()) + _quotes(sentence, toks)
+    quoted = [(c.start, c.end) for c in found if c.kind is Kind.QUOTE]
+    found += [c for c in _names(toks) if not any(a <= c.start and c.end <= b for a, b in quoted)]
+    out = []
+    for c in found:
+        words = [w for t in toks[c.first : c.last + 1] if t.text[:1].isalnum() for w in parts(t)]
+        located = c.first > 0 and toks[c.first - 1].key in _LOCATIVE
+        shape = _shape(sentence[c.start : c.end + 16]) if c.kind is Kind.NUMBER else ""
+        out.append(Span(c.kind, frozenset(w for w in words if w not in FUNCTION_WORDS), located, shape))
+    return tuple(out)
+
+
+def _shape(text: str) -> str:
+    """"money" or "percent" when ``text`` (a quantity and the words right after it) says so, else ""."""
+    if _CURRENCY.search(text):
+        return "money"
+    return "percent" if re.search(r"%|\bper ?cent\b|\bpercentage points?\b", text, re.IGNORECASE) else ""
+
+
+def offers(form: QuestionForm, spans: tuple[Span, ...]) -> bool:
+    """Whether ``spans`` (of one sentence) hold an answer of the type ``form`` asks for that the question
+    does not already say: a date for "when", a quantity for "how many", a name for "who", "where" or
+    "which X". False for questions of no such type."""
+    if form.type not in TYPED:
+        return False
+    kinds = _KINDS[form.type]
+    # "What is the budget?" asks for money, "What share...?" for a percentage: a count will not do.
+    shape = form.want if form.want in ("money", "percent") and form.type is AnswerType.NUMBER else ""
+    for span in spans:
+        if span.kind not in kinds or (form.type is AnswerType.PLACE and not span.located):
+            continue
+        if shape and span.shape != shape:
+            continue
+        if not span.keys:
+            if span.kind in (Kind.NUMBER, Kind.DATE):
+                return True
+            continue
+        if not span.keys <= form.keys:
+            return True
+    return False
+
+
 # --------------------------------------------------------------------------------------------------
 # Step 3 and 4: features, ranking, calibration
 # --------------------------------------------------------------------------------------------------
@@ -365,7 +424,11 @@ FEATURES = (
     "by_before",  # "by" right before it: the agent of a passive ("written by ...")
 )
 
-_CURRENCY = re.compile(r"[$£€¥₩]|\b(?:USD|EUR|GBP|RMB|yuan|dollars?|euros?|pounds|yen|won)\b")
+_CURRENCY = re.compile(
+    r"[$£€¥₩₽₹₺₦]|\b(?:USD|EUR|GBP|RMB|CHF|yuan|dollars?|euros?|pounds|yen|won|roubles?|rubles?|rupees?|"
+    r"pesos?|francs?|kronor|krona|kroner|krone|kuna|dinars?|shillings?|kwacha|rand|naira|lira|lire|zloty|"
+    r"forints?|lei|leva?|hryvnias?|tenge|ringgit|baht|dong|rupiah)\b"
+)
 
 _ORG_WORDS = _words(
     """university college school company corporation inc ltd records group foundation association

@@ -14,7 +14,10 @@ own article (cross-fitting), so the gate sees the ranker as it behaves on unseen
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,6 +30,7 @@ from scipy.optimize import minimize
 from tqdm import tqdm
 
 from rag.answer.compose import lead
+from rag.answer.question import Kind, QuestionForm, kind_of, question_form
 from rag.answer.reader import (
     GATE_FEATURES,
     SENTENCE_FEATURES,
@@ -35,14 +39,16 @@ from rag.answer.reader import (
     ReaderState,
     candidates,
     gate_features,
+    runs_on_to,
 )
 from rag.answer.retrieval import Retriever
+from rag.answer.short_answer import ShortAnswerFinder, shipped_model
 from rag.config import Settings
 from rag.evaluation import EvalItem, article_settings, contains_evidence, load_questions
-from rag.index.build import ensure_index
-from rag.index.embedders import get_embedder
+from rag.index.build import embedder_fingerprint, ensure_index
+from rag.index.embedders import Embedder, get_embedder
+from rag.index.vector_cache import VectorCache
 from rag.linear import LinearModel, expit
-from rag.text import Kind, kind_of
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +77,41 @@ SECOND_RATIOS = (1.01, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2)  # 1.01: never add a runner
 PLAIN_QUESTIONS = Path("eval/plain/questions.jsonl")
 PLAIN_PREFIX = "p-"
 PLAIN_WEIGHT = 3.0
+# Report-like documents and plain questions about them (eval/reports): only the documents of the "fit"
+# split are read; the others are held out. They count as much as plain questions in the gates' fits.
+REPORTS = Path("eval/reports")
+REPORT_PREFIX = "r-"
+FIT_SPLIT = "fit"
 COVER_MISSED = 0.01  # the share of answerable training questions the cover threshold may call not covered
 TRAIN_EMBEDDERS = ("minilm", "e5")
+
+
+class CachedQueries:
+    """An embedder whose question vectors are kept on disk by the sha256 of the question: training asks
+    the same few thousand questions on every run, and the query encoders (e5 above all) are most of a
+    rerun's time. Passages go through the index's own cache; only ``encode_queries`` is wrapped."""
+
+    def __init__(self, embedder: Embedder, root: Path, query_encoder: str) -> None:
+        self._embedder = embedder
+        fingerprint = {**embedder_fingerprint(embedder), "queries": query_encoder}
+        self._cache = VectorCache(root, embedder.name, fingerprint, embedder.dim).load()
+        self.name, self.dim = embedder.name, embedder.dim
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        missing = [i for i, k in enumerate(keys) if k not in self._cache]
+        if missing:
+            made = self._embedder.encode_queries([texts[i] for i in missing])
+            for i, vector in zip(missing, made, strict=True):
+                self._cache.put(keys[i], vector)
+            self._cache.maybe_flush()
+        return np.stack([self._cache.get(k) for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return self._embedder.encode_passages(texts)
+
+    def flush(self) -> None:
+        self._cache.flush()
 
 
 @dataclass
@@ -137,15 +176,21 @@ def collect(
         by_article[article].extend(extra)
     out: list[QuestionData] = []
     total = sum(len(g) for g in by_article.values())
+    root = settings.index_dir.parent / "query-vectors"
+    finder = ShortAnswerFinder(shipped_model())
+    encoder = settings.query_encoder
+    queries = {
+        name: CachedQueries(get_embedder(name, settings.threads, encoder), root, encoder)
+        for name in settings.embedders
+    }
     bar = tqdm(total=total, desc="reading questions", unit="q", disable=not progress)
     for article, group in sorted(by_article.items()):
         own = article_settings(settings, corpus_dir, article)
         index = ensure_index(own, progress=progress)
-        embedders = {
-            n: get_embedder(n, settings.threads, settings.query_encoder) for n in index.embedder_names
-        }
-        retriever = Retriever(index, embedders, settings.rrf_k)
-        state = ReaderState.of(index)
+        embedders = {n: queries[n] for n in index.embedder_names}
+        # The retriever only asks its embedders for query vectors, which CachedQueries gives.
+        retriever = Retriever(index, embedders, settings.rrf_k)  # type: ignore[arg-type]
+        state = ReaderState.of(index, finder)
         titles = [doc.title for doc in index.documents.values()]
         for item in group:
             vectors = retriever.query_vectors(item.question)
@@ -154,23 +199,32 @@ def collect(
             bar.update(1)
             if cands is None:
                 continue
+            form = question_form(item.question)
             labels = np.array(
-                [
-                    float(item.answerable and contains_evidence(index.sentences[int(s)].text, item.expected))
-                    for s in cands.ids
-                ]
+                [float(item.answerable and _holds(state, form, int(s), item)) for s in cands.ids]
             )
             overview = None
             if item.answerable and kind_of(item.question, titles) is Kind.OVERVIEW:
                 doc_id = next(iter(index.documents))  # one article an index
                 lead_text = " ".join(index.sentences[s].text for s in lead(index, doc_id))
                 overview = contains_evidence(lead_text, item.expected)
-            weight = PLAIN_WEIGHT if item.id.startswith(PLAIN_PREFIX) else 1.0
+            weight = PLAIN_WEIGHT if item.id.startswith((PLAIN_PREFIX, REPORT_PREFIX)) else 1.0
             out.append(
                 QuestionData(item, cands.features, labels, (state, item.question, cands), overview, weight)
             )
     bar.close()
+    for cached in queries.values():
+        cached.flush()
     return out
+
+
+def _holds(state: ReaderState, form: QuestionForm, sid: int, item: EvalItem) -> bool:
+    """Whether what the answer quotes for sentence ``sid`` (it, and the sentences it runs on to:
+    :func:`rag.answer.reader.runs_on_to`) holds the question's evidence: a topic named in one sentence
+    and completed in the next is right."""
+    index = state.index
+    last = runs_on_to(state, form, sid) or sid
+    return any(contains_evidence(index.sentences[s].text, item.expected) for s in range(sid, last + 1))
 
 
 # ------------------------------------------------------------------------------------ fitting
@@ -336,6 +390,7 @@ def train(data: Sequence[QuestionData], articles: Sequence[str], seed: int = 0) 
         "questions": len(data),
         "overview_questions": len(overviews),
         "plain_questions": sum(1 for d in data if d.item.id.startswith(PLAIN_PREFIX)),
+        "report_questions": sum(1 for d in data if d.item.id.startswith(REPORT_PREFIX)),
         "unanswerable": int((~answerable).sum()),
         "candidates": int(sum(len(d.labels) for d in data)),
         "ranker_l2": RANKER_L2,
@@ -351,18 +406,20 @@ def train(data: Sequence[QuestionData], articles: Sequence[str], seed: int = 0) 
     )
 
 
-def train_from_squad(
+def training_data(
     squad_dir: Path,
     work_dir: Path,
     articles: Sequence[str] | None = None,
     max_questions: int | None = None,
-    seed: int = 0,
     progress: bool = True,
     foreign: int = FOREIGN_PER_ARTICLE,
     plain: Path | None = PLAIN_QUESTIONS,
-) -> ReaderModel:
-    """Prepare SQuAD, index each training article (MiniLM and e5: what English questions use), add the
-    plain questions (``eval/plain``) written about the same articles, and fit."""
+    reports: Path | None = REPORTS,
+) -> tuple[list[QuestionData], tuple[str, ...]]:
+    """Every training question with its candidates: SQuAD's about each training article (each indexed
+    with MiniLM and e5: what English questions use), the plain questions (``eval/plain``) about the same
+    articles, and the report-like documents of ``reports``' fit split with their questions. Also the
+    articles and documents they are about. What the reader and the cross-encoder are both fitted on."""
     articles = tuple(articles or TRAIN_ARTICLES)
     work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
@@ -378,12 +435,52 @@ def train_from_squad(
             if not all(i.id.startswith(PLAIN_PREFIX) for i in asked):
                 raise ValueError(f"{plain}: plain question ids must start with {PLAIN_PREFIX!r}")
             items += asked
+        documents = articles
+        if reports is not None:
+            fitted = fit_reports(reports, Path(tmp) / "corpus")
+            items += fitted
+            documents += tuple(sorted({i.article for i in fitted}))
         settings = Settings(
             index_dir=work_dir / "indexes", embedders=list(TRAIN_EMBEDDERS), corpus_dir=Path(tmp) / "corpus"
         )
         data = collect(settings, items, Path(tmp) / "corpus", progress=progress, foreign=foreign)
-    log.info("fitting the reader on %d questions of %d articles", len(data), len(articles))
-    return train(data, articles, seed)
+    return data, documents
+
+
+def train_from_squad(
+    squad_dir: Path,
+    work_dir: Path,
+    articles: Sequence[str] | None = None,
+    max_questions: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    foreign: int = FOREIGN_PER_ARTICLE,
+    plain: Path | None = PLAIN_QUESTIONS,
+    reports: Path | None = REPORTS,
+) -> ReaderModel:
+    """:func:`training_data`, then fit the reader on it."""
+    data, documents = training_data(
+        squad_dir, work_dir, articles, max_questions, progress, foreign, plain, reports
+    )
+    log.info("fitting the reader on %d questions of %d documents", len(data), len(documents))
+    return train(data, documents, seed)
+
+
+def fit_reports(folder: Path, corpus_dir: Path) -> list[EvalItem]:
+    """The questions of ``folder``'s fit split (``questions.jsonl``, field ``split``), their documents
+    (``corpus/<article>.txt``) copied into ``corpus_dir``, in id order."""
+    wanted = set()
+    for n, line in enumerate((folder / "questions.jsonl").read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            record = json.loads(line)
+            if record.get("split") == FIT_SPLIT:
+                if not str(record["id"]).startswith(REPORT_PREFIX):
+                    raise ValueError(f"{folder}/questions.jsonl:{n}: ids must start with {REPORT_PREFIX!r}")
+                wanted.add(record["id"])
+    items = [i for i in load_questions(folder / "questions.jsonl") if i.id in wanted]
+    for article in sorted({i.article for i in items}):
+        shutil.copyfile(folder / "corpus" / f"{article}.txt", corpus_dir / f"{article}.txt")
+    return items
 
 
 def _first_per_article(items: Sequence[EvalItem], n: int) -> list[EvalItem]:
