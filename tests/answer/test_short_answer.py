@@ -1,8 +1,10 @@
 """Short answers inside an answer sentence: offsets, never echoing the question, behaviour, accuracy.
 
-The behavioural cases are made-up general English sentences, not taken from any evaluation set. The
-accuracy guard runs the module on the five held-out SQuAD articles of ../shared/eval/squad (never used
-to fit it) and fails if precision at the default threshold drops well below what was measured.
+The behavioural cases are made-up general English sentences, not taken from any evaluation set: each
+checks the best-ranked candidate and, where the question's type is shown at all, that the short answer
+returned is that candidate. The accuracy guard runs the module on the five held-out SQuAD articles of
+../shared/eval/squad (never used to fit it) and fails if precision at the trained thresholds drops well
+below what was measured.
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ from typing import Any
 
 import pytest
 
-from rag.answer.short_answer import MODEL_PATH, MODEL_SHA256, AnswerType, load_model, short_answer
+from rag.answer.short_answer import (
+    MODEL_PATH,
+    MODEL_SHA256,
+    AnswerType,
+    ShortAnswerFinder,
+    candidates,
+    load_model,
+    shipped_model,
+    short_answer,
+)
 from rag.index.embedders import ModelIntegrityError
 from rag.train.reader import TRAIN_ARTICLES, prepare_squad
 from rag.train.short_answer import load_examples, train
@@ -33,9 +44,10 @@ HELD_OUT = frozenset(
         "sino-tibetan-relations-during-the-ming-dynasty",
     }
 )
-# Held-out precision measured when the module was fitted (513 of 1,309 questions answered, 0.725
-# right); the guard allows 0.1 of slack for harmless changes.
-MEASURED_HELD_OUT_PRECISION = 0.725
+# Held-out precision measured when the module was fitted (329 of 1,309 questions answered, 0.851
+# right, at thresholds trained per answer type for 0.85 on the fitting data); the guard allows 0.1 of
+# slack for harmless changes.
+MEASURED_HELD_OUT_PRECISION = 0.85
 
 CASES = [
     (
@@ -78,6 +90,89 @@ CASES = [
     ("Where did the delegates meet?", "The delegates met in Geneva in March 2019.", "Geneva"),
 ]
 
+# Approximate quantities, amounts in many currencies, "who led / headed / chaired", dates and times as
+# reports write them, and question words met in another form ("attended" / "Attending").
+REPORT_CASES = [
+    (
+        "How many people attended the meeting?",
+        "About 70 people attended the meeting, most of them from local firms.",
+        "About 70 people",
+    ),
+    (
+        "How many delegates came to the forum?",
+        "Some 30 delegates came to the forum from four countries.",
+        "Some 30 delegates",
+    ),
+    (
+        "What share of the members voted against the plan?",
+        "Nearly a third of the members voted against the plan.",
+        "Nearly a third",
+    ),
+    (
+        "What is the budget of the new terminal?",
+        "The port authority plans a new terminal. Its budget is 12 billion roubles over five years.",
+        "12 billion roubles",
+    ),
+    (
+        "How much did the library spend on new books?",
+        "The library spent €6,000 on new books last year.",
+        "€6,000",
+    ),
+    (
+        "How much has the project spent so far?",
+        "By the end of June, 3.9 million euros had been spent on the project.",
+        "3.9 million euros",
+    ),
+    (
+        "How much is the prize worth?",
+        "The prize is worth 25,000 Norwegian kroner and a trip to Oslo.",
+        "25,000 Norwegian kroner",
+    ),
+    (
+        "What price will farmers get for their tea?",
+        "The board set a price of KSh 45 per kg for green leaf.",
+        "KSh 45 per kg",
+    ),
+    (
+        "How many engineers attended the workshop?",
+        "Attending the workshop were 45 engineers from the three regional utilities.",
+        "45 engineers",
+    ),
+    ("How many members were present?", "Nine of the eleven members were present.", "Nine of the eleven"),
+    (
+        "Who led the regional delegation?",
+        "Anna Petrova, rector of the Northern Trade Academy, who led the regional delegation, opened the "
+        "session.",
+        "Anna Petrova",
+    ),
+    (
+        "Who headed the inspection team?",
+        "The inspection team was headed by Dr. Maria Kovacs, a hydrologist from Szeged.",
+        "Dr. Maria Kovacs",
+    ),
+    (
+        "Who chaired the port meeting?",
+        "The port meeting took place on 14 March in Vladivostok. It was chaired by Igor Sokolov, the deputy "
+        "governor.",
+        "Igor Sokolov",
+    ),
+    (
+        "When will the survey finish?",
+        "The contractor now expects to finish the survey in December.",
+        "December",
+    ),
+    (
+        "When did the council meeting close?",
+        "There being no further business, the meeting closed at 9.40pm.",
+        "9.40pm",
+    ),
+    (
+        "When is the next board meeting?",
+        "The next board meeting will be held on Thursday 12 June 2025.",
+        "Thursday 12 June 2025",
+    ),
+]
+
 
 def _fold(text: str) -> str:
     return " ".join(text.casefold().split())
@@ -89,13 +184,45 @@ def _right(span: str, answers: list[str]) -> bool:
     return any(g and (g in s or (s in g and 2 * len(s) >= len(g))) for g in map(_fold, answers))
 
 
-@pytest.mark.parametrize(("question", "sentence", "expected"), CASES)
+def _best(question: str, sentence: str) -> str | None:
+    """The best-ranked candidate, whatever its confidence."""
+    _, scored = ShortAnswerFinder(shipped_model()).scored(question, sentence)
+    return sentence[scored[0].candidate.start : scored[0].candidate.end] if scored else None
+
+
+@pytest.mark.parametrize(("question", "sentence", "expected"), CASES + REPORT_CASES)
 def test_behaviour_on_general_sentences(question: str, sentence: str, expected: str) -> None:
+    assert _best(question, sentence) == expected
     answer = short_answer(question, sentence)
-    assert answer is not None
-    assert answer.text == expected
-    assert sentence[answer.start : answer.end] == answer.text
-    assert 0.0 <= answer.confidence <= 1.0
+    if answer is not None:
+        assert answer.text == expected
+        assert sentence[answer.start : answer.end] == answer.text
+        assert 0.0 <= answer.confidence <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "expected"),
+    [case for case in CASES + REPORT_CASES if case[0].split()[0] in {"When", "How"}],
+)
+def test_dates_and_quantities_are_shown(question: str, sentence: str, expected: str) -> None:
+    answer = short_answer(question, sentence)
+    assert answer is not None and answer.text == expected
+
+
+def test_the_person_a_relative_clause_describes_not_the_organisation_in_the_apposition() -> None:
+    answer = short_answer(
+        "Who led the Russian delegation?",
+        "Yuri Fokin, director of the Diplomatic Academy of Russia, who led the Russian delegation, "
+        "spoke first.",
+    )
+    assert answer is not None and answer.text == "Yuri Fokin"
+
+
+def test_names_in_a_list_are_a_candidate_together_and_one_by_one() -> None:
+    sentence = "The next forum will take place in Akureyri, Iceland, in September 2026."
+    _, found = candidates("Where will the next forum take place?", sentence)
+    spans = {sentence[c.start : c.end] for c, _ in found}
+    assert {"Akureyri", "Iceland", "Akureyri, Iceland"} <= spans
 
 
 @pytest.mark.parametrize(
@@ -153,7 +280,7 @@ def test_held_out_invariants_and_precision(tmp_path: Path) -> None:
         question_words = {w.casefold() for w in re.findall(r"\w+", question)}
         assert {w.casefold() for w in re.findall(r"\w+", answer.text)} - question_words
         right += _right(answer.text, answers)
-    assert returned / len(rows) > 0.25  # coverage was 0.39 when measured
+    assert returned / len(rows) > 0.15  # coverage was 0.25 when measured
     assert right / returned >= MEASURED_HELD_OUT_PRECISION - 0.1
 
 
@@ -163,7 +290,8 @@ def test_held_out_invariants_and_precision(tmp_path: Path) -> None:
 def test_shipped_model_matches_its_pinned_sha256() -> None:
     assert hashlib.sha256(MODEL_PATH.read_bytes()).hexdigest() == MODEL_SHA256
     model = load_model()
-    assert set(model.rank) == set(AnswerType) and 0.0 < model.threshold < 1.0
+    assert set(model.rank) == set(AnswerType) == set(model.thresholds)
+    assert all(0.0 < t <= 1.0 for t in model.thresholds.values())
 
 
 def test_a_model_for_other_features_is_refused(tmp_path: Path) -> None:
