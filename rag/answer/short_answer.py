@@ -67,7 +67,7 @@ __all__ = [
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "short_answer.json"
 # The sha256 of the shipped model; `forumqa train-short-answer` reproduces these bytes from the data.
-MODEL_SHA256 = "6cc2c68dae0bdf74e6ead67ad2d0848ecb8f62963e9877364a132d94b444b7a8"
+MODEL_SHA256 = "3e7876a8b023b52c8374d75e256753fa441366238314d7467784ad9b47506a59"
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,8 +239,9 @@ _NUMBER = re.compile(
     rf"""(?:(?:{_APPROX})\s+)?
     (?:
         {_CURRENCY_BEFORE}\s?\d+(?:[.,]\d+)*(?:\s?(?:{_SCALE})\b)?       # $1.5 million, KSh 92
-      | \d+(?:[.,]\d+)*(?:\s?%|\s?(?:{_SCALE})\b)?                      # 12.21 million, 60%
-      | \b(?:{_NUMBER_WORDS})\b(?:[-\s](?:{_NUMBER_WORDS}))*(?:\s(?:{_SCALE})\b)?
+      | \d+(?:[.,]\d+)*(?:\s?%|\s?(?:{_SCALE})\b)?(?![^\W\d_])          # 12.21 million, 60%; not 5th, 1UP
+      | \b(?:{_NUMBER_WORDS})\b(?:[-\s](?:{_NUMBER_WORDS}))*(?:\s+and\s+a\s+(?:half|quarter)\b)?
+        (?:\s(?:{_SCALE})\b)?
     )""",
     re.VERBOSE | re.IGNORECASE,
 )
@@ -463,6 +464,8 @@ def _quotes(sentence: str, tokens: list[Token]) -> list[_Candidate]:
     for m in _QUOTE.finditer(sentence):
         g = next(k for k in (1, 2, 3) if m.group(k) is not None)
         start, end = m.start(g), m.end(g)
+        if m.group(g) != m.group(g).strip():
+            continue  # a closing mark and the next opening one: '..." The X wrote: "'
         out.append(_Candidate(start, end, Kind.QUOTE, *_token_span(tokens, start, end)))
     return out
 
@@ -557,8 +560,18 @@ def _candidates(q: QuestionForm, sentence: str, tokens: list[Token]) -> list[_Ca
         ]
         cands += names + _lists(names, sentence)
     if Kind.PHRASE in kinds:
-        seen = {(c.start, c.end) for c in cands} | {(c.start, c.end) for c in cands if c.kind is Kind.NUMBER}
+        seen = {(c.start, c.end) for c in cands}
         cands += [c for c in _phrases(_stems(q.keys), sentence, tokens) if (c.start, c.end) not in seen]
+        # "What dynasty ...?" is answered by "the Song dynasty": a candidate the question's head noun
+        # follows is also a candidate with it.
+        if q.head:
+            head = stem(q.head)
+            seen = {(c.start, c.end) for c in cands}
+            for c in list(cands):
+                k = c.last + 1
+                if k < len(tokens) and stem(tokens[k].key) == head and (c.start, tokens[k].end) not in seen:
+                    cands.append(_Candidate(c.start, tokens[k].end, c.kind, c.first, k))
+                    seen.add((c.start, tokens[k].end))
     kept = []
     for c in cands:
         # Hyphenated words count by their parts: "best-of" only repeats a question's "Best of".
@@ -676,6 +689,7 @@ FEATURES = (
     "locative",  # right after "in", "at", "near", "from", "to"...: where something is, goes or comes from
     "possessive",  # it ends with "'s": the owner of what the sentence names, seldom the answer
     "initial_word",  # one capitalised word opening the sentence ("Details", "Soon"): often no name at all
+    "head_inside",  # it ends with the question's head noun: "the Song dynasty" for "What dynasty"
 )
 
 _CURRENCY = re.compile(
@@ -871,6 +885,7 @@ def _features(q: QuestionForm, c: _Candidate, tokens: list[Token], sentence: str
         "locative": 1.0 if before in _LOCATIVE else 0.0,
         "possessive": 1.0 if last.text.endswith(("'s", "’s", "'", "’")) else 0.0,
         "initial_word": 1.0 if c.kind is not Kind.NUMBER and c.first == 0 and c.first == c.last else 0.0,
+        "head_inside": 1.0 if q.head and c.last > c.first and stem(last.key) == stem(q.head) else 0.0,
     }
 
 
