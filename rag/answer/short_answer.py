@@ -67,7 +67,7 @@ __all__ = [
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "short_answer.json"
 # The sha256 of the shipped model; `forumqa train-short-answer` reproduces these bytes from the data.
-MODEL_SHA256 = "3e7876a8b023b52c8374d75e256753fa441366238314d7467784ad9b47506a59"
+MODEL_SHA256 = "fe13c0da75f679ba9389c146b9db6139b60519993370083456d365a21790af64"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +116,9 @@ _ADJECTIVE_SUFFIX = re.compile(
 
 # Lowercase words that may sit inside a capitalised name: "Bank of America", "Leonardo da Vinci". Names
 # joined by "and" or commas are lists (:func:`_lists`), candidates besides each of their names.
-_NAME_JOINERS = _words("of the de da di del della du des van von der den la le y")
+_NAME_JOINERS = _words(
+    "of the de da di del della du des van von der den la le y zu dos das do bin ibn al el ter ten"
+)
 
 # Lowercase words between an organisation and a person's name: "Korea Foundation president Lee In-ho".
 _TITLES = _words(
@@ -422,6 +424,8 @@ def _names(tokens: list[Token], sentence: str = "") -> list[_Candidate]:
                 and (tokens[k].text in _NAME_JOINERS or tokens[k].text.casefold() in _TITLES)
             ):
                 k += 1
+            if tokens[j].text.endswith(("'s", "’s")) and j + 1 < n and _name_word(tokens[j + 1].text):
+                break  # "Poland's Michał Ogiński": the owner, then the name
             if k < n and k > j + 1 and _name_word(tokens[k].text) and not broken(j, k):
                 j = k
             elif j + 1 < n and _name_word(tokens[j + 1].text) and not broken(j, j + 1):
@@ -690,6 +694,7 @@ FEATURES = (
     "possessive",  # it ends with "'s": the owner of what the sentence names, seldom the answer
     "initial_word",  # one capitalised word opening the sentence ("Details", "Soon"): often no name at all
     "head_inside",  # it ends with the question's head noun: "the Song dynasty" for "What dynasty"
+    "described",  # a name right after a lowercase noun describing it: "the cellist Auguste Franchomme"
 )
 
 _CURRENCY = re.compile(
@@ -780,6 +785,11 @@ def _copula_subject(tokens: list[Token], anchors: list[int], last: int) -> bool:
     if k < len(tokens) and tokens[k].text == ",":
         return False
     return k < len(tokens) and tokens[k].key in _BE_FORMS and any(k < a <= k + 5 for a in anchors)
+
+
+def _describes(word: str) -> bool:
+    """A lowercase noun-like word right before a name: "the cellist Auguste Franchomme"."""
+    return word.isalpha() and word.islower() and word not in FUNCTION_WORDS
 
 
 def _verb_like(span: list[Token]) -> bool:
@@ -886,6 +896,7 @@ def _features(q: QuestionForm, c: _Candidate, tokens: list[Token], sentence: str
         "possessive": 1.0 if last.text.endswith(("'s", "’s", "'", "’")) else 0.0,
         "initial_word": 1.0 if c.kind is not Kind.NUMBER and c.first == 0 and c.first == c.last else 0.0,
         "head_inside": 1.0 if q.head and c.last > c.first and stem(last.key) == stem(q.head) else 0.0,
+        "described": 1.0 if c.kind is Kind.NAME and _describes(before) else 0.0,
     }
 
 
