@@ -107,6 +107,8 @@ PERSON_HEADS = word_set(
     painter player coach director producer leader king queen emperor president minister official
     member teacher student father mother son daughter brother sister wife husband friend politician
     scientist architect designer character figure individual manager mayor governor general founder
+    councillor councilor chairman chairwoman chairperson chair secretary treasurer speaker officer
+    engineer doctor lawyer auditor sponsor ceo executive
     critic journalist host judge rapper band group duo team"""
 )
 PLACE_HEADS = word_set(
@@ -115,17 +117,22 @@ PLACE_HEADS = word_set(
     stadium arena river lake mountain sea ocean capital site port airport station university
     college school school's hospital church palace theater theatre"""
 )
-DATE_HEADS = word_set("year date day month decade century season period")
+DATE_HEADS = word_set("year date day month decade century season period time")
 NUMBER_HEADS = word_set(
     """percentage percent proportion share number amount population total rate price cost age
     height length width depth distance size magnitude temperature speed ratio count sum fee salary
     budget score value revenue income turnover profit deficit surplus debt spending expenditure fare
-    wage capacity attendance turnout"""
+    wage capacity attendance turnout commission tariff vote"""
 )
 _HEADS = PERSON_HEADS | PLACE_HEADS | DATE_HEADS | NUMBER_HEADS
 _BE = frozenset({"is", "was", "are", "were", "will", "would"})
+_AUXILIARIES = frozenset({"does", "did", "do", "would", "will", "could", "might", "can", "should"})
 _DETERMINERS = word_set("the a an its their his her this that these those be")
-_MEASURES = word_set("many much long old large big far tall high fast deep expensive costly heavy")
+# "how" + these asks for a number: the reader's how-many words (_HOW_MANY) and measures of cost, heat, use
+_MEASURES = word_set(
+    """many much long old large big far tall high fast deep often heavy wide widely expensive costly hot
+    cold warm"""
+)
 # "Why" asks for a reason, which no span type answers: a why-question's form is read from any other
 # wh-word it holds ("Why did the king whom ... ?"), else it is OTHER.
 _WH = re.compile(rf"\b({'|'.join(w for w in WH_WORDS if w != 'why')})\b", re.IGNORECASE)
@@ -270,6 +277,9 @@ def _form_type(question: str) -> QuestionForm:
             head = after if nxt in {"many", "much"} and after not in FUNCTION_WORDS else ""
             return QuestionForm(AnswerType.NUMBER, head, prep, keys)
         return QuestionForm(AnswerType.OTHER, "", prep, keys)
+    # "What does / would X cost?" asks for an amount
+    if wh == "what" and nxt in _AUXILIARIES and "cost" in lowered[i + 2 :]:
+        return QuestionForm(AnswerType.NUMBER, "", prep, keys)
     # what / which; "What is the budget of X?", "What was the date of Y?" name their head after the verb
     if not head and nxt in _BE:
         following = [w for w in lowered[i + 2 : i + 6] if w not in _DETERMINERS]
