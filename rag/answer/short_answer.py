@@ -42,6 +42,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache, lru_cache
@@ -275,21 +276,25 @@ def _token_span(tokens: list[Token], start: int, end: int) -> tuple[int, int]:
     return first, max(first, last)
 
 
+@lru_cache(maxsize=4096)
+def _date_matches(sentence: str) -> tuple[tuple[int, int, str], ...]:
+    return tuple((m.start(), m.end(), m.group()) for m in _DATE.finditer(sentence))
+
+
 def _dates(sentence: str, tokens: list[Token]) -> list[_Candidate]:
     out = []
-    for m in _DATE.finditer(sentence):
-        text = m.group()
+    for start, end, text in _date_matches(sentence):
         # A bare month word ("May", "March") is usually a verb or a name, not a date: a month alone
         # counts after "in", "by", "until"... and when it is no other month.
         if not any(c.isdigit() for c in text) and "century" not in text.lower():
             words = text.split()
-            before = sentence[: m.start()].split()[-1:]
+            before = sentence[:start].split()[-1:]
             if len(words) != 1 or words[0].casefold() not in MONTH_NAMES or not before:
                 if len(words) == 1 or words[-1].casefold() not in MONTH_NAMES:
                     continue
             elif words[0].casefold() in _AMBIGUOUS_MONTHS or before[0].casefold() not in _MONTH_ALONE_BEFORE:
                 continue
-        out.append(_Candidate(m.start(), m.end(), Kind.DATE, *_token_span(tokens, m.start(), m.end())))
+        out.append(_Candidate(start, end, Kind.DATE, *_token_span(tokens, start, end)))
     return out
 
 
@@ -357,7 +362,7 @@ _MONTH_OR_CLOCK = re.compile(rf"(?:{_MONTHS}|{_WEEKDAYS})|\d(?:am|pm|\s?a\.m\.|\
 def _numbers(sentence: str, tokens: list[Token], unit_keys: frozenset[str]) -> list[_Candidate]:
     out: list[_Candidate] = []
     # The day of a date or the hour of a time is no count: "March 14", "9.40pm".
-    dated = [m.span() for m in _DATE.finditer(sentence) if _MONTH_OR_CLOCK.search(m.group())]
+    dated = [(a, b) for a, b, text in _date_matches(sentence) if _MONTH_OR_CLOCK.search(text)]
     for m in _NUMBER.finditer(sentence):
         start, end = m.start(), m.end()
         if out and start < out[-1].end:
@@ -607,6 +612,16 @@ class Span:
     shape: str = ""  # a quantity's finer shape: "money" (a currency in it or after it), "percent", or ""
 
 
+def _sentence_tokens(sentence: str) -> list[Token]:
+    """The tokens of ``sentence``, tokenised once for the reader's spans and the finder (a copy)."""
+    return list(_tokens_cached(sentence))
+
+
+@lru_cache(maxsize=65536)
+def _tokens_cached(sentence: str) -> tuple[Token, ...]:
+    return tuple(tokenize(sentence))
+
+
 _LOCATIVE = _words("in at near outside inside from to into across around within")
 
 
@@ -614,7 +629,7 @@ _LOCATIVE = _words("in at near outside inside from to into across around within"
 def sentence_spans(sentence: str) -> tuple[Span, ...]:
     """Every date, quantity, name and quoted title of ``sentence``, whatever the question: found once per
     sentence, so that asking which sentences offer a question's type costs set look-ups only."""
-    toks = tokenize(sentence)
+    toks = _sentence_tokens(sentence)
     found = _dates(sentence, toks) + _numbers(sentence, toks, frozenset()) + _quotes(sentence, toks)
     quoted = [(c.start, c.end) for c in found if c.kind is Kind.QUOTE]
     found += [c for c in _names(toks, sentence) if not any(a <= c.start and c.end <= b for a, b in quoted)]
@@ -818,6 +833,18 @@ def _copula_subject(tokens: list[Token], anchors: list[int], last: int) -> bool:
     return k < len(tokens) and tokens[k].key in _BE_FORMS and any(k < a <= k + 5 for a in anchors)
 
 
+# The finer shapes a question may want (QuestionForm.want), each checked on a candidate's text.
+_SHAPES: dict[str, Callable[[str], bool]] = {
+    "percent": lambda text: "%" in text or "per" in text.casefold(),
+    "money": lambda text: _CURRENCY.search(text) is not None,
+    "year": lambda text: re.search(r"\d{3,4}", text) is not None,
+    "month": lambda text: re.search(_MONTHS, text, re.IGNORECASE) is not None,
+    "decade": lambda text: re.search(r"\d0s\b", text) is not None,
+    "century": lambda text: "century" in text.casefold(),
+    "age": lambda text: re.search(r"\d|\b[a-z]+\b", text) is not None and "%" not in text,
+}
+
+
 def _describes(word: str) -> bool:
     """A lowercase noun-like word right before a name: "the cellist Auguste Franchomme"."""
     return word.isalpha() and word.islower() and word not in FUNCTION_WORDS
@@ -828,9 +855,14 @@ def _verb_like(span: list[Token]) -> bool:
     return first.islower() and first.endswith(("ed", "ing"))
 
 
-def _features(q: QuestionForm, c: _Candidate, tokens: list[Token], sentence: str) -> dict[str, float]:
+def _features(
+    q: QuestionForm, c: _Candidate, tokens: list[Token], sentence: str, every: list[int] | None = None
+) -> dict[str, float]:
+    """The named features of candidate ``c``; ``every``: the indices of the sentence's question words
+    (computed here when not given: once per sentence is enough)."""
     q_stems = _stems(q.keys)
-    every = [i for i, t in enumerate(tokens) if _is_anchor(t, q_stems)]
+    if every is None:
+        every = [i for i, t in enumerate(tokens) if _is_anchor(t, q_stems)]
     anchors = [i for i in every if not c.first <= i <= c.last]
     who = _who_subject(c, tokens) if c.kind is Kind.NAME else -1
     if who >= 0 and any(i > who for i in anchors):
@@ -877,15 +909,7 @@ def _features(q: QuestionForm, c: _Candidate, tokens: list[Token], sentence: str
         else 0.0
     )
     text = sentence[c.start : c.end]
-    shape = {
-        "percent": "%" in text or "per" in text.casefold(),
-        "money": _CURRENCY.search(text) is not None,
-        "year": re.search(r"\d{3,4}", text) is not None,
-        "month": re.search(_MONTHS, text, re.IGNORECASE) is not None,
-        "decade": re.search(r"\d0s\b", text) is not None,
-        "century": "century" in text.casefold(),
-        "age": re.search(r"\d|\b[a-z]+\b", text) is not None and "%" not in text,
-    }.get(q.want)
+    shape = _SHAPES[q.want](text) if q.want in _SHAPES else None
     shape_fit = 0.0 if shape is None else (1.0 if shape else -1.0)
     last = tokens[c.last]
     unit_mismatch = (
@@ -1015,8 +1039,10 @@ def candidates(
     """The question's form and every candidate span of ``sentence`` with its named features (in
     sentence order): what the ranking model scores, and what its trainer fits on."""
     q = question_form(question)
-    toks = tokenize(sentence)
-    return q, [(c, _features(q, c, toks, sentence)) for c in _candidates(q, sentence, toks)]
+    toks = _sentence_tokens(sentence)
+    q_stems = _stems(q.keys)
+    every = [i for i, t in enumerate(toks) if _is_anchor(t, q_stems)]
+    return q, [(c, _features(q, c, toks, sentence, every)) for c in _candidates(q, sentence, toks)]
 
 
 def calibration_features(scored: list[Scored]) -> dict[str, float]:
