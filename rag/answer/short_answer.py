@@ -68,7 +68,7 @@ __all__ = [
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "short_answer.json"
 # The sha256 of the shipped model; `forumqa train-short-answer` reproduces these bytes from the data.
-MODEL_SHA256 = "4baa4fba2cf71006dc863d664489e36fea2bb86eecb9eeb5bd18e79d951881a3"
+MODEL_SHA256 = "d3d37ebd31cc386eaa303e14d0a178de8c38a9b0a59aeaf48296c561737176b1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -676,6 +676,55 @@ def offers(form: QuestionForm, spans: tuple[Span, ...]) -> bool:
 # Step 3 and 4: features, ranking, calibration
 # --------------------------------------------------------------------------------------------------
 
+# Words around a candidate that tell its role: "called X", "by X", "X, who", "X (...)".
+_CONTEXT_BEFORE = (
+    "by",
+    "of",
+    "in",
+    "at",
+    "to",
+    "from",
+    "with",
+    "as",
+    "called",
+    "named",
+    "the",
+    "a",
+    "for",
+    "including",
+    "on",
+    "and",
+    "comma",
+    "paren",
+    "quote",
+    "is",
+    "was",
+    "were",
+    "under",
+    "than",
+)
+_CONTEXT_AFTER = (
+    "comma",
+    "period",
+    "paren",
+    "and",
+    "of",
+    "in",
+    "is",
+    "was",
+    "who",
+    "which",
+    "that",
+    "s",
+    "to",
+    "for",
+    "as",
+    "had",
+    "has",
+    "said",
+)
+_PUNCTUATION_NAMES = {",": "comma", ".": "period", "(": "paren", ")": "paren", '"': "quote", "“": "quote"}
+
 FEATURES = (
     "log_distance",  # log(1 + words between the candidate and the nearest question word in the sentence)
     "no_anchor",  # no question word occurs in the sentence at all
@@ -710,6 +759,8 @@ FEATURES = (
     "initial_word",  # one capitalised word opening the sentence ("Details", "Soon"): often no name at all
     "head_inside",  # it ends with the question's head noun: "the Song dynasty" for "What dynasty"
     "described",  # a name right after a lowercase noun describing it: "the cellist Auguste Franchomme"
+    *(f"before_{w}" for w in _CONTEXT_BEFORE),  # the word right before it is this one
+    *(f"after_{w}" for w in _CONTEXT_AFTER),  # the word right after it is this one
 )
 
 _CURRENCY = re.compile(
@@ -845,6 +896,20 @@ _SHAPES: dict[str, Callable[[str], bool]] = {
 }
 
 
+def _context(tokens: list[Token], c: _Candidate) -> dict[str, float]:
+    def word(i: int) -> str:
+        if not 0 <= i < len(tokens):
+            return ""
+        text = tokens[i].text
+        return _PUNCTUATION_NAMES.get(text, "s" if text in {"'s", "’s"} else text.casefold())
+
+    before, after = word(c.first - 1), word(c.last + 1)
+    return {
+        **{f"before_{w}": 1.0 if before == w else 0.0 for w in _CONTEXT_BEFORE},
+        **{f"after_{w}": 1.0 if after == w else 0.0 for w in _CONTEXT_AFTER},
+    }
+
+
 def _describes(word: str) -> bool:
     """A lowercase noun-like word right before a name: "the cellist Auguste Franchomme"."""
     return word.isalpha() and word.islower() and word not in FUNCTION_WORDS
@@ -954,6 +1019,7 @@ def _features(
         "initial_word": 1.0 if c.kind is not Kind.NUMBER and c.first == 0 and c.first == c.last else 0.0,
         "head_inside": 1.0 if q.head and c.last > c.first and stem(last.key) == stem(q.head) else 0.0,
         "described": 1.0 if c.kind is Kind.NAME and _describes(before) else 0.0,
+        **_context(tokens, c),
     }
 
 
@@ -1068,7 +1134,8 @@ class ShortAnswerFinder:
         """The question's form and every candidate with its ranking logit, best first."""
         q, found = candidates(question, sentence)
         rank = self.model.rank[q.type]
-        scored = [Scored(c, f, rank.score(f)) for c, f in found]
+        logits: list[float] = rank(rank.matrix([f for _, f in found])).tolist() if found else []
+        scored = [Scored(c, f, x) for (c, f), x in zip(found, logits, strict=True)]
         scored.sort(key=lambda sc: -sc.logit)
         return q, scored
 
