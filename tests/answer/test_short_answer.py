@@ -31,7 +31,7 @@ from rag.answer.short_answer import (
 )
 from rag.index.embedders import ModelIntegrityError
 from rag.train.reader import TRAIN_ARTICLES, prepare_squad
-from rag.train.short_answer import load_examples, train
+from rag.train.short_answer import HELD_OUT_SPLIT, REPORTS, load_examples, load_report_examples, train
 
 ROOT = Path(__file__).resolve().parents[2]
 SQUAD = ROOT.parent / "shared" / "eval" / "squad"
@@ -44,10 +44,10 @@ HELD_OUT = frozenset(
         "sino-tibetan-relations-during-the-ming-dynasty",
     }
 )
-# Held-out precision measured when the module was fitted (329 of 1,309 questions answered, 0.851
+# Held-out precision measured when the module was fitted (348 of 1,309 questions answered, 0.848
 # right, at thresholds trained per answer type for 0.85 on the fitting data); the guard allows 0.1 of
 # slack for harmless changes.
-MEASURED_HELD_OUT_PRECISION = 0.85
+MEASURED_HELD_OUT_PRECISION = 0.848
 
 CASES = [
     (
@@ -300,8 +300,19 @@ def test_held_out_invariants_and_precision(tmp_path: Path) -> None:
         question_words = {w.casefold() for w in re.findall(r"\w+", question)}
         assert {w.casefold() for w in re.findall(r"\w+", answer.text)} - question_words
         right += _right(answer.text, answers)
-    assert returned / len(rows) > 0.15  # coverage was 0.25 when measured
+    assert returned / len(rows) > 0.18  # coverage was 0.27 when measured
     assert right / returned >= MEASURED_HELD_OUT_PRECISION - 0.1
+
+
+def test_report_like_documents_held_out() -> None:
+    """The who/when/where/how-many/how-much/which questions of eval/reports' held-out documents, each
+    with its answering sentence: shown 0.74 and right 0.98 when measured (42 of 57)."""
+    examples = load_report_examples(REPORTS, HELD_OUT_SPLIT)
+    assert len(examples) == 57
+    found = [(short_answer(e.question, e.sentence), e.answers) for e in examples]
+    shown = [_right(a.text, list(answers)) for a, answers in found if a is not None]
+    assert len(shown) / len(examples) >= 0.6
+    assert sum(shown) / len(shown) >= 0.9
 
 
 # ------------------------------------------------------------------------------------ the shipped model
