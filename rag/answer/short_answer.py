@@ -33,8 +33,10 @@ Both are fitted by :mod:`rag.train.short_answer` on SQuAD 2.0 questions about th
 of the reader and the report-like documents of ``eval/reports``' fit split (sentence = the evidence
 sentence); the calibration and the thresholds on cross-fitted rankings (each document scored by a
 ranking fitted without it). Each type's threshold is the lowest at which precision there is at least
-0.85 (1.0, never, for places: no threshold reaches it). Measured in the trainer's report
-(``forumqa train-short-answer``).
+0.85 (1.0, never, for places: no threshold reaches it). On the five held-out SQuAD articles a short
+answer is returned for 0.27 of the answerable questions and is right 0.85 of the time (dates: 0.93
+shown, 0.88 right; numbers 0.67, 0.81; people 0.32, 0.81; what/which 0.03, 0.86); on the held-out
+report-like documents for 0.74, right 0.98. Per type in ``forumqa train-short-answer``'s report.
 """
 
 from __future__ import annotations
