@@ -397,7 +397,10 @@ class ForumQA:
             if covered:
                 verdict = "answered" if confidence >= self.settings.answer_threshold else "uncertain"
             readings = [(question, reading)]
-            for part in question_parts(question)[1:]:  # a two-part question: the best sentence for each
+            parts = question_parts(question)
+            # A two-part question: the best sentence for each part (the whole question's best sentence
+            # answers one of them at most), after the whole question's.
+            for part in parts if len(parts) > 1 else ():
                 part_vectors = state.retriever.query_vectors(part)
                 part_reading = read(self.reader, state.reader, part, part_vectors, pool)
                 if part_reading is not None:

@@ -39,7 +39,7 @@ from rag.text import DIGITS, PRONOUN_START, REFERS_BACK, STOPWORDS, SentenceMark
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "reader.json"
 # The sha256 of the shipped model; `forumqa train-reader` reproduces these bytes from the data.
-MODEL_SHA256 = "d2e04db4c1967bc70b0cba699a579a2434dc9fa55ed7cd784d6935039c65ae5d"
+MODEL_SHA256 = "583ba33968b47a76906db81da3c1613c26d1fc77a0fba44795ce49f8f63b7626"
 
 BACKGROUND_SAMPLE = 1000
 SUBJECT_WEIGHT = 0.2  # a question term from a document's title counts this much in the overlap features
@@ -129,7 +129,6 @@ GATE_FEATURES = (
     "unknown_rare",  # the question's words the corpus lacks that are no common English word (names)
     "unknown_common",  # the question's words the corpus lacks that are common English words
     "top_missing_idf",  # the rarest question term absent around the best sentence (idf over max idf)
-    "corpus_coverage",  # share of the question's terms found anywhere in the corpus
     "unknown_numbers",  # numbers of the question the corpus lacks (capped at 2)
     "typed",  # the question asks for a type of answer (when, how many, who, where, why)
     "top_type_match",  # ...and the best sentence offers it
@@ -495,8 +494,6 @@ def gate_features(state: ReaderState, query: str, cands: Candidates, scores: np.
         if w.isascii() and w.isalpha() and w not in STOPWORDS and stem(w) not in state.vocabulary
     }
     unknown_rare = sum(1 for w in unknown_words if w not in common_words())
-    latin_terms = [t for t in cands.question_terms if t.isascii()]
-    coverage = sum(1 for t in latin_terms if t in state.vocabulary) / len(latin_terms) if latin_terms else 1.0
     unknown = unknown_numbers(state, query)
     offer = cands.offers[top]
     types = cands.types
@@ -520,7 +517,6 @@ def gate_features(state: ReaderState, query: str, cands: Candidates, scores: np.
         "unknown_rare": float(min(3, unknown_rare)),
         "unknown_common": float(min(3, len(unknown_words) - unknown_rare)),
         "top_missing_idf": (max(missing) / max_idf) if missing else 0.0,
-        "corpus_coverage": coverage,
         "unknown_numbers": float(min(2, unknown)),
         "typed": float(types.typed),
         "top_type_match": float(bool(type_match)),

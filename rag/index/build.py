@@ -43,7 +43,7 @@ from rag.index.embedders import Embedder, get_embedder
 from rag.index.lexical import LexicalIndex
 from rag.index.vector_cache import VectorCache
 from rag.index.vectors import build_vector_index, load_vector_index, save_vector_index
-from rag.ingest.chunking import ChunkingParams, chunk_documents
+from rag.ingest.chunking import SPLITTER_VERSION, ChunkingParams, chunk_documents
 from rag.ingest.loading import corpus_files, load_corpus, source_key
 from rag.types import Chunk, Document, Section, Span
 
@@ -136,7 +136,11 @@ def expected_fingerprint(settings: Settings) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "corpus_hash": corpus_hash(settings.corpus_dir),
         "embedders": embedders,
-        "chunking": {"sentences": settings.chunk_sentences, "overlap": settings.chunk_overlap},
+        "chunking": {
+            "sentences": settings.chunk_sentences,
+            "overlap": settings.chunk_overlap,
+            "splitter": SPLITTER_VERSION,
+        },
         "embed_recipe": EMBED_RECIPE,
     }
 

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from rag.ingest.loading import heading_spans
 from rag.types import Chunk, Document, Section, Span
 
+# Bumped when the sentence splitter cuts otherwise (2: titles such as "Engr." and "Cllr." end no sentence),
+# so that indexes built with the earlier cuts are rebuilt (rag.index.build's fingerprint holds it).
+SPLITTER_VERSION = 2
+
 # A sentence ends at . ! ? (or their CJK forms), optionally followed by closing quotes/brackets,
 # then white space. Initials ("A.P.") and common abbreviations do not end a sentence.
 _BOUNDARY = re.compile(r"[.!?。！？][\"'”’)\]]*(?=\s+)")
@@ -54,6 +58,28 @@ _ABBREVIATIONS = frozenset(
         "ltd",
         "co",
         "corp",
+        # titles before a name in reports and minutes: "Engr. Teresita Villanueva", "Cllr. Nally"
+        "engr",
+        "eng",
+        "cllr",
+        "cr",
+        "hon",
+        "rev",
+        "fr",
+        "capt",
+        "maj",
+        "cdr",
+        "adm",
+        "supt",
+        "insp",
+        "mme",
+        "messrs",
+        "atty",
+        "approx",
+        "dept",
+        "est",
+        "fig",
+        "vol",
     ]
 )
 _INITIALS = re.compile(r"(?:\b[A-Z]\.)+$")

@@ -113,6 +113,21 @@ def base_dir() -> Path:
     return package_dir(BASE_PACKAGE) / "model"
 
 
+def load(weights: Path, config_path: Path) -> Any:
+    """A fitted cross-encoder from its weights (the trained layers and head) and config, in eval mode."""
+    from safetensors.torch import load_file
+
+    config = RankerConfig.from_json(config_path.read_text(encoding="utf-8"))
+    model = build_model(config.layers)
+    state = {k: v.float() for k, v in load_file(str(weights)).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [m for m in missing if not m.startswith("bert.embeddings.")]
+    if missing or unexpected:
+        raise ValueError(f"{weights} does not fit {config.layers} layers: {missing[:3]} {unexpected[:3]}")
+    model.eval()
+    return model
+
+
 def trained_state(model: Any) -> dict[str, Any]:
     """The parameters training changes (the layers and the head), which is what the weights file holds."""
     return {
