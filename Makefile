@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: install run test bench lint chromium eval eval-squad eval-plain train-reader
+.PHONY: install run test bench lint chromium eval eval-squad eval-plain eval-reports train-reader
 
 install: $(VENV)/.installed
 
@@ -65,6 +65,13 @@ eval-plain: install
 	$(PY) $(SQUAD)/prepare.py build/squad
 	$(SQUAD_ENV) $(VENV)/bin/forumqa eval eval/plain/questions.jsonl --articles $(HELD_OUT) \
 		--per-article build/squad/corpus --index-dir build/squad/per-article --by article --reliability
+
+# Plain questions about report-like documents (eval/reports), the held-out split only (the reader was
+# fitted on the other five documents), each document against an index of its own.
+REPORTS_HELD_OUT := kutaisi-museum-digitisation-workshop,kvarner-ferries-annual-report,malaya-bridge-status-report,mlima-coffee-board-minutes,nordic-rural-emergency-conference
+eval-reports: install
+	$(SQUAD_ENV) $(VENV)/bin/forumqa eval eval/reports/questions.jsonl --articles $(REPORTS_HELD_OUT) \
+		--per-article eval/reports/corpus --index-dir build/reports/per-article --by article --reliability
 
 # Rebuilds rag/models/reader.json from the training articles; the same data gives the same bytes.
 train-reader: install
