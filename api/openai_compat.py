@@ -19,8 +19,7 @@ from api.deps import checked_mode, checked_text, valid_or_422
 from api.errors import ApiError, invalid
 from api.schemas import ChatCompletionRequest
 from rag.config import Settings
-from rag.generate.generation import Event, Final, Token
-from rag.qa import ForumQA
+from rag.qa import Event, Final, ForumQA, Token
 from rag.types import Answer, Turn
 
 MODEL_ID = "forum-qa"

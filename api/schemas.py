@@ -103,15 +103,52 @@ class SearchResponse(BaseModel):
 class SectionOut(BaseModel):
     """A titled part of a document: ``text[start:end]`` covers its heading and body."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     title: str
     start: int
     end: int
 
 
-class DocumentOut(BaseModel):
-    """A document of the report with its full text; citation offsets index ``text``."""
+class DocumentSummaryOut(BaseModel):
+    """A document the index serves, as the list shows it (no text: ``GET /api/documents/{doc_id}``)."""
 
     model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "third-korea-russia-forum",
+                    "title": "Third Korea-Russia Forum",
+                    "source": "Korea Foundation",
+                    "metadata": {"place": "Moscow", "event_dates": "September 27-28"},
+                    "kind": "txt",
+                    "size": 14903,
+                    "page_count": None,
+                    "embedding": [],
+                }
+            ]
+        }
+    )
+
+    id: str
+    title: str
+    source: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    kind: str = Field(description="pdf, docx, html, md or txt.")
+    size: int = Field(description="Size of the document's file in bytes.")
+    page_count: int | None = Field(None, description="Pages, for paged documents (PDF).")
+    embedding: list[str] = Field(
+        default_factory=list,
+        description="Models still embedding this document (just added): it answers with the others "
+        "meanwhile, and its answers say so.",
+    )
+
+
+class DocumentOut(DocumentSummaryOut):
+    """A document with its full text; citation offsets index ``text``."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "examples": [
                 {
@@ -124,33 +161,29 @@ class DocumentOut(BaseModel):
                     "kind": "txt",
                     "size": 14903,
                     "page_count": None,
+                    "embedding": [],
                 }
             ]
-        }
+        },
     )
 
-    id: str
-    title: str
-    source: str
-    metadata: dict[str, Any] = Field(default_factory=dict)
     text: str
     sections: list[SectionOut]
     pages: list[int] | None = Field(
         None, description="Paged documents (PDF): the offset in ``text`` where each page starts."
     )
-    kind: str = Field(description="pdf, docx, html, md or txt.")
-    size: int = Field(description="Size of the document's file in bytes.")
-    page_count: int | None = Field(None, description="Pages, for paged documents (PDF).")
 
 
 class DocumentList(BaseModel):
-    """Every document the index serves."""
+    """Every document the index serves, without its text."""
 
-    documents: list[DocumentOut]
+    documents: list[DocumentSummaryOut]
 
 
 class StoredDocumentOut(BaseModel):
-    """A document as stored in the corpus folder."""
+    """A document as the store keeps it."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: str = Field(description="The id chosen for it: a slug of its title.")
     title: str
@@ -164,6 +197,8 @@ class StoredDocumentOut(BaseModel):
 class StageOut(BaseModel):
     """One stage of an index build (text, chunks, bm25, then one per model: minilm, e5, use)."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     name: str = Field(description='"text", "chunks", "bm25" or a model: "minilm", "e5", "use".')
     state: Literal["waiting", "running", "done", "failed"]
     done: int | None = Field(description="Documents (text, chunks) or texts (bm25, models) done.")
@@ -172,10 +207,22 @@ class StageOut(BaseModel):
     seconds: float | None = Field(description="Seconds the stage has run (or took).")
 
 
+class FailureOut(BaseModel):
+    """A document a model gave up on (the database store, after FORUMQA_DB_MAX_ATTEMPTS tries)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    doc_id: str
+    model: str
+    attempts: int
+    error: str
+
+
 class BuildStatusOut(BaseModel):
-    """The background index builder and how the serving index differs from the corpus."""
+    """The store's build and how the serving index differs from what the store holds."""
 
     model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "examples": [
                 {
@@ -184,18 +231,18 @@ class BuildStatusOut(BaseModel):
                     "done": 96,
                     "total": 374,
                     "queued": 0,
-                    "pending": {"added": ["pangyo-techno-valley"], "removed": []},
-                    "documents": 1,
+                    "pending": {"added": [], "removed": []},
+                    "documents": 2,
                     "serving_build_id": "20261128T201500-1a2b3c4d-5e6f70",
-                    "last_build_id": None,
+                    "last_build_id": "20261128T201500-1a2b3c4d-5e6f70",
                     "builds": 0,
                     "last_error": None,
                     "started_at": 1795897000.0,
                     "seconds": None,
                     "stages": [
-                        {"name": "text", "state": "done", "done": 1, "total": 1, "rate": 31.0,
+                        {"name": "text", "state": "done", "done": 2, "total": 2, "rate": 31.0,
                          "seconds": 0.03},
-                        {"name": "chunks", "state": "done", "done": 1, "total": 1, "rate": 90.0,
+                        {"name": "chunks", "state": "done", "done": 2, "total": 2, "rate": 90.0,
                          "seconds": 0.01},
                         {"name": "bm25", "state": "done", "done": 561, "total": 561, "rate": 2100.0,
                          "seconds": 0.27},
@@ -206,9 +253,11 @@ class BuildStatusOut(BaseModel):
                         {"name": "use", "state": "waiting", "done": None, "total": None, "rate": None,
                          "seconds": None},
                     ],
+                    "embedding": {"pangyo-techno-valley": ["e5", "use"]},
+                    "failed": [],
                 }
             ]
-        }
+        },
     )
 
     state: Literal["loading", "idle", "building", "failed"] = Field(
@@ -218,27 +267,39 @@ class BuildStatusOut(BaseModel):
     phase: str | None = Field(description="What the builder is doing now.")
     done: int | None = Field(description="Progress of the running stage (that stage's done).")
     total: int | None = Field(description="That stage's total.")
-    queued: int = Field(description="Changes waiting for the build after the current one.")
+    queued: int = Field(
+        description="Changes (or embedding jobs) waiting for the build after the current one."
+    )
     pending: dict[str, list[str]] = Field(
-        description="Document ids in the corpus but not yet served (added) and served but no longer in "
-        "the corpus (removed)."
+        description="Document ids in the store but not yet served (added) and served but no longer in the "
+        "store (removed)."
     )
     documents: int = Field(description="Documents the serving index holds.")
     serving_build_id: str | None
-    last_build_id: str | None = Field(description="The last build this server's builder made.")
+    last_build_id: str | None = Field(
+        description="The last build this server made, or the database's generation."
+    )
     builds: int = Field(description="Builds this server's builder finished.")
     last_error: str | None
     started_at: float | None = Field(description="Unix time the current or last build started.")
     seconds: float | None = Field(description="How long the last finished build took.")
     stages: list[StageOut] = Field(
         description="The stages of the running or last build, in order. A document is answerable once "
-        "text, chunks, bm25 and the first model (minilm) are done; the other models follow in the "
-        "background. Before any build by this server: the serving index's stages (done, or waiting)."
+        "text, chunks, bm25 and the first model's sentences (minilm) are in; the other models follow in the "
+        "background, and every document already served keeps every model meanwhile."
+    )
+    embedding: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Served documents that some models have not embedded yet, with those models.",
+    )
+    failed: list[FailureOut] = Field(
+        default_factory=list,
+        description="Documents a model gave up on, with the error (`forumqa db retry` queues them again).",
     )
 
 
 class UploadResponse(BaseModel):
-    """The stored document, and the rebuild that will serve it (poll GET /api/index/status)."""
+    """The stored document, and the build that will serve it (poll GET /api/index/status)."""
 
     document: StoredDocumentOut
     build: BuildStatusOut

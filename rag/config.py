@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,7 +22,7 @@ class LLMNotConfigured(ValueError):
 class Settings(BaseSettings):
     """Configuration read from the environment (``FORUMQA_*``) or passed in code."""
 
-    model_config = SettingsConfigDict(env_prefix="FORUMQA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FORUMQA_", extra="ignore", populate_by_name=True)
 
     # Where things live.
     corpus_dir: Path = Field(
@@ -80,17 +80,29 @@ class Settings(BaseSettings):
         "onnx", description="Encode English queries with the int8 ONNX MiniLM (same vectors, ~4x faster)."
     )
 
-    # The shared store (rag/index/pgstore.py): a PostgreSQL URL with pgvector switches documents, chunks,
+    # How often every server process checks its store for a newer index (index/CURRENT, or the database's
+    # generation) and swaps it in. FORUMQA_DB_POLL_SECONDS is its former name.
+    poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often a server checks its store for a newer index.",
+        validation_alias=AliasChoices("poll_seconds", "FORUMQA_POLL_SECONDS", "FORUMQA_DB_POLL_SECONDS"),
+    )
+
+    # The shared store (rag/store/postgres/): a PostgreSQL URL with pgvector switches documents, chunks,
     # vectors and build state into the database, shared by every replica; unset, the file store serves.
     # A secret: never logged, never echoed in errors (it may carry a password).
     database_url: SecretStr | None = Field(
         None, description="postgresql://user:password@host/db: the shared PostgreSQL + pgvector store."
     )
-    db_poll_seconds: float = Field(
-        1.0, gt=0, le=60, description="How often a replica checks the database for added/removed documents."
-    )
     db_lease_seconds: float = Field(
-        60.0, ge=1, le=3600, description="Seconds a claimed embedding job stays a worker's unless renewed."
+        10.0, ge=1, le=3600, description="Seconds a claimed embedding job stays a worker's unless renewed "
+        "(renewed every third of it while the worker lives)."
+    )
+    db_max_attempts: int = Field(
+        3, ge=1, le=100, description="Tries of an embedding job before it is marked failed."
+    )
+    db_write_connections: int = Field(
+        4, ge=1, le=64, description="Connections this process keeps for database writes (uploads, removals, "
+        "feedback); a write that finds them all busy, or the database down, fails at once with 503."
     )
     db_jobs: bool = Field(
         True, description="Serving replicas also run embedding jobs (a read-only role never does)."

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import QA, ValidAnswerRequest, ValidSearchRequest
 from api.schemas import ErrorResponse, SearchResponse
-from rag.generate.generation import Event, Token
+from rag.qa import Event, Token
 from rag.types import AnswerResponse, Passage, Turn
 
 router = APIRouter(prefix="/api", tags=["answers"])

@@ -1,8 +1,8 @@
 """Routes /api/documents: list the documents, read one with its full text, add one, remove one.
 
-Adding and removing change the corpus folder at once (:mod:`rag.ingest.store`) and queue a background
-rebuild (:mod:`rag.index.rebuild`); the answer is 202 while the old index keeps serving until the new one
-is swapped in. ``GET /api/index/status`` follows the build.
+Adding and removing go through the store (:mod:`rag.store`), which makes the change searchable in the
+background; the answer is 202 while the index being served keeps answering until the new one is swapped
+in. ``GET /api/index/status`` follows it.
 """
 
 from __future__ import annotations
@@ -12,24 +12,41 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import QA, ServiceDep, SettingsDep, UploadsOn, ValidUpload, get_qa
+from api.deps import QA, ServiceDep, UploadsOn, ValidUpload, get_qa
 from api.errors import ApiError
-from api.schemas import DocumentList, DocumentOut, ErrorResponse, RemoveResponse, UploadResponse
-from api.status import build_status
-from rag.index import pgstore
-from rag.ingest import store
+from api.schemas import (
+    BuildStatusOut,
+    DocumentList,
+    DocumentOut,
+    DocumentSummaryOut,
+    ErrorResponse,
+    RemoveResponse,
+    StoredDocumentOut,
+    UploadResponse,
+)
+from rag.qa import ForumQA
+from rag.store import (
+    DocumentRefused,
+    Duplicate,
+    LastDocument,
+    NotFound,
+    TooLarge,
+    Unreadable,
+    UnsupportedKind,
+    describe,
+)
 from rag.types import Document
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
 
-#: The status code and error type each refusal of the document store gets.
-REFUSALS: dict[type[store.DocumentError], tuple[int, str]] = {
-    store.TooLarge: (413, "payload_too_large"),
-    store.UnsupportedKind: (415, "unsupported_media_type"),
-    store.Unreadable: (422, "unreadable_document"),
-    store.Duplicate: (409, "conflict"),
-    store.NotFound: (404, "not_found"),
-    store.LastDocument: (409, "conflict"),
+#: The status code and error type each refusal of the store gets.
+REFUSALS: dict[type[DocumentRefused], tuple[int, str]] = {
+    TooLarge: (413, "payload_too_large"),
+    UnsupportedKind: (415, "unsupported_media_type"),
+    Unreadable: (422, "unreadable_document"),
+    Duplicate: (409, "conflict"),
+    NotFound: (404, "not_found"),
+    LastDocument: (409, "conflict"),
 }
 
 
@@ -37,21 +54,26 @@ def _error(description: str) -> dict[str, Any]:
     return {"model": ErrorResponse, "description": description}
 
 
-def refused(exc: store.DocumentError) -> ApiError:
+def refused(exc: DocumentRefused) -> ApiError:
     status, kind = REFUSALS.get(type(exc), (422, "invalid_request"))
     return ApiError(status, kind, str(exc))
 
 
-def _out(doc: Document) -> dict[str, Any]:
-    return {**doc.to_dict(), **store.describe(doc)}
+def _summary(qa: ForumQA, doc: Document) -> DocumentSummaryOut:
+    return DocumentSummaryOut(
+        id=doc.id, title=doc.title, source=doc.source, metadata=doc.metadata, **describe(doc),
+        embedding=list(qa.index.pending.get(doc.id, ())),
+    )
 
 
 # ``async def`` for the reads: they only touch objects already in memory.
 
 
-@router.get("", response_model=DocumentList, summary="List the documents")
-async def list_documents(qa: QA) -> dict[str, Any]:
-    return {"documents": [_out(d) for d in qa.documents]}
+@router.get("", response_model=DocumentList, summary="List the documents (without their text)")
+async def list_documents(qa: QA) -> DocumentList:
+    """Each served document's id, title, kind, size and pages, and the models still embedding it; its
+    text comes from ``GET /api/documents/{doc_id}``."""
+    return DocumentList(documents=[_summary(qa, d) for d in qa.documents])
 
 
 @router.get(
@@ -60,12 +82,15 @@ async def list_documents(qa: QA) -> dict[str, Any]:
     responses={404: _error("No document has this id.")},
     summary="One document with its full text and sections",
 )
-async def get_document(doc_id: str, qa: QA) -> dict[str, Any]:
+async def get_document(doc_id: str, qa: QA) -> DocumentOut:
     """Citation offsets (``start``, ``end``, ``highlight``) index this document's ``text``."""
     document = qa.document(doc_id)
     if document is None:
         raise ApiError(404, "not_found", f"no document with id {doc_id!r}")
-    return _out(document)
+    return DocumentOut.model_validate(
+        {**_summary(qa, document).model_dump(), "text": document.text, "sections": list(document.sections),
+         "pages": list(document.pages) or None}
+    )
 
 
 UPLOAD_BODY = {
@@ -103,24 +128,19 @@ UPLOAD_BODY = {
     },
     summary="Add a document (rebuilt in the background)",
 )
-async def add_document(upload: ValidUpload, service: ServiceDep, settings: SettingsDep) -> dict[str, Any]:
-    """Stores the file under an id made from its title and queues a rebuild; answers 202 at once.
+async def add_document(upload: ValidUpload, service: ServiceDep) -> UploadResponse:
+    """Stores the file under an id made from its title and starts what makes it searchable; answers 202
+    at once.
 
     The kind is decided by the file's bytes, not its name; the name is kept only as metadata. Until
-    the rebuild is swapped in (``GET /api/index/status``), answers come from the previous index.
+    the new index is swapped in (``GET /api/index/status``), answers come from the one serving.
     """
     try:
-        if settings.database:  # the shared store: replicas and workers pick it up from the database
-            stored = await run_in_threadpool(
-                pgstore.add_document, pgstore.open_database(settings), settings, upload.data, upload.filename
-            )
-            return {"document": stored.to_dict(), "build": await run_in_threadpool(build_status, service)}
-        stored = await run_in_threadpool(
-            store.add, settings.corpus_dir, upload.data, upload.filename, settings.max_upload_bytes
-        )
-    except store.DocumentError as exc:
+        stored = await run_in_threadpool(service.store.add, upload.data, upload.filename)
+    except DocumentRefused as exc:
         raise refused(exc) from None
-    return {"document": stored.to_dict(), "build": build_status(service, service.rebuilder.request())}
+    return UploadResponse(document=StoredDocumentOut.model_validate(stored),
+                          build=BuildStatusOut.model_validate(service.changed()))
 
 
 @router.delete(
@@ -129,20 +149,19 @@ async def add_document(upload: ValidUpload, service: ServiceDep, settings: Setti
     response_model=RemoveResponse,
     dependencies=[UploadsOn, Depends(get_qa)],  # removals wait for the first index, as uploads do
     responses={
-        403: _error("Removals are off (no API key and FORUMQA_ALLOW_UPLOADS unset)."),
+        403: _error("Removals are off (no API key and FORUMQA_ALLOW_UPLOADS unset), or this server may only "
+                    "read its database."),
         404: _error("No document of the corpus has this id."),
         409: _error("It is the last document."),
-        503: _error("The index is still loading."),
+        503: _error("The index is still loading, or the database store is unavailable."),
     },
     summary="Remove a document (rebuilt in the background)",
 )
-def remove_document(doc_id: str, service: ServiceDep, settings: SettingsDep) -> dict[str, Any]:
-    """Deletes the document's files from the corpus and queues a rebuild; answers 202 at once."""
+async def remove_document(doc_id: str, service: ServiceDep) -> RemoveResponse:
+    """Deletes the document from the store and starts what drops it from answers; answers 202 at once."""
     try:
-        if settings.database:
-            removed = pgstore.remove_document(pgstore.open_database(settings), doc_id)
-            return {"removed": removed.to_dict(), "build": build_status(service)}
-        removed = store.remove(settings.corpus_dir, doc_id)
-    except store.DocumentError as exc:
+        removed = await run_in_threadpool(service.store.remove, doc_id)
+    except DocumentRefused as exc:
         raise refused(exc) from None
-    return {"removed": removed.to_dict(), "build": build_status(service, service.rebuilder.request())}
+    return RemoveResponse(removed=StoredDocumentOut.model_validate(removed),
+                          build=BuildStatusOut.model_validate(service.changed()))

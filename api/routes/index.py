@@ -8,17 +8,17 @@ from fastapi import APIRouter
 
 from api.deps import ServiceDep, SettingsDep
 from api.schemas import ApiConfig, BuildStatusOut
-from api.status import build_status
-from rag.ingest.store import accepted_kinds
+from rag.store import accepted_kinds
 
 router = APIRouter(prefix="/api", tags=["documents"])
 
 
 @router.get("/index/status", response_model=BuildStatusOut, summary="The index build status")
-async def index_status(service: ServiceDep) -> dict[str, Any]:
-    """Whether a rebuild runs (after an upload or removal), each of its stages with done/total and rate
-    (a document answers once text, chunks, bm25 and minilm are done), which documents wait, the last error."""
-    return build_status(service)
+async def index_status(service: ServiceDep) -> BuildStatusOut:
+    """Whether a build runs (after an upload or removal), each of its stages with done/total and rate (a
+    document answers once text, chunks, bm25 and minilm's sentences are in), which documents wait or still
+    lack some models, which failed and why, the last error. Read from memory: it never waits on a database."""
+    return BuildStatusOut.model_validate(service.status())
 
 
 @router.get("/config", response_model=ApiConfig, summary="What this server allows")

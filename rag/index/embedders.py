@@ -335,6 +335,16 @@ EMBEDDERS: dict[str, type[Embedder]] = {
 }
 
 
+def embedder_fingerprint(embedder: type[Embedder] | Embedder) -> dict[str, str]:
+    """What made an embedder's passage vectors: recorded with them (a build's manifest, the database's
+    rows) and naming their cache folder, so vectors are reused only from the same encoder."""
+    return {
+        "model_id": embedder.model_id,
+        "weights_sha256": embedder.weights_sha256,
+        "passages": embedder.passage_encoder_id,
+    }
+
+
 _torch_threads = 0
 
 

@@ -7,12 +7,13 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
+import rag.store.postgres as pgstore
 from rag.config import Settings
-from rag.index import database, jobs, pgstore
-from rag.index.build import chunk_embed_text
-from rag.index.database import Database, DatabaseUnavailable, SchemaOutdated
+from rag.index.search_index import chunk_embed_text
 from rag.ingest import store
 from rag.qa import ForumQA
+from rag.store.postgres import PostgresStore, database, jobs, rows
+from rag.store.postgres.database import Database, DatabaseUnavailable, SchemaOutdated
 
 QUESTIONS = [
     "Who approved the plans for the Nakhodka industrial complex?",
@@ -71,12 +72,12 @@ def db_settings(database_url: str, settings: Settings, qa: ForumQA) -> Settings:
     """The session's corpus and settings over a fresh, upgraded database (``qa`` builds the file index,
     whose vectors the import reuses)."""
     db_settings = settings.model_copy(update={"database_url": SecretStr(database_url)})
-    database.upgrade(pgstore.open_database(db_settings))
+    database.upgrade(database.open_database(db_settings))
     return db_settings
 
 
 def test_the_database_store_serves_what_the_file_store_serves(db_settings: Settings, qa: ForumQA) -> None:
-    index = pgstore.ensure_index(db_settings, progress=False)
+    index = PostgresStore(db_settings).load(progress=False)
     files = qa.index
     assert list(index.documents) == list(files.documents)
     for doc_id, doc in files.documents.items():
@@ -86,7 +87,7 @@ def test_the_database_store_serves_what_the_file_store_serves(db_settings: Setti
     assert index.chunks == files.chunks
     assert index.sentences == files.sentences
     assert index.sentence_chunks == files.sentence_chunks
-    assert index.embedder_names == files.embedder_names
+    assert index.embedder_names == files.embedder_names and index.pending == files.pending == {}
     # The same answers with the same citation offsets, from the same answering code.
     from_db = ForumQA(db_settings, index, reader=qa.reader)
     for question in QUESTIONS:
@@ -109,15 +110,15 @@ HOSTILE = (
 
 def test_hostile_text_is_stored_and_returned_byte_for_byte(db_settings: Settings) -> None:
     settings = db_settings.model_copy(update={"embedders": ["minilm"]})
-    db = pgstore.open_database(settings)
-    pgstore.import_corpus(db, settings)
+    db = database.open_database(settings)
+    rows.import_corpus(db, settings)
     data = HOSTILE.encode("utf-8")
-    stored = pgstore.add_document(db, settings, data, "../../etc/passwd\x00.txt")
+    stored = rows.add_document(db, settings, data, "../../etc/passwd\x00.txt")
     with pytest.raises(store.Duplicate):
-        pgstore.add_document(db, settings, data, "again.txt")
+        rows.add_document(db, settings, data, "again.txt")
     assert jobs.drain(db, settings, progress=False) == 2  # the report's job and this one
     expected = store.load_prepared(store.prepare(data, "x.txt", settings.max_upload_bytes))
-    index = pgstore.load_index(db, settings)
+    index = rows.Loader(db, settings).load()
     doc = index.documents[stored.id]
     assert doc.text == expected.text and "\x00" in doc.text  # (a lone CR becomes a newline, as in files)
     assert (doc.title, doc.sections) == (expected.title, expected.sections)
@@ -129,10 +130,10 @@ def test_hostile_text_is_stored_and_returned_byte_for_byte(db_settings: Settings
     for chunk in index.chunks:
         assert chunk.text == index.documents[chunk.doc_id].text[chunk.start : chunk.end]
     assert chunk_embed_text(index.chunks[-1])
-    removed = pgstore.remove_document(db, stored.id)
-    assert removed.id == stored.id and stored.id not in pgstore.load_index(db, settings).documents
+    removed = rows.remove_document(db, stored.id)
+    assert removed.id == stored.id and stored.id not in rows.Loader(db, settings).load().documents
     with pytest.raises(store.LastDocument):
-        pgstore.remove_document(db, "third-korea-russia-forum")
+        rows.remove_document(db, "third-korea-russia-forum")
 
 
 def test_every_query_is_parameterised() -> None:
@@ -140,7 +141,7 @@ def test_every_query_is_parameterised() -> None:
     import inspect
     import re
 
-    for module in (database, pgstore, jobs):
+    for module in (database, pgstore, jobs, rows):
         source = inspect.getsource(module)
         pattern = r"\.(execute|executemany|copy)\(\s*(f[\"']|[\"'][^\"']*[\"']\s*%[^s])"
         for call in re.finditer(pattern, source):
