@@ -28,7 +28,8 @@ class Service:
     def __init__(self, settings: Settings, qa: ForumQA | None = None) -> None:
         self.settings = settings
         self._qa = qa
-        self.store: Store = qa.store if qa is not None else open_store(settings)
+        # The app's store follows the app's settings (a test may serve a ForumQA over other folders).
+        self.store: Store = qa.store if qa is not None and qa.settings == settings else open_store(settings)
         self.error: str | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()

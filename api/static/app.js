@@ -1136,6 +1136,8 @@
     });
     const facts = [doc.kind.toUpperCase(), formatSize(doc.size)];
     if (doc.page_count) facts.push(`${doc.page_count} ${doc.page_count === 1 ? "page" : "pages"}`);
+    // Just added: answerable already, while the slower models still embed it.
+    if (doc.embedding.length) facts.push(`still adding ${doc.embedding.join(", ")}`);
     const item = el("li", { class: "doc", "data-doc": doc.id },
       el("label", { class: "doc-pick" }, check, el("span", { class: "doc-title" }, doc.title)),
       el("p", { class: "doc-meta" }, facts.join(" · ")));
@@ -1151,7 +1153,9 @@
   async function refreshDocuments() {
     try {
       const data = await api("/api/documents");
-      known = data.documents.map((d) => ({ id: d.id, title: d.title, kind: d.kind, size: d.size, page_count: d.page_count }));
+      // Summaries: a document's text is fetched when it is opened (documentText).
+      known = data.documents.map((d) => ({ id: d.id, title: d.title, kind: d.kind, size: d.size,
+        page_count: d.page_count, embedding: d.embedding || [] }));
     } catch (err) {
       docList.replaceChildren(el("li", { class: "doc-error", role: "alert" },
         err instanceof ApiError ? err.message : "The documents could not be listed."));
@@ -1188,8 +1192,21 @@
     } else {
       libraryStatus.textContent = `Index up to date: ${status.documents} ${status.documents === 1 ? "document" : "documents"}.`;
     }
+    showFailures(status.failed || []);
     followUploads(status, building);
     return building || status.state === "loading";
+  }
+
+  // A document a model gave up on (the database store, after a few tries): said on its row, or under the
+  // list when it is not served at all, with the error.
+  function showFailures(failed) {
+    for (const old of docList.querySelectorAll(".doc-failure")) old.remove();
+    for (const failure of failed) {
+      const text = `Could not embed ${failure.doc_id} with ${failure.model} (${failure.attempts} tries): ${failure.error}`;
+      const row = docList.querySelector(`li[data-doc="${CSS.escape(failure.doc_id)}"]`);
+      const note = el("p", { class: "doc-meta doc-error doc-failure", role: "alert" }, text);
+      if (row) row.append(note); else docList.append(el("li", { class: "doc doc-failure" }, note));
+    }
   }
 
   async function followBuild() {
