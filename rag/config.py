@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     feedback_max_file_bytes: int = Field(
         32 * 1024 * 1024, ge=1024, description="Size at which the feedback file stops growing (503)."
     )
+    # Accounts (rag/accounts/): kept by the store (the database's tables, or this SQLite file; default
+    # index/accounts.sqlite3). Once one exists, /api and /v1 need a session, a token or a grant to '*'.
+    accounts_file: Path | None = Field(None, description="The file store's accounts (SQLite).")
+    session_hours: float = Field(12.0, gt=0, le=24 * 90, description="How long a sign-in lasts.")
+    auth_cache_seconds: float = Field(
+        2.0, ge=0, le=60, description="How long a server trusts what a session or token resolved to; a "
+        "revocation, a disabled user or a changed grant holds on every replica within it."
+    )
     cors_origins: list[str] = Field(default_factory=list)
     rate_limit_per_minute: int = Field(0, ge=0, description="Requests per client per minute; 0 = off.")
     threads: int = Field(

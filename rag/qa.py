@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Literal
 
@@ -45,7 +45,9 @@ from rag.types import Answer, Citation, Document, QuestionKind, Turn, Verdict
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Event", "Final", "ForumQA", "Mode", "Token", "documents_filter", "llm_client", "valid_text"]
+__all__ = [
+    "Access", "Event", "Final", "ForumQA", "Mode", "Token", "documents_filter", "llm_client", "valid_text",
+]
 
 Mode = Literal["extractive", "generative", "auto"]
 
@@ -117,15 +119,22 @@ def llm_client(settings: Settings) -> LLMClient | None:
     return client
 
 
+#: What the asker may read, given the index a request is answered from: the ids of its documents they may
+#: read (sorted), or None for all of them (rag/accounts: ``Principal.readable_ids``).
+Access = Callable[[Mapping[str, Document], str], "tuple[str, ...] | None"]
+
+
 def documents_filter(
-    documents: Mapping[str, Document], doc_ids: Sequence[str] | None
+    documents: Mapping[str, Document], doc_ids: Sequence[str] | None, readable: tuple[str, ...] | None = None
 ) -> tuple[str, ...] | None:
     """``doc_ids`` sorted and deduplicated (None: every document), or a :class:`ValueError` naming the
     ids ``documents`` has no document for, or saying the list is empty. The one check of doc ids, for
-    ForumQA and the API (:meth:`ForumQA.documents_filter`)."""
+    ForumQA and the API (:meth:`ForumQA.documents_filter`). ``readable``: the only ids the asker may
+    read (None: all); others are unknown to them, and without ``doc_ids`` they are the filter."""
     if doc_ids is None:
-        return None
-    unknown = [d for d in dict.fromkeys(doc_ids) if d not in documents]
+        return readable
+    allowed = documents if readable is None else set(readable)
+    unknown = [d for d in dict.fromkeys(doc_ids) if d not in allowed]
     if unknown:
         raise ValueError(f"unknown document id(s): {', '.join(map(repr, unknown))}")
     if not doc_ids:
@@ -243,9 +252,11 @@ class ForumQA:
             log.info("now serving index %s", index.version)
             return True
 
-    def search(self, query: str, top_k: int = 5, doc_ids: Sequence[str] | None = None) -> list[Citation]:
-        """Ranked passages for ``query`` (no answer composed), only from ``doc_ids`` when given."""
-        return self._run(valid_text(query, "the query"), None, top_k, doc_ids).citations
+    def search(self, query: str, top_k: int = 5, doc_ids: Sequence[str] | None = None,
+               access: Access | None = None) -> list[Citation]:
+        """Ranked passages for ``query`` (no answer composed), only from ``doc_ids`` when given, and only
+        from documents ``access`` allows."""
+        return self._run(valid_text(query, "the query"), None, top_k, doc_ids, access).citations
 
     def answer(
         self,
@@ -254,6 +265,7 @@ class ForumQA:
         top_k: int = 5,
         doc_ids: Sequence[str] | None = None,
         mode: Mode = "extractive",
+        access: Access | None = None,
     ) -> Answer:
         """The cited answer to ``question``, given the earlier turns of the chat.
 
@@ -264,7 +276,7 @@ class ForumQA:
         index does not have, or generative mode without an LLM (:class:`rag.config.LLMNotConfigured`).
         """
         final = None
-        for event in self._answer_events(question, history, top_k, doc_ids, mode, stream=False):
+        for event in self._answer_events(question, history, top_k, doc_ids, mode, access, stream=False):
             if isinstance(event, Final):
                 final = event.answer
         assert final is not None  # answer_events always ends with one Final
@@ -277,13 +289,14 @@ class ForumQA:
         top_k: int = 5,
         doc_ids: Sequence[str] | None = None,
         mode: Mode = "extractive",
+        access: Access | None = None,
     ) -> Iterator[Event]:
         """Like :meth:`answer`, as events: the LLM's tokens as they come, then the final answer.
 
         Validation, retrieval and the reader run before the first event, so bad input raises
         before anything is streamed.
         """
-        return self._answer_events(question, history, top_k, doc_ids, mode, stream=True)
+        return self._answer_events(question, history, top_k, doc_ids, mode, access, stream=True)
 
     def _answer_events(
         self,
@@ -292,6 +305,7 @@ class ForumQA:
         top_k: int,
         doc_ids: Sequence[str] | None,
         mode: Mode,
+        access: Access | None,
         stream: bool,
     ) -> Iterator[Event]:
         turns = [
@@ -301,7 +315,7 @@ class ForumQA:
         question = valid_text(question)
         client = self._client_for(mode)
         started = time.perf_counter()
-        extractive = self._run(question, turns, top_k, doc_ids)
+        extractive = self._run(question, turns, top_k, doc_ids, access)
         return self._events(extractive, question, turns, client, started, stream)
 
     def _events(
@@ -333,9 +347,13 @@ class ForumQA:
         self.settings.check_mode(mode)  # self.llm is None exactly when the settings configure no LLM
         return None if mode == "extractive" else self.llm
 
-    def documents_filter(self, doc_ids: Sequence[str] | None) -> tuple[str, ...] | None:
-        """:func:`documents_filter` against the serving index's documents."""
-        return documents_filter(self._state.index.documents, doc_ids)
+    def documents_filter(
+        self, doc_ids: Sequence[str] | None, access: Access | None = None
+    ) -> tuple[str, ...] | None:
+        """:func:`documents_filter` against the serving index's documents (those ``access`` allows)."""
+        index = self._state.index
+        readable = access(index.documents, index.version) if access is not None else None
+        return documents_filter(index.documents, doc_ids, readable)
 
     def _overview(
         self,
@@ -497,11 +515,21 @@ class ForumQA:
         return state, pool, STILL_ADDING.format(titles=titles, are=are, models=", ".join(missing), how=how)
 
     def _run(
-        self, question: str, history: Sequence[Turn] | None, top_k: int, doc_ids: Sequence[str] | None = None
+        self,
+        question: str,
+        history: Sequence[Turn] | None,
+        top_k: int,
+        doc_ids: Sequence[str] | None = None,
+        access: Access | None = None,
     ) -> Answer:
         started = time.perf_counter()
         state = self._state  # one consistent index for the whole request, even across a reload
-        only = documents_filter(state.index.documents, doc_ids)
+        # What the asker may read, against this very index: the filter, and so the cache key and answer id.
+        readable = access(state.index.documents, state.index.version) if access is not None else None
+        only = documents_filter(state.index.documents, doc_ids, readable)
+        if only == ():  # the asker may read none of the documents served
+            took = (time.perf_counter() - started) * 1000
+            return Answer(question, NOT_COVERED_MANY, False, 0.0, [], took, verdict="not_covered")
         history_key = tuple((t.role, t.content) for t in history or ())
         key = (question, history_key, top_k, state.index.version, only)
         with self._cache_lock:

@@ -1,8 +1,9 @@
 """The package's layout is a rule, not a habit: each part imports only from the parts before it
-(ingest ← index ← serving ← store ← answer ← generate; feedback beside index), the shared modules import
-no part, ``rag`` never imports ``api``, ``api`` imports only ``rag.qa``, ``rag.types``, ``rag.config`` and
-the store's interface (``rag.store``), which store the settings name is asked in one place only, and no
-two modules import each other, directly or round a longer circle (function-level imports count)."""
+(ingest ← index ← serving ← store ← answer ← generate; feedback and accounts beside index), the shared
+modules import no part, ``rag`` never imports ``api``, ``api`` imports only ``rag.qa``, ``rag.types``,
+``rag.config``, the store's interface (``rag.store``) and who may do what (``rag.accounts``), which
+store the settings name is asked in one place only, and no two modules import each other, directly or
+round a longer circle (function-level imports count)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ API = ROOT / "api"
 
 # Rank of each part of the package: a module may import from parts of its own rank or lower.
 SHARED = {"rag.types", "rag.config", "rag.hashing", "rag.text", "rag.linear"}
-PARTS = {"ingest": 1, "index": 2, "feedback": 2, "serving": 3, "store": 4, "answer": 5, "generate": 6}
+PARTS = {"ingest": 1, "index": 2, "feedback": 2, "accounts": 2, "serving": 3, "store": 4, "answer": 5,
+         "generate": 6}
 TOP = 7  # qa, cli, evaluation and train wire the parts together and may import any of them
-# What the web app may import of rag: the service, the answer object's types, the settings, and the store's
-# interface (the package's face, not a store of its own).
-API_MAY_IMPORT = {"rag.qa", "rag.types", "rag.config", "rag.store"}
+# What the web app may import of rag: the service, the answer object's types, the settings, the store's
+# interface (the package's face, not a store of its own), and accounts (who may do what).
+API_MAY_IMPORT = {"rag.qa", "rag.types", "rag.config", "rag.store", "rag.accounts"}
 
 
 def module_name(path: Path) -> str:
@@ -81,6 +83,16 @@ def test_the_web_app_imports_only_the_service_types_settings_and_store_interface
     # `from rag.store import X` also names rag.store.X, which is no module of ours unless it is one.
     modules = {i for i in of_rag if i in MODULES or i.rsplit(".", 1)[0] not in API_MAY_IMPORT}
     assert modules <= API_MAY_IMPORT, f"{module} imports {sorted(modules - API_MAY_IMPORT)}"
+
+
+def test_accounts_live_in_a_room_of_their_own() -> None:
+    """Users, sessions, tokens, collections and grants: rag/accounts/ (the PostgreSQL store keeps its tables
+    in rag/store/postgres/accounts.py); the web app reaches them through rag.accounts' face only."""
+    names = {p.stem for p in (RAG / "accounts").glob("*.py")}
+    assert names == {"__init__", "model", "records", "sqlite", "service"}
+    for module in API_MODULES:
+        deep = {i for i in imports_of(MODULES[module]) if i.startswith("rag.accounts.") and i in MODULES}
+        assert not deep, f"{module} imports {sorted(deep)}: use rag.accounts"
 
 
 def test_the_index_holds_only_the_index() -> None:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from rag.accounts.model import DEFAULT_COLLECTION
+from rag.accounts.records import SqlRecords
 from rag.config import Settings
 from rag.feedback.records import Feedback
 from rag.index.build import Until
@@ -54,6 +56,7 @@ class DocumentRow:
     state: DocumentState  # ready: served; embedding: not served yet; failed: a job gave up on it
     size: int
     error: str | None = None
+    collection: str = DEFAULT_COLLECTION  # who may read it (rag/accounts)
 
 
 class Store(ABC):
@@ -97,9 +100,11 @@ class Store(ABC):
     # ------------------------------------------------------------------------------- documents
 
     @abstractmethod
-    def add(self, data: bytes, filename: str) -> StoredDocument:
-        """Check and store a document (see :func:`rag.ingest.store.prepare` for the refusals); it is
-        made searchable in the background. Raises DocumentError subclasses, :class:`StoreError`."""
+    def add(self, data: bytes, filename: str, collection: str | None = None) -> StoredDocument:
+        """Check and store a document in ``collection`` (None: the default one; it goes into the
+        document's metadata, see :mod:`rag.accounts`); see :func:`rag.ingest.store.prepare` for the
+        refusals. It is made searchable in the background. Raises DocumentError subclasses,
+        :class:`StoreError`."""
 
     @abstractmethod
     def remove(self, doc_id: str) -> StoredDocument:
@@ -108,6 +113,21 @@ class Store(ABC):
     @abstractmethod
     def documents(self) -> list[DocumentRow]:
         """Every document the store holds, served or not."""
+
+    def collections_of(self, doc_ids: list[str]) -> dict[str, str]:
+        """The collection of each of ``doc_ids`` the store holds (served or not): what the status route
+        needs to show a user only the documents they may read."""
+        if not doc_ids:
+            return {}
+        wanted = set(doc_ids)
+        return {row.id: row.collection for row in self.documents() if row.id in wanted}
+
+    # ------------------------------------------------------------------------------- accounts
+
+    @abstractmethod
+    def accounts(self) -> SqlRecords:
+        """Where users, sessions, tokens, collections, grants and the audit log are kept (the same object
+        on every call): an SQLite file beside the index, or the database's tables."""
 
     # ------------------------------------------------------------------------------- work
 

@@ -14,6 +14,9 @@ import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from rag.accounts.model import DEFAULT_COLLECTION
+from rag.accounts.records import SqlRecords
+from rag.accounts.sqlite import SqliteRecords
 from rag.config import Settings
 from rag.feedback import jsonl
 from rag.feedback.records import Feedback
@@ -39,6 +42,7 @@ class FileStore(Store):
         self._reload: Callable[[], object] = lambda: None
         self.rebuilder = Rebuilder(self.settings, lambda: self._reload())
         self._poller: Poller | None = None
+        self._accounts: SqliteRecords | None = None
 
     @property
     def where(self) -> str:
@@ -77,8 +81,9 @@ class FileStore(Store):
 
     # ------------------------------------------------------------------------------- documents
 
-    def add(self, data: bytes, filename: str) -> corpus.StoredDocument:
-        return corpus.add(self.settings.corpus_dir, data, filename, self.settings.max_upload_bytes)
+    def add(self, data: bytes, filename: str, collection: str | None = None) -> corpus.StoredDocument:
+        return corpus.add(self.settings.corpus_dir, data, filename, self.settings.max_upload_bytes,
+                          collection)
 
     def remove(self, doc_id: str) -> corpus.StoredDocument:
         return corpus.remove(self.settings.corpus_dir, doc_id)
@@ -91,8 +96,28 @@ class FileStore(Store):
         rows = []
         for doc_id, path in corpus.corpus_ids(self.settings.corpus_dir).items():
             ready = doc_id in built and fast not in (pending or {}).get(doc_id, ())
-            rows.append(DocumentRow(doc_id, "ready" if ready else "embedding", _size(path)))
+            rows.append(DocumentRow(doc_id, "ready" if ready else "embedding", _size(path),
+                                    collection=corpus.collection_in(path) or DEFAULT_COLLECTION))
         return rows
+
+    def collections_of(self, doc_ids: list[str]) -> dict[str, str]:
+        if not doc_ids:
+            return {}
+        try:
+            paths = corpus.corpus_ids(self.settings.corpus_dir)
+        except OSError:
+            return {}
+        return {d: corpus.collection_in(paths[d]) or DEFAULT_COLLECTION for d in doc_ids if d in paths}
+
+    # ------------------------------------------------------------------------------- accounts
+
+    def accounts(self) -> SqlRecords:
+        """``index/accounts.sqlite3`` (or FORUMQA_ACCOUNTS_FILE), beside the builds: a rebuild never
+        touches it."""
+        if self._accounts is None:
+            path = self.settings.accounts_file or self.settings.index_dir / "accounts.sqlite3"
+            self._accounts = SqliteRecords(path)
+        return self._accounts
 
     # ------------------------------------------------------------------------------- work
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from rag.accounts.records import SqlRecords
 from rag.config import Settings
 from rag.feedback.records import Feedback
 from rag.index.build import Until
@@ -33,6 +34,7 @@ from rag.serving.rebuild import BuildStatus, DocumentFailure, Rebuilder
 from rag.serving.reload import Poller
 from rag.store.base import DocumentRow, Store
 from rag.store.postgres import jobs, rows
+from rag.store.postgres.accounts import PostgresRecords
 from rag.store.postgres.database import (
     Database,
     DatabaseError,
@@ -85,9 +87,10 @@ def read_snapshot(conn: Any) -> Snapshot:
     failed = {j.doc_id: f"{j.model}: {j.error}" for j in job_rows if j.state == "failed"}
     documents = [
         DocumentRow(doc_id, "ready" if ready else "failed" if doc_id in failed else "embedding", int(size),
-                    failed.get(doc_id))
-        for doc_id, ready, size in conn.execute(
-            'SELECT id, ready, length(data) FROM forumqa_documents ORDER BY sort_key COLLATE "C"'
+                    failed.get(doc_id), collection)
+        for doc_id, ready, size, collection in conn.execute(
+            "SELECT id, ready, length(data), coalesce(nullif(metadata->>'collection', ''), 'default') "
+            'FROM forumqa_documents ORDER BY sort_key COLLATE "C"'
         )
     ]
     return Snapshot(gen, documents, job_rows, time.monotonic())
@@ -107,6 +110,7 @@ class PostgresStore(Store):
         self._poller: Poller | None = None
         self.rebuilder: Rebuilder | None = None
         self._writable: bool | None = None
+        self._accounts: PostgresRecords | None = None
 
     @property
     def where(self) -> str:
@@ -152,9 +156,9 @@ class PostgresStore(Store):
 
     # ------------------------------------------------------------------------------- documents
 
-    def add(self, data: bytes, filename: str) -> StoredDocument:
+    def add(self, data: bytes, filename: str, collection: str | None = None) -> StoredDocument:
         self._check_writable()
-        return rows.add_document(self.db, self.settings, data, filename)
+        return rows.add_document(self.db, self.settings, data, filename, collection)
 
     def remove(self, doc_id: str) -> StoredDocument:
         self._check_writable()
@@ -167,6 +171,19 @@ class PostgresStore(Store):
     def documents(self) -> list[DocumentRow]:
         with self.db.connect("reading the documents", autocommit=True) as conn:
             return read_snapshot(conn).documents
+
+    def collections_of(self, doc_ids: list[str]) -> dict[str, str]:
+        """From the last poll's snapshot, never waiting on the database (the status route calls it)."""
+        snap = self.snapshot
+        if snap is None:
+            return {}
+        wanted = set(doc_ids)
+        return {d.id: d.collection for d in snap.documents if d.id in wanted}
+
+    def accounts(self) -> SqlRecords:
+        if self._accounts is None:
+            self._accounts = PostgresRecords(self.db)
+        return self._accounts
 
     def jobs(self) -> list[JobRow]:
         with self.db.connect("reading the jobs", autocommit=True) as conn:

@@ -135,7 +135,8 @@ def _refuse_duplicates(conn: Any, doc_id: str, title: str, digest: str) -> None:
         )
 
 
-def add_document(db: Database, settings: Settings, data: bytes, filename: str) -> store.StoredDocument:
+def add_document(db: Database, settings: Settings, data: bytes, filename: str,
+                 collection: str | None = None) -> store.StoredDocument:
     """Check and store an upload, queue its embedding; the same checks and refusals as the file store.
 
     Raises :class:`rag.ingest.store.DocumentError` subclasses, :class:`DatabaseError` (unavailable,
@@ -143,7 +144,7 @@ def add_document(db: Database, settings: Settings, data: bytes, filename: str) -
     """
     import psycopg
 
-    prepared = store.prepare(data, filename, settings.max_upload_bytes)
+    prepared = store.prepare(data, filename, settings.max_upload_bytes, collection)
     document = store.load_prepared(prepared)
     with db.connect("adding a document", write=True) as conn:
         # One writer of documents at a time: the duplicate checks and the insert see the same corpus.
@@ -185,8 +186,10 @@ def remove_document(db: Database, doc_id: str) -> store.StoredDocument:
             bump_generation(conn)
     pages = meta.get("page_count") if isinstance(meta, dict) else None
     log.info("removed document %r", doc_id)
+    collection = meta.get("collection") if isinstance(meta, dict) else None
     return store.StoredDocument(doc_id, decode_text(title), kind, int(size), sort_key, original,
-                                pages if isinstance(pages, int) else None)
+                                pages if isinstance(pages, int) else None,
+                                collection if isinstance(collection, str) and collection else None)
 
 
 def import_corpus(db: Database, settings: Settings, corpus_dir: Path | None = None,
