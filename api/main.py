@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers, record_route_methods
-from api.routes import answers, documents, feedback, health, index, openai, pages
+from api.routes import answers, documents, feedback, health, index, openai, pages, session
 from api.routes.docs import install_docs
 from api.routes.pages import STATIC_DIR
 from api.security import install_security
@@ -35,6 +35,9 @@ Cited answers from the report of the Third Korea-Russia Forum, computed offline.
   while the old one serves (`GET /api/index/status`).
 * `POST /api/feedback` rates an answer (by its `answer_id`) when the server takes feedback.
 * `POST /v1/chat/completions` is the same as an OpenAI-compatible chat model named `forum-qa`.
+* With accounts, `POST /api/session` signs in (a cookie; send the `csrf` it returns as `X-CSRF-Token` with
+  requests that change something), or programs send `Authorization: Bearer <token>`; every answer, list and
+  status then holds only the documents of the collections the user may read.
 * Every error is JSON: `{"error": {"type": ..., "message": ...}}`.
 """
 
@@ -44,6 +47,9 @@ TAGS = [
      "them (with an API key or FORUMQA_ALLOW_UPLOADS), and the background rebuild that follows."},
     {"name": "feedback", "description": "Readers' ratings of answers (when FORUMQA_FEEDBACK is set); "
      "stored on the server, never listed."},
+    {"name": "accounts", "description": "Signing in and out (a session cookie), and the audit log for "
+     "admins. Once the server has accounts, every other /api and /v1 route needs a session or a token "
+     "(`Authorization: Bearer`), except for collections granted to everyone."},
     {"name": "openai", "description": "OpenAI-compatible chat completions (model `forum-qa`)."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
@@ -68,7 +74,7 @@ def create_app(
     app.state.service = service
     install_error_handlers(app)
     install_middleware(app, settings)
-    routers = [m.router for m in (answers, documents, index, feedback, openai, health, pages)]
+    routers = [m.router for m in (answers, documents, index, feedback, session, openai, health, pages)]
     for router in routers:
         app.include_router(router)
     record_route_methods(app, routers)

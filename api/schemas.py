@@ -142,6 +142,7 @@ class DocumentSummaryOut(BaseModel):
         description="Models still embedding this document (just added): it answers with the others "
         "meanwhile, and its answers say so.",
     )
+    collection: str = Field("default", description="The collection it belongs to (who may read it).")
 
 
 class DocumentOut(DocumentSummaryOut):
@@ -192,6 +193,7 @@ class StoredDocumentOut(BaseModel):
     file: str = Field(description="Its file name in the corpus folder (chosen by the server).")
     original_filename: str = Field(description="The name it was uploaded with (kept as metadata only).")
     page_count: int | None = Field(None, description="Pages, for paged documents (PDF).")
+    collection: str | None = Field(None, description="The collection it joined (null: the default one).")
 
 
 class StageOut(BaseModel):
@@ -320,6 +322,9 @@ class ApiConfig(BaseModel):
     accepted_kinds: list[str] = Field(description="Document kinds an upload may be.")
     max_question_chars: int = Field(description="The longest question accepted (longer ones get a 422).")
     feedback: bool = Field(False, description="Whether POST /api/feedback is enabled (FORUMQA_FEEDBACK).")
+    accounts: bool = Field(False, description="Whether this server has accounts: then sign in (POST "
+                           "/api/session) or send a token; `uploads` is then whether the asker may add "
+                           "documents.")
 
 
 # -------------------------------------------------------------------------------------- feedback
@@ -491,3 +496,47 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     usage: UsageOut | None = Field(None, description="The LLM's token counts (generative answers).")
     forum_qa: AnswerResponse = Field(description="forum-qa extension: the answer object with its citations.")
+
+
+# -------------------------------------------------------------------------------------- accounts
+
+
+class SignIn(BaseModel):
+    """A user name and password (`forumqa user add`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True,
+                              json_schema_extra={"examples": [{"username": "alice", "password": "…"}]})
+
+    username: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SessionOut(BaseModel):
+    """Who is signed in here, and what they may do."""
+
+    accounts: bool = Field(description="Whether this server has accounts (then /api needs a sign-in or a "
+                           "token, except for collections granted to everyone).")
+    signed_in: bool
+    user: str | None = None
+    role: Literal["reader", "editor", "admin", "anonymous"] | None = Field(
+        None, description="The user's role; anonymous: no sign-in, reading what is granted to everyone.")
+    via: str | None = Field(None, description="session, token, key, anonymous, open (no accounts) or nobody.")
+    read: list[str] | None = Field(None, description="Collections readable; null: all of them.")
+    write: list[str] = Field(default_factory=list, description="Collections an upload may go to.")
+    csrf: str | None = Field(None, description="Send as X-CSRF-Token with every request that changes "
+                             "something while signed in with the cookie.")
+    expires: float | None = Field(None, description="When the session ends (Unix time).")
+
+
+class AuditEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: float = Field(description="Unix time.")
+    actor: str = Field(description="The user (or api-key, cli, -) who did it.")
+    action: str = Field(description="document.add, document.remove, user.add, token.revoke, grant, …")
+    target: str
+    detail: str
+
+
+class AuditLog(BaseModel):
+    entries: list[AuditEntry]

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from rag.accounts import Accounts
 from rag.config import Settings
 from rag.qa import ForumQA
 from rag.store import BuildStatus, Store, StoreUnavailable, open_store
@@ -30,6 +31,9 @@ class Service:
         self._qa = qa
         # The app's store follows the app's settings (a test may serve a ForumQA over other folders).
         self.store: Store = qa.store if qa is not None and qa.settings == settings else open_store(settings)
+        # Users, sessions, tokens and grants, kept by the store (rag/accounts).
+        self.accounts = Accounts(self.store.accounts(), settings.session_hours * 3600,
+                                 settings.auth_cache_seconds)
         self.error: str | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()

@@ -7,13 +7,15 @@ in. ``GET /api/index/status`` follows it.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import QA, ServiceDep, UploadsOn, ValidUpload, get_qa
+from api.deps import QA, ServiceDep, UploadsOn, ValidUpload, Viewer, get_qa
 from api.errors import ApiError
+from api.routes.index import visible_status
 from api.schemas import (
     BuildStatusOut,
     DocumentList,
@@ -24,6 +26,7 @@ from api.schemas import (
     StoredDocumentOut,
     UploadResponse,
 )
+from rag.accounts import Principal, collection_of
 from rag.qa import ForumQA
 from rag.store import (
     DocumentRefused,
@@ -36,6 +39,8 @@ from rag.store import (
     describe,
 )
 from rag.types import Document
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
 
@@ -54,15 +59,19 @@ def _error(description: str) -> dict[str, Any]:
     return {"model": ErrorResponse, "description": description}
 
 
-def refused(exc: DocumentRefused) -> ApiError:
+def refused(exc: DocumentRefused, principal: Principal | None = None) -> ApiError:
     status, kind = REFUSALS.get(type(exc), (422, "invalid_request"))
-    return ApiError(status, kind, str(exc))
+    message = str(exc)
+    if isinstance(exc, Duplicate) and principal is not None and not principal.everything:
+        # The message names the document already there, which may be one the asker may not read.
+        message = "this file, or a document with the same title, is already in the store"
+    return ApiError(status, kind, message)
 
 
 def _summary(qa: ForumQA, doc: Document) -> DocumentSummaryOut:
     return DocumentSummaryOut(
         id=doc.id, title=doc.title, source=doc.source, metadata=doc.metadata, **describe(doc),
-        embedding=list(qa.index.pending.get(doc.id, ())),
+        embedding=list(qa.index.pending.get(doc.id, ())), collection=collection_of(doc),
     )
 
 
@@ -70,10 +79,10 @@ def _summary(qa: ForumQA, doc: Document) -> DocumentSummaryOut:
 
 
 @router.get("", response_model=DocumentList, summary="List the documents (without their text)")
-async def list_documents(qa: QA) -> DocumentList:
-    """Each served document's id, title, kind, size and pages, and the models still embedding it; its
-    text comes from ``GET /api/documents/{doc_id}``."""
-    return DocumentList(documents=[_summary(qa, d) for d in qa.documents])
+async def list_documents(qa: QA, principal: Viewer) -> DocumentList:
+    """Each served document the asker may read: its id, title, collection, kind, size and pages, and the
+    models still embedding it; its text comes from ``GET /api/documents/{doc_id}``."""
+    return DocumentList(documents=[_summary(qa, d) for d in qa.documents if principal.may_read(d)])
 
 
 @router.get(
@@ -82,10 +91,11 @@ async def list_documents(qa: QA) -> DocumentList:
     responses={404: _error("No document has this id.")},
     summary="One document with its full text and sections",
 )
-async def get_document(doc_id: str, qa: QA) -> DocumentOut:
-    """Citation offsets (``start``, ``end``, ``highlight``) index this document's ``text``."""
+async def get_document(doc_id: str, qa: QA, principal: Viewer) -> DocumentOut:
+    """Citation offsets (``start``, ``end``, ``highlight``) index this document's ``text``. A document the
+    asker may not read is not found."""
     document = qa.document(doc_id)
-    if document is None:
+    if document is None or not principal.may_read(document):
         raise ApiError(404, "not_found", f"no document with id {doc_id!r}")
     return DocumentOut.model_validate(
         {**_summary(qa, document).model_dump(), "text": document.text, "sections": list(document.sections),
@@ -102,7 +112,10 @@ UPLOAD_BODY = {
                     "type": "object",
                     "properties": {
                         "file": {"type": "string", "format": "binary",
-                                 "description": "The document: PDF, DOCX, HTML, Markdown or text."}
+                                 "description": "The document: PDF, DOCX, HTML, Markdown or text."},
+                        "collection": {"type": "string", "description": "The collection it joins (one the "
+                                       "uploader may write; GET /api/session lists them). Default: "
+                                       "'default', or the only one the uploader may write."},
                     },
                     "required": ["file"],
                 }
@@ -128,7 +141,7 @@ UPLOAD_BODY = {
     },
     summary="Add a document (rebuilt in the background)",
 )
-async def add_document(upload: ValidUpload, service: ServiceDep) -> UploadResponse:
+async def add_document(upload: ValidUpload, service: ServiceDep, principal: Viewer) -> UploadResponse:
     """Stores the file under an id made from its title and starts what makes it searchable; answers 202
     at once.
 
@@ -136,11 +149,24 @@ async def add_document(upload: ValidUpload, service: ServiceDep) -> UploadRespon
     the new index is swapped in (``GET /api/index/status``), answers come from the one serving.
     """
     try:
-        stored = await run_in_threadpool(service.store.add, upload.data, upload.filename)
+        stored = await run_in_threadpool(service.store.add, upload.data, upload.filename, upload.collection)
     except DocumentRefused as exc:
-        raise refused(exc) from None
+        raise refused(exc, principal) from None
+    await run_in_threadpool(_audit, service, principal, "document.add", stored.id,
+                            f"{stored.title!r} into {stored.collection or 'default'} "
+                            f"({stored.kind}, {stored.size} bytes)")
+    status = visible_status(service.changed(), service, principal)
     return UploadResponse(document=StoredDocumentOut.model_validate(stored),
-                          build=BuildStatusOut.model_validate(service.changed()))
+                          build=BuildStatusOut.model_validate(status))
+
+
+def _audit(service: Any, principal: Principal, action: str, target: str, detail: str) -> None:
+    """Record who changed a document; a failure to record is logged, never undoes the change."""
+    actor = principal.name or {"key": "api-key", "open": "anonymous"}.get(principal.via, principal.via)
+    try:
+        service.accounts.audit(actor, action, target, detail)
+    except Exception as exc:
+        log.error("could not record %s of %s by %s in the audit log: %s", action, target, actor, exc)
 
 
 @router.delete(
@@ -157,11 +183,23 @@ async def add_document(upload: ValidUpload, service: ServiceDep) -> UploadRespon
     },
     summary="Remove a document (rebuilt in the background)",
 )
-async def remove_document(doc_id: str, service: ServiceDep) -> RemoveResponse:
-    """Deletes the document from the store and starts what drops it from answers; answers 202 at once."""
+async def remove_document(doc_id: str, service: ServiceDep, qa: QA, principal: Viewer) -> RemoveResponse:
+    """Deletes the document from the store and starts what drops it from answers; answers 202 at once.
+    With accounts, the asker must be allowed to write the document's collection (one they may not read is
+    not found; one not served yet can be removed by an admin only)."""
+    if not principal.everything:
+        document = qa.document(doc_id)
+        if document is None or not principal.may_read(document):
+            raise ApiError(404, "not_found", f"no document with id {doc_id!r} in the corpus")
+        if not principal.may_write_collection(collection_of(document)):
+            raise ApiError(403, "forbidden", f"you may not remove documents of the collection "
+                           f"{collection_of(document)!r}")
     try:
         removed = await run_in_threadpool(service.store.remove, doc_id)
     except DocumentRefused as exc:
-        raise refused(exc) from None
+        raise refused(exc, principal) from None
+    await run_in_threadpool(_audit, service, principal, "document.remove", removed.id,
+                            f"{removed.title!r} from {removed.collection or 'default'}")
+    status = visible_status(service.changed(), service, principal)
     return RemoveResponse(removed=StoredDocumentOut.model_validate(removed),
-                          build=BuildStatusOut.model_validate(service.changed()))
+                          build=BuildStatusOut.model_validate(status))

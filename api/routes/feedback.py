@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import FeedbackOn, ServiceDep, ValidFeedback
+from api.deps import FeedbackOn, ServiceDep, ValidFeedback, Viewer
 from api.errors import ApiError
 from api.schemas import ErrorResponse, FeedbackStored
 from rag.store import Feedback, FeedbackFull, StoreUnavailable
@@ -44,8 +44,9 @@ def _error(description: str) -> dict[str, Any]:
     },
     summary="Rate an answer (👍/👎, optional comment)",
 )
-async def post_feedback(body: ValidFeedback, service: ServiceDep) -> dict[str, Any]:
-    """Stores the rating with the question, the answer judged and the serving build; answers 201."""
+async def post_feedback(body: ValidFeedback, service: ServiceDep, principal: Viewer) -> dict[str, Any]:
+    """Stores the rating with the question, the answer judged, the serving build, and who rated (with the
+    collections they could read, which bound what the question and answer can hold); answers 201."""
     qa = service.qa
     record = Feedback(
         question=body.question,
@@ -57,6 +58,8 @@ async def post_feedback(body: ValidFeedback, service: ServiceDep) -> dict[str, A
         history=tuple(Turn(t.role, t.content) for t in body.history),
         time=Feedback.now(),
         build_id=qa.index.version if qa is not None else None,
+        user=principal.name or ("api-key" if principal.via == "key" else None),
+        collections=None if principal.read is None else tuple(sorted(principal.read)),
     )
     try:  # a locked append and an fsync, or a database write: off the event loop
         await run_in_threadpool(service.store.add_feedback, record)

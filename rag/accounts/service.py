@@ -144,7 +144,7 @@ class Accounts:
 
     def anonymous(self) -> Principal | None:
         """What a request without credentials may read (the collections granted to everyone), or None."""
-        return self._cached("anonymous", self._anonymous)  # type: ignore[no-any-return]
+        return self._cached("anonymous", self._anonymous)
 
     def _anonymous(self) -> Principal | None:
         read = frozenset(g.collection for g in self.records.grants(EVERYONE))
@@ -163,7 +163,7 @@ class Accounts:
 
     def by_session(self, key: str) -> Principal | None:
         """The principal of a live session, or None (unknown, expired, its user disabled)."""
-        return self._cached("s:" + digest(key), lambda: self._session(key))  # type: ignore[no-any-return]
+        return self._cached("s:" + digest(key), lambda: self._session(key))
 
     def _session(self, key: str) -> Principal | None:
         found = self.records.session(digest(key))
@@ -178,7 +178,7 @@ class Accounts:
         """The principal of a token, or None (unknown, revoked, its user disabled)."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return None
-        return self._cached("t:" + digest(token), lambda: self._token(token))  # type: ignore[no-any-return]
+        return self._cached("t:" + digest(token), lambda: self._token(token))
 
     def _token(self, token: str) -> Principal | None:
         found = self.records.token(digest(token))
@@ -243,7 +243,7 @@ class Accounts:
         name = user_name(name)
         if role not in ROLES:
             raise AccountError(f"the role must be one of {', '.join(ROLES)}, not {role!r}")
-        self.records.add_user(name, role, _hasher.hash(check_password(password)), self.clock())  # type: ignore[arg-type]
+        self.records.add_user(name, role, _hasher.hash(check_password(password)), self.clock())
         self.audit(actor, "user.add", name, role)
         self.forget()
         return name
@@ -325,7 +325,7 @@ class Accounts:
                 raise AccountError(f"{user.name} is a reader, and readers never change documents: grant "
                                    "read, or make an editor")
             subject = user.name
-        self.records.grant(subject, collection, level)  # type: ignore[arg-type]
+        self.records.grant(subject, collection, level)
         self.audit(actor, "grant", collection, f"{level} to {subject}")
         self.forget()
 

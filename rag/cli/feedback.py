@@ -30,12 +30,24 @@ def feedback() -> None:
 )
 @click.option("--out", type=click.Path(path_type=Path), metavar="FILE",
               help="write here (replaced atomically) instead of stdout")
+@click.option("--as", "as_user", metavar="USER",
+              help="only the records USER may see: those whose rater could read no collection USER cannot "
+                   "(so no question or answer quotes a document USER may not read)")
 @folder_options
-def export(out: Path | None, corpus_dir: Path | None, index_dir: Path | None) -> None:
+def export(out: Path | None, as_user: str | None, corpus_dir: Path | None, index_dir: Path | None) -> None:
+    from rag.accounts import Accounts
     from rag.store import eval_records, open_store
 
     store = open_store(settings_of(corpus_dir=corpus_dir, index_dir=index_dir))
-    records = list(eval_records(store.feedback()))
+    kept = store.feedback()
+    if as_user is not None:
+        accounts = Accounts(store.accounts())
+        user = accounts.records.user(as_user.strip().lower())
+        if user is None:
+            raise click.UsageError(f"there is no user {as_user!r}")
+        readable = accounts.principal_of(user, "token").read
+        kept = (fb for fb in kept if fb.visible_to(readable))
+    records = list(eval_records(kept))
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     if out is None:
         sys.stdout.write(text)

@@ -35,6 +35,9 @@ class Feedback:
     history: tuple[Turn, ...] = ()  # the earlier turns, so a follow-up question can be asked again
     time: str = ""  # ISO 8601, UTC, set when stored
     build_id: str | None = None  # the index build serving when the feedback arrived
+    user: str | None = None  # who rated (rag/accounts); None: no accounts, or anonymous
+    # The collections the rater could read then: all the question and answer can hold. None: every one.
+    collections: tuple[str, ...] | None = None
 
     @staticmethod
     def now() -> str:
@@ -52,7 +55,16 @@ class Feedback:
             "history": [{"role": t.role, "content": t.content} for t in self.history],
             "answer": self.answer,
             "comment": self.comment,
+            **({"user": self.user} if self.user is not None else {}),
+            **({"collections": list(self.collections)} if self.collections is not None else {}),
         }
+
+    def visible_to(self, readable: frozenset[str] | None) -> bool:
+        """Whether someone who may read ``readable`` (None: every collection) may see this record: only
+        when they may read all its rater could."""
+        if readable is None:
+            return True
+        return self.collections is not None and set(self.collections) <= readable
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Feedback:
@@ -66,6 +78,8 @@ class Feedback:
             history=tuple(Turn(t["role"], t["content"]) for t in raw.get("history", [])),
             time=str(raw.get("time", "")),
             build_id=raw.get("build_id"),
+            user=raw.get("user"),
+            collections=tuple(raw["collections"]) if isinstance(raw.get("collections"), list) else None,
         )
 
 
@@ -102,4 +116,5 @@ def eval_records(records: Iterable[Feedback]) -> Iterator[dict[str, Any]]:
             "comment": fb.comment,
             "time": fb.time,
             "build_id": fb.build_id,
+            "user": fb.user,
         }
