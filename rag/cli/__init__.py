@@ -5,6 +5,8 @@
 - ``serve``: serve, worker
 - ``db``: db upgrade | import | status | retry | embedded
 - ``feedback``: feedback export
+- ``accounts``: user add | list | disable | enable | password, token create | list | revoke, collection
+  create | list, grant, revoke, audit
 - ``train``: train-reader, train-short-answer, train-grounding
 
 A command is a function decorated with ``@cli.command(...)`` (``rag.cli.common``) in one of these modules,
@@ -19,7 +21,15 @@ import sys
 
 import click
 
-from rag.cli import answers, db, documents, feedback, serve, train  # noqa: F401  (each adds its commands)
+from rag.cli import (  # noqa: F401  (each adds its commands)
+    accounts,
+    answers,
+    db,
+    documents,
+    feedback,
+    serve,
+    train,
+)
 from rag.cli.common import cli
 
 __all__ = ["cli", "main"]
@@ -30,6 +40,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from rag.ingest.extraction import CorpusError
     from rag.store import IndexUnavailable, StoreError
 
+    # AccountError is a ValueError: a wrong name, a taken name, a short password...
     return CorpusError, ModelIntegrityError, FileNotFoundError, ValueError, StoreError, IndexUnavailable
 
 

@@ -64,6 +64,16 @@ def fail(message: str, status: int = 1) -> click.exceptions.Exit:
     return click.exceptions.Exit(status)
 
 
+def actor() -> str:
+    """Who the audit log says did what a command did: ``cli:<login name>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
 def echo(text: str = "", *, err: bool = False) -> None:
     click.echo(text, err=err)
 

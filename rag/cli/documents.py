@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from rag.cli.common import cli, folder_options, quiet_option, settings_of
+from rag.cli.common import actor, cli, folder_options, quiet_option, settings_of
 
 if TYPE_CHECKING:
     from rag.store import Store
@@ -101,19 +101,25 @@ def build(force: bool, answerable: bool, quiet: bool, corpus_dir: Path | None,
 )
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="FILE...")
 @click.option("--no-build", "no_build", is_flag=True, help="only store the files; build later")
+@click.option("--collection", metavar="NAME",
+              help="the collection they join (who may read them; default: 'default')")
 @quiet_option
 @folder_options
-def add(files: tuple[Path, ...], no_build: bool, quiet: bool, corpus_dir: Path | None,
+def add(files: tuple[Path, ...], no_build: bool, collection: str | None, quiet: bool, corpus_dir: Path | None,
         index_dir: Path | None) -> None:
+    from rag.accounts import Accounts
     from rag.store import DocumentRefused, open_store
 
     settings = settings_of(corpus_dir=corpus_dir, index_dir=index_dir)
     store = open_store(settings)
+    accounts = Accounts(store.accounts())
+    if collection is not None:
+        collection = accounts.check_collection(collection)
     failed = 0
     for path in files:
         try:
             data = path.read_bytes()
-            stored = store.add(data, path.name)
+            stored = store.add(data, path.name, collection)
         except OSError as exc:
             click.echo(f"{path}: cannot read: {exc.strerror or exc}", err=True)
             failed += 1
@@ -122,7 +128,11 @@ def add(files: tuple[Path, ...], no_build: bool, quiet: bool, corpus_dir: Path |
             click.echo(f"{path}: refused: {exc}", err=True)
             failed += 1
             continue
-        print(f"added {path} as {stored.id!r} ({stored.kind}, {stored.size} bytes): {stored.title}")
+        accounts.audit(actor(), "document.add", stored.id,
+                       f"{stored.title!r} into {stored.collection or 'default'} "
+                       f"({stored.kind}, {stored.size} bytes)")
+        print(f"added {path} as {stored.id!r} ({stored.kind}, {stored.size} bytes, collection "
+              f"{stored.collection or 'default'}): {stored.title}")
     if failed == len(files):
         raise click.exceptions.Exit(1)
     _rebuild(store, no_build, quiet)
@@ -143,10 +153,12 @@ def add(files: tuple[Path, ...], no_build: bool, quiet: bool, corpus_dir: Path |
 @folder_options
 def remove(ids: tuple[str, ...], no_build: bool, quiet: bool, corpus_dir: Path | None,
            index_dir: Path | None) -> None:
+    from rag.accounts import Accounts
     from rag.store import DocumentRefused, open_store
 
     settings = settings_of(corpus_dir=corpus_dir, index_dir=index_dir)
     store = open_store(settings)
+    accounts = Accounts(store.accounts())
     removed_any, status = False, 0
     for doc_id in ids:
         try:
@@ -156,6 +168,8 @@ def remove(ids: tuple[str, ...], no_build: bool, quiet: bool, corpus_dir: Path |
             status = 1
             continue
         removed_any = True
+        accounts.audit(actor(), "document.remove", removed.id,
+                       f"{removed.title!r} from {removed.collection or 'default'}")
         print(f"removed {removed.id!r} ({removed.file}): {removed.title}")
     if removed_any:
         _rebuild(store, no_build, quiet)
