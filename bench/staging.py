@@ -2,11 +2,12 @@
 
 ``python -m bench.staging [--before DIR] [--workdir DIR]``: the ten SQuAD articles of
 ``../shared/eval/squad``, nine of them served by ``forumqa serve`` from an index whose vector cache holds
-them (so the server embeds nothing at start), then ``to-kill-a-mockingbird`` (54 KB) uploaded over HTTP
-and removed again. Measured from the upload: when an English question about it first cites it
-(answerable), when every stage is done, and when its removal is gone and done. Throughout the add a Russian question about one of the nine
-(Chopin's birth year) is asked again and again; an answer is lost when it does not cite Chopin's article
-with 1810. ``--before DIR``: the same, with the code in DIR (e.g. an export of main), in the same run.
+them (so the server embeds nothing at start), then ``to-kill-a-mockingbird`` (54 KB) uploaded over HTTP and
+removed again. Measured from the upload: when an English question about it first cites it (answerable), when
+every stage is done, and when its removal is gone and done. Throughout the add a Russian question about one
+of the nine (Chopin's birth year) is asked again and again; an answer is lost when it does not cite Chopin's
+article with 1810. ``--before DIR``: the same, with the code in DIR (e.g. an export of main), in the same
+run.
 """
 
 from __future__ import annotations

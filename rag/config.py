@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     threads: int = Field(
         0, ge=0, description="Threads per model call (ONNX, torch, FAISS, USE); 0 = the libraries' default."
     )
+    build_threads: int = Field(
+        0, ge=0, description="Threads per model call when embedding documents (a build, a job), which runs "
+        "in the background of a server too: 0 = the libraries' default (every core), so an upload is "
+        "answerable sooner; answering keeps FORUMQA_THREADS.",
+    )
     query_encoder: Literal["onnx", "torch"] = Field(
         "onnx", description="Encode English queries with the int8 ONNX MiniLM (same vectors, ~4x faster)."
     )

@@ -105,7 +105,7 @@ class _Build:
 
     def cache(self, name: str, legacy: Path | None = None) -> VectorCache:
         if name not in self.caches:
-            embedder = get_embedder(name, self.settings.threads)
+            embedder = get_embedder(name, self.settings.build_threads)
             cache = open_cache(self.settings.index_dir, embedder)
             if not len(cache):
                 seed_from_legacy(cache, legacy, embedder)
@@ -125,7 +125,7 @@ class _Build:
         return write_model(tmp, name, tables, self.cache(name), derives_chunks(self.settings, name))
 
     def _embed(self, name: str, texts: list[str], what: str) -> None:
-        embedder = get_embedder(name, self.settings.threads)
+        embedder = get_embedder(name, self.settings.build_threads)
         started = time.perf_counter()
         made = embed_missing(embedder, texts, self.cache(name), self.tracker, self.progress, what)
         if made or name in self.embedded:

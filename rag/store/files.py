@@ -22,7 +22,7 @@ from rag.feedback import jsonl
 from rag.feedback.records import Feedback
 from rag.index.build import BuildReport, Until, build_index, ensure_index
 from rag.index.publish import current_build_dir, load_build, read_manifest, unfinished
-from rag.index.search_index import SearchIndex
+from rag.index.search_index import IndexUnavailable, SearchIndex
 from rag.index.stages import Stages, StageStatus
 from rag.ingest import store as corpus
 from rag.serving.rebuild import BuildStatus, Rebuilder
@@ -43,6 +43,7 @@ class FileStore(Store):
         self.rebuilder = Rebuilder(self.settings, lambda: self._reload())
         self._poller: Poller | None = None
         self._accounts: SqliteRecords | None = None
+        self._unloadable: str | None = None  # a published build that failed to load
 
     @property
     def where(self) -> str:
@@ -73,11 +74,16 @@ class FileStore(Store):
         return build_dir.name if build_dir is not None else None
 
     def newer(self, serving: SearchIndex) -> SearchIndex | None:
-        """The published build, when it is not ``serving`` (loaded whole; a server never builds here)."""
+        """The published build, when it is not ``serving`` (loaded whole; a server never builds here). A
+        build that failed to load is not tried again until another is published."""
         build_dir = current_build_dir(self.settings.index_dir)
-        if build_dir is None or build_dir.name == serving.version:
+        if build_dir is None or build_dir.name in (serving.version, self._unloadable):
             return None
-        return load_build(self.settings.index_dir, build_dir)
+        try:
+            return load_build(self.settings.index_dir, build_dir)
+        except IndexUnavailable:
+            self._unloadable = build_dir.name
+            raise
 
     # ------------------------------------------------------------------------------- documents
 

@@ -199,7 +199,7 @@ class PostgresStore(Store):
         if self._poller is not None:
             return
         if self.settings.db_jobs and self._may_write():
-            given = jobs.Embedders(self.settings, embedders)  # type: ignore[arg-type]
+            given = jobs.Embedders(self.settings)  # with FORUMQA_BUILD_THREADS, not the answering ones
             owner = jobs.worker_id()
 
             def run_jobs(settings: Settings, **hooks: Any) -> int:

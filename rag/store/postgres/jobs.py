@@ -291,7 +291,7 @@ class Embedders:
 
     def __call__(self, name: str) -> Embedder:
         if name not in self._loaded:
-            self._loaded[name] = get_embedder(name, self.settings.threads, self.settings.query_encoder)
+            self._loaded[name] = get_embedder(name, self.settings.build_threads, self.settings.query_encoder)
         return self._loaded[name]
 
 
