@@ -9,13 +9,17 @@ import getpass
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from rag.cli.common import CONTEXT, actor, cli, folder_options, settings_of
 
+if TYPE_CHECKING:
+    from rag.accounts import Accounts
 
-def _accounts(corpus_dir: Path | None, index_dir: Path | None):  # type: ignore[no-untyped-def]
+
+def _accounts(corpus_dir: Path | None, index_dir: Path | None) -> Accounts:
     from rag.accounts import Accounts
     from rag.store import open_store
 
