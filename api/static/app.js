@@ -6,12 +6,30 @@
 // the page as text nodes (textContent / createTextNode), never parsed as HTML: a report or a question
 // containing markup must show up as characters, not run.
 //
+// With accounts (GET /api/session says so), the page shows who is signed in, offers the sign-in form when
+// nobody is, and hides what the role cannot do (adding to collections it may not write, removing their
+// documents). Every request that changes something carries the session's CSRF proof (X-CSRF-Token): the
+// page's fetch is wrapped once here, so feedback.js sends it too.
+//
 // After each answer is shown (asked now or restored from storage) the page dispatches
 // `forumqa:answer` on document, detail {element, actions, answer, question, history}: other scripts of the page
 // add their buttons to `actions`, the answer's row of buttons.
 "use strict";
 
 (() => {
+  // The session's CSRF proof, from GET/POST /api/session; sent with every request that changes state.
+  let csrf = null;
+  const plainFetch = window.fetch.bind(window);
+  window.fetch = (resource, options = {}) => {
+    const method = (options.method || "GET").toUpperCase();
+    if (csrf && !["GET", "HEAD", "OPTIONS"].includes(method)) {
+      const headers = new Headers(options.headers || {});
+      headers.set("X-CSRF-Token", csrf);
+      options = { ...options, headers };
+    }
+    return plainFetch(resource, options);
+  };
+
   const $ = (id) => document.getElementById(id);
   const thread = $("thread");
   const scroller = $("scroller");
@@ -47,6 +65,17 @@
   const dropOverlay = $("drop-overlay");
   const buildDot = $("build-dot");
   const filterNote = $("filter-note");
+  const who = $("who");
+  const signOutButton = $("sign-out");
+  const signInOpen = $("sign-in-open");
+  const signin = $("signin");
+  const signinForm = $("signin-form");
+  const signinUser = $("signin-user");
+  const signinPassword = $("signin-password");
+  const signinSend = $("signin-send");
+  const signinError = $("signin-error");
+  const uploadCollection = $("upload-collection");
+  const uploadCollectionLabel = $("upload-collection-label");
 
   const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
   const documents = new Map(); // doc_id -> Promise of the document, fetched once
@@ -55,6 +84,7 @@
   let openedBy = null; // the chip that opened the report, to return focus to on close
   let shownQuote = null; // the citation open in the report, for "Copy quote"
   let config = { uploads: false, max_upload_bytes: 0, accepted_kinds: [] }; // GET /api/config
+  let session = { accounts: false, signed_in: false, write: [] }; // GET /api/session
   let known = []; // the documents the index serves, as GET /api/documents lists them
   const excluded = new Set(); // ids of documents unticked in the panel: questions leave them out
   let polling = null; // the timer that follows a build
@@ -162,6 +192,7 @@
     }
     if (!response.ok) {
       const message = data && data.error && data.error.message;
+      if (response.status === 401 && session.accounts && session.signed_in) sessionEnded();
       throw new ApiError(message || `The server answered ${response.status} ${response.statusText}.`,
         response.status);
     }
@@ -1141,7 +1172,7 @@
     const item = el("li", { class: "doc", "data-doc": doc.id },
       el("label", { class: "doc-pick" }, check, el("span", { class: "doc-title" }, doc.title)),
       el("p", { class: "doc-meta" }, facts.join(" · ")));
-    if (config.uploads) {
+    if (config.uploads && mayWrite(doc.collection)) {
       const remove = el("button", { type: "button", class: "button small doc-remove",
         "aria-label": `Remove ${doc.title}` }, "Remove");
       remove.addEventListener("click", () => removeDocument(doc, remove));
@@ -1155,7 +1186,7 @@
       const data = await api("/api/documents");
       // Summaries: a document's text is fetched when it is opened (documentText).
       known = data.documents.map((d) => ({ id: d.id, title: d.title, kind: d.kind, size: d.size,
-        page_count: d.page_count, embedding: d.embedding || [] }));
+        page_count: d.page_count, embedding: d.embedding || [], collection: d.collection || "default" }));
     } catch (err) {
       docList.replaceChildren(el("li", { class: "doc-error", role: "alert" },
         err instanceof ApiError ? err.message : "The documents could not be listed."));
@@ -1390,6 +1421,7 @@
     setUpload(entry, "uploading", "Uploading…");
     const body = new FormData();
     body.append("file", entry.file);
+    if (session.accounts && uploadCollection.value) body.append("collection", uploadCollection.value);
     try {
       const result = await request("/api/documents", { method: "POST", body, headers: { Accept: "application/json" } });
       entry.docId = result.document.id;
@@ -1536,10 +1568,111 @@
       const kinds = config.accepted_kinds.map((k) => k.toUpperCase()).join(", ");
       uploadNote.textContent = `${kinds}; up to ${formatSize(config.max_upload_bytes)}. The kind is read from the file itself.`;
     }
-    if (!library.hidden) refreshDocuments();
   }
 
-  loadConfig().then(refreshDocuments).then(followBuild);
+  // ------------------------------------------------------------------------------ accounts
+
+  // Documents of this collection may be removed here: without accounts, wherever uploads are on.
+  function mayWrite(collection) {
+    return !session.accounts || session.via === "key" || (session.write || []).includes(collection || "default");
+  }
+
+  function showSession(data) {
+    session = data;
+    csrf = data.csrf || null;
+    const signedIn = Boolean(data.accounts && data.signed_in);
+    who.hidden = !signedIn;
+    if (signedIn) {
+      who.replaceChildren("Signed in as ", el("strong", {}, data.user), ` (${data.role})`);
+    }
+    signOutButton.hidden = !signedIn;
+    signInOpen.hidden = !(data.accounts && !data.signed_in && data.via === "anonymous");
+    // Nobody signed in and nothing granted to everyone: the form is all there is to do.
+    showSignIn(data.accounts && !data.signed_in && data.via !== "anonymous");
+    const writable = data.write || [];
+    uploadCollection.replaceChildren(...writable.map((c) => el("option", { value: c }, c)));
+    uploadCollectionLabel.hidden = !(data.accounts && writable.length > 1);
+  }
+
+  function showSignIn(on, message) {
+    signin.hidden = !on;
+    welcome.hidden = on || thread.children.length > 0;
+    signinError.hidden = !message;
+    signinError.textContent = message || "";
+    if (on) signinUser.focus();
+  }
+
+  function sessionEnded() {
+    session = { ...session, signed_in: false };
+    csrf = null;
+    who.hidden = true;
+    signOutButton.hidden = true;
+    showSignIn(true, "Your session has ended: sign in again.");
+  }
+
+  async function loadSession() {
+    try {
+      showSession(await api("/api/session"));
+    } catch (err) {
+      // An older server, or one behind a key: the page works as it did.
+    }
+  }
+
+  // What the page shows depends on who is signed in: the session, then what the server allows, the
+  // documents they may read, and the build.
+  async function loadAll() {
+    await loadSession();
+    await loadConfig();
+    if (session.accounts && !session.signed_in && session.via !== "anonymous") {
+      known = [];
+      docList.replaceChildren();
+      return;
+    }
+    await refreshDocuments();
+    followBuild();
+  }
+
+  signinForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const username = signinUser.value.trim();
+    if (!username || !signinPassword.value) {
+      showSignIn(true, "Type your user name and password.");
+      (username ? signinPassword : signinUser).focus();
+      return;
+    }
+    signinSend.disabled = true;
+    try {
+      const data = await api("/api/session", { username, password: signinPassword.value });
+      signinPassword.value = "";
+      showSession(data);
+      announce(`Signed in as ${data.user}.`);
+      await loadAll();
+      input.focus();
+    } catch (err) {
+      signinPassword.value = "";
+      showSignIn(true, err instanceof ApiError ? err.message : "Signing in failed.");
+      signinPassword.focus();
+    } finally {
+      signinSend.disabled = false;
+    }
+  });
+
+  signOutButton.addEventListener("click", async () => {
+    try {
+      await request("/api/session", { method: "DELETE", headers: { Accept: "application/json" } });
+    } catch (err) {
+      // Signed out already, or the server is away: the page forgets the session either way.
+    }
+    csrf = null;
+    documents.clear();
+    closeReport(false);
+    announce("Signed out.");
+    await loadAll();
+  });
+
+  signInOpen.addEventListener("click", () => showSignIn(true));
+
+  loadAll();
 
   // ------------------------------------------------------------------------------ the report
 

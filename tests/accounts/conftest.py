@@ -109,3 +109,31 @@ def site(collections_settings: Settings, collections_qa: ForumQA,
     app = create_app(settings, collections_qa)
     with TestClient(app) as client:
         yield Site(settings, accounts, client)
+
+
+@dataclass
+class LiveSite:
+    url: str
+    accounts: Accounts
+
+
+@pytest.fixture(scope="module")
+def live_site(collections_settings: Settings, collections_qa: ForumQA,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
+    """The same, served by a real uvicorn on a loopback port (for the browser and the fuzz)."""
+    from server_support import LiveServer
+
+    path = tmp_path_factory.mktemp("live-accounts") / "accounts.sqlite3"
+    accounts = Accounts(SqliteRecords(path))
+    make_users(accounts)
+    settings = collections_settings.model_copy(update={"accounts_file": path})
+    with LiveServer(create_app(settings, collections_qa)) as server:
+        yield LiveSite(server.url, accounts)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from browser_support import chromium
+
+    with chromium() as browser:
+        yield browser
