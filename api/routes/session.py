@@ -59,16 +59,22 @@ def who(request: Request, principal: Viewer, service: ServiceDep) -> SessionOut:
 @router.post(
     "/session",
     response_model=SessionOut,
-    responses={401: _error("Wrong user name or password (the answer says when sign-in locks)."),
+    responses={400: _error("The body is not valid JSON."),
+               401: _error("Wrong user name or password (the answer says when sign-in locks)."),
                403: _error("The account is disabled."),
+               404: _error("This server has no accounts: there is nothing to sign in to."),
                415: _error("The body is not JSON."),
-               429: _error("Too many wrong passwords in a row: wait Retry-After seconds.")},
+               429: _error("Too many wrong passwords in a row: wait Retry-After seconds."),
+               503: _error("The store that keeps the accounts is unavailable just now.")},
     summary="Sign in",
 )
 def sign_in(body: SignIn, request: Request, response: Response, service: ServiceDep) -> SessionOut:
     """Checks the password and sets the session cookie (HttpOnly, SameSite=Strict, Secure over https)."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the user name and password as JSON")
+    if not service.accounts.active():
+        raise ApiError(404, "not_found", "this server has no accounts: there is nothing to sign in to "
+                       "(`forumqa user add` creates the first)")
     try:
         session = service.accounts.sign_in(body.username, body.password)
     except SignInRefused as exc:

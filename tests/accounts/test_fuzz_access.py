@@ -111,7 +111,9 @@ def test_a_thousand_mixed_requests_never_show_an_unreadable_document(fuzz_site: 
         elif kind == "stream":
             response = client.post("/api/answer/stream", json=body)
         elif kind == "search":
-            query = {"query": question, "top_k": rng.randint(1, 20), **({"doc_ids": doc_ids} if doc_ids else {})}
+            query = {"query": question, "top_k": rng.randint(1, 20)}
+            if doc_ids:
+                query["doc_ids"] = doc_ids
             response = client.post("/api/search", json=query)
         elif kind == "list":
             response = client.get("/api/documents")
@@ -125,8 +127,9 @@ def test_a_thousand_mixed_requests_never_show_an_unreadable_document(fuzz_site: 
             response = client.post("/v1/chat/completions", json={"model": "forum-qa", "messages": messages,
                                                                  "stream": kind == "v1-stream"})
         elif kind == "feedback":
-            response = client.post("/api/feedback", json={"question": question, "answer_id": "0" * 16,
-                                                           "answer": "a", "verdict": "answered", "rating": "up"})
+            rating = {"question": question, "answer_id": "0" * 16, "answer": "a", "verdict": "answered",
+                      "rating": "up"}
+            response = client.post("/api/feedback", json=rating)
         elif kind == "config":
             response = client.get("/api/config")
         else:
