@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.limits import error_response, route_path, under
 from rag.accounts import KEY, NOBODY, OPEN, Accounts, Principal, csrf_token, digest
 from rag.config import Settings
+from rag.store import StoreUnavailable
 
 COOKIE = "forumqa_session"
 CSRF_HEADER = b"x-csrf-token"
@@ -100,6 +101,14 @@ class AuthMiddleware:
     async def resolve(self, scope: Scope) -> Principal | Response:
         path = route_path(scope)
         accounts = self.accounts()
+        try:
+            return await self._resolve(scope, path, accounts)
+        except StoreUnavailable:
+            # The store cannot say who this is (a new credential while the database is away).
+            return error_response(503, "unavailable", "the server cannot check credentials just now",
+                                  {"Retry-After": "5"})
+
+    async def _resolve(self, scope: Scope, path: str, accounts: Accounts | None) -> Principal | Response:
         active = bool(accounts and await self._ask(accounts, "active", accounts.active))
         given = header(scope, b"authorization").strip()
         if given:

@@ -51,6 +51,7 @@ class Service:
         the store's background work. The default loader serves as soon as the index answers, without
         progress bars (the store's background work adds the rest)."""
         self.store.start(self.reload, self._qa.embedders if self._qa is not None else None)  # type: ignore[arg-type]
+        self.accounts.follow()  # what sessions and tokens resolve to, kept current in the background
         if self._qa is not None or self._thread is not None:
             return
         self._thread = threading.Thread(target=self._load, args=(loader or self._open,), name="forumqa-load",
@@ -59,6 +60,7 @@ class Service:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.accounts.stop()
         self.store.stop()
 
     def _open(self, settings: Settings) -> ForumQA:

@@ -108,43 +108,112 @@ class Accounts:
         self.session_seconds = session_seconds
         self.cache_seconds = cache_seconds
         self.clock = clock
-        self._cache: dict[str, tuple[float, Any]] = {}
+        # key -> [value, fetched (monotonic), last used (monotonic)]
+        self._cache: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
+        self._follower: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     # ------------------------------------------------------------------------------- the cache
+    #
+    # Keys: "active", "anonymous", "s:<sha256 of a session key>", "t:<sha256 of a token>"; each is
+    # recomputed from its key alone (:meth:`_compute`). A server starts :meth:`follow`: a thread that
+    # recomputes every key in use every ``cache_seconds``, so a request reads memory only (never waiting on
+    # a database that is down or frozen: it then keeps what it knew) and a revocation reaches every replica
+    # within ``cache_seconds`` plus one query. Without the thread (the CLI, tests), a value older than
+    # ``cache_seconds`` is recomputed when asked for.
 
-    def _cached(self, key: str, compute: Callable[[], Any]) -> Any:
+    def _compute(self, key: str) -> Any:
+        if key == "active":
+            return self.records.any_user()
+        if key == "anonymous":
+            return self._anonymous()
+        if key.startswith("s:"):
+            return self._session(key[2:])
+        if key.startswith("t:"):
+            return self._token(key[2:])
+        raise KeyError(key)
+
+    def _cached(self, key: str) -> Any:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(key)
-        if hit is not None and now - hit[0] < self.cache_seconds:
-            return hit[1]
-        value = compute()
+            if hit is not None:
+                hit[2] = now
+                if self.following or now - hit[1] < self.cache_seconds:
+                    return hit[0]
+        value = self._compute(key)
         with self._lock:
             if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
-            self._cache[key] = (now, value)
+            self._cache[key] = [value, now, now]
         return value
 
     def fresh(self, key: str) -> bool:
-        """Whether ``key`` ("active", "anonymous", "s:<digest>", "t:<digest>") is answered from memory."""
+        """Whether ``key`` is answered from memory (else the store is asked: off the event loop, please)."""
         with self._lock:
             hit = self._cache.get(key)
-        return hit is not None and time.monotonic() - hit[0] < self.cache_seconds
+        return hit is not None and (self.following or time.monotonic() - hit[1] < self.cache_seconds)
 
     def forget(self) -> None:
         with self._lock:
             self._cache.clear()
 
+    @property
+    def following(self) -> bool:
+        return self._follower is not None and self._follower.is_alive()
+
+    def follow(self) -> None:
+        """Start the thread that keeps what credentials resolve to current (a server calls it once)."""
+        if self.following:
+            return
+        self._stopping.clear()
+        self._follower = threading.Thread(target=self._follow, name="forumqa-accounts", daemon=True)
+        self._follower.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._follower is not None:
+            self._follower.join(timeout=5)
+            self._follower = None
+
+    def _follow(self) -> None:
+        failing = False
+        while not self._stopping.wait(self.cache_seconds or 0.5):
+            try:
+                self.refresh()
+            except Exception as exc:  # the store is away: keep what we knew, and say so once
+                if not failing:
+                    log.warning("cannot refresh accounts from %s (%s); serving what was known",
+                                self.records.where, type(exc).__name__)
+                failing = True
+                continue
+            if failing:
+                log.info("accounts refreshed again from %s", self.records.where)
+            failing = False
+
+    def refresh(self) -> None:
+        """Recompute every key in use; forget those unused for ten minutes."""
+        now = time.monotonic()
+        with self._lock:
+            keys = [k for k, (_, _, used) in self._cache.items() if now - used < 600]
+            for key in [k for k in self._cache if k not in keys]:
+                del self._cache[key]
+        for key in keys:
+            value = self._compute(key)
+            with self._lock:
+                if key in self._cache:
+                    self._cache[key][:2] = [value, time.monotonic()]
+
     # ------------------------------------------------------------------------------- modes
 
     def active(self) -> bool:
         """Whether any account exists: then requests need a session, a token or a grant to everyone."""
-        return bool(self._cached("active", self.records.any_user))
+        return bool(self._cached("active"))
 
     def anonymous(self) -> Principal | None:
         """What a request without credentials may read (the collections granted to everyone), or None."""
-        return self._cached("anonymous", self._anonymous)
+        return self._cached("anonymous")
 
     def _anonymous(self) -> Principal | None:
         read = frozenset(g.collection for g in self.records.grants(EVERYONE))
@@ -163,10 +232,13 @@ class Accounts:
 
     def by_session(self, key: str) -> Principal | None:
         """The principal of a live session, or None (unknown, expired, its user disabled)."""
-        return self._cached("s:" + digest(key), lambda: self._session(key))
+        principal: Principal | None = self._cached("s:" + digest(key))
+        if principal is not None and principal.expires is not None and principal.expires <= self.clock():
+            return None
+        return principal
 
-    def _session(self, key: str) -> Principal | None:
-        found = self.records.session(digest(key))
+    def _session(self, key_hash: str) -> Principal | None:
+        found = self.records.session(key_hash)
         if found is None or found[1] <= self.clock():
             return None
         user = self.records.user(found[0])
@@ -178,10 +250,10 @@ class Accounts:
         """The principal of a token, or None (unknown, revoked, its user disabled)."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return None
-        return self._cached("t:" + digest(token), lambda: self._token(token))
+        return self._cached("t:" + digest(token))
 
-    def _token(self, token: str) -> Principal | None:
-        found = self.records.token(digest(token))
+    def _token(self, key_hash: str) -> Principal | None:
+        found = self.records.token(key_hash)
         if found is None:
             return None
         user = self.records.user(found[1])
