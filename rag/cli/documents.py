@@ -131,8 +131,8 @@ def add(files: tuple[Path, ...], no_build: bool, collection: str | None, quiet: 
         accounts.audit(actor(), "document.add", stored.id,
                        f"{stored.title!r} into {stored.collection or 'default'} "
                        f"({stored.kind}, {stored.size} bytes)")
-        print(f"added {path} as {stored.id!r} ({stored.kind}, {stored.size} bytes, collection "
-              f"{stored.collection or 'default'}): {stored.title}")
+        into = f" into {stored.collection}" if stored.collection else ""
+        print(f"added {path} as {stored.id!r} ({stored.kind}, {stored.size} bytes): {stored.title}{into}")
     if failed == len(files):
         raise click.exceptions.Exit(1)
     _rebuild(store, no_build, quiet)

@@ -116,5 +116,5 @@ def eval_records(records: Iterable[Feedback]) -> Iterator[dict[str, Any]]:
             "comment": fb.comment,
             "time": fb.time,
             "build_id": fb.build_id,
-            "user": fb.user,
+            **({"user": fb.user} if fb.user is not None else {}),
         }

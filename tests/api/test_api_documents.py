@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from rag.qa import ForumQA
 
 # The list's summaries; "embedding" names the models still embedding a document just added.
-SUMMARY_KEYS = {"id", "title", "source", "metadata", "kind", "size", "page_count", "embedding"}
+SUMMARY_KEYS = {"id", "title", "source", "metadata", "kind", "size", "page_count", "embedding", "collection"}
 # One document: "pages" holds each page's start offset for a PDF, null for the text report.
 DOCUMENT_KEYS = SUMMARY_KEYS | {"text", "sections", "pages"}
 
