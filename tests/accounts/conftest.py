@@ -1,15 +1,15 @@
-"""Fixtures of the accounts tests: a corpus of three collections (the report in 'default', a memo in
-'alpha', a log in 'beta'), its index (MiniLM only, to stay quick), and apps over it with users."""
+"""Fixtures of the accounts tests: the corpus of three collections (tests/accounts_support.py), its index
+(MiniLM only, to stay quick), and apps over it with users."""
 
 from __future__ import annotations
 
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from accounts_support import ALPHA, ALPHA_ID, BETA, BETA_ID, REPORT_ID, LiveSite, Site, make_users
 from fastapi.testclient import TestClient
 
 from api.main import create_app
@@ -19,26 +19,6 @@ from rag.config import Settings
 from rag.qa import ForumQA
 
 ROOT = Path(__file__).resolve().parents[2]
-
-ALPHA = (
-    "Alpha Harbor Memo\n\n"
-    "The Alpha harbor crane lifted 912 containers on 4 May 2030. The crane operator was Mira Kovac. "
-    "The harbor master approved a second crane for the northern quay. Alpha harbor handles grain and timber "
-    "shipments from the inland railway.\n"
-)
-BETA = (
-    "Beta Reactor Log\n\n"
-    "The Beta reactor coolant pump failed on 17 June 2031 after 4200 hours of service. Engineer Tomas Rendl "
-    "replaced the seal with part QX-77 from the spare stock. The reactor returned to full power two days "
-    "later. The inspection found corrosion in the secondary loop valves.\n"
-)
-#: A question that quotes beta's document word for word.
-BETA_VERBATIM = "Engineer Tomas Rendl replaced the seal with part QX-77 from the spare stock."
-ALPHA_ID, BETA_ID, REPORT_ID = "alpha-harbor-memo", "beta-reactor-log", "third-korea-russia-forum"
-PASSWORDS = {"admin": "admin-pass-1", "alice": "alice-pass-1", "bea": "bea-pass-12", "ed": "ed-pass-123"}
-# Words only beta's document holds: none may reach a user who cannot read beta.
-BETA_MARKS = ("Beta Reactor", "beta-reactor-log", "Rendl", "QX-77", "coolant", "4200 hours")
-ALPHA_MARKS = ("Alpha Harbor", "alpha-harbor-memo", "Mira Kovac", "912 containers")
 
 
 @pytest.fixture(scope="session")
@@ -67,37 +47,6 @@ def collections_qa(collections_settings: Settings) -> ForumQA:
     return qa
 
 
-def make_users(accounts: Accounts) -> None:
-    accounts.add_user("admin", "admin", PASSWORDS["admin"])
-    accounts.add_user("alice", "reader", PASSWORDS["alice"])
-    accounts.add_user("bea", "reader", PASSWORDS["bea"])
-    accounts.add_user("ed", "editor", PASSWORDS["ed"])
-    accounts.add_collection("alpha")
-    accounts.add_collection("beta")
-    accounts.grant("alice", "alpha", "read")
-    accounts.grant("bea", "beta", "read")
-    accounts.grant("ed", "alpha", "write")
-
-
-@dataclass
-class Site:
-    settings: Settings
-    accounts: Accounts
-    client: TestClient
-
-    def signed_in(self, user: str) -> TestClient:
-        """A client of its own, signed in as ``user``, sending the CSRF proof as the page does."""
-        client = TestClient(self.client.app)
-        response = client.post("/api/session", json={"username": user, "password": PASSWORDS[user]})
-        assert response.status_code == 200, response.text
-        client.headers["X-CSRF-Token"] = response.json()["csrf"]
-        return client
-
-    def token(self, user: str) -> dict[str, str]:
-        _, token = self.accounts.create_token(user)
-        return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture(scope="module")
 def site(collections_settings: Settings, collections_qa: ForumQA,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
@@ -109,12 +58,6 @@ def site(collections_settings: Settings, collections_qa: ForumQA,
     app = create_app(settings, collections_qa)
     with TestClient(app) as client:
         yield Site(settings, accounts, client)
-
-
-@dataclass
-class LiveSite:
-    url: str
-    accounts: Accounts
 
 
 @pytest.fixture(scope="module")

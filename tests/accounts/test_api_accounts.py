@@ -8,7 +8,7 @@ import os
 import time
 
 import pytest
-from conftest import (
+from accounts_support import (
     ALPHA_ID,
     ALPHA_MARKS,
     BETA_ID,
@@ -365,3 +365,23 @@ def test_feedback_carries_the_user_and_its_export_keeps_to_what_one_may_read(sit
         assert BETA_VERBATIM not in out.read_text()
     finally:
         del os.environ["FORUMQA_ACCOUNTS_FILE"]
+
+
+def test_no_password_session_key_or_token_reaches_a_log(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    client = TestClient(site.client.app)
+    sign_in(client, "alice", "a-wrong-password-77")
+    sign_in(client, "a-password-typed-as-a-name", "x" * 8)
+    signed = sign_in(client, "alice", PASSWORDS["alice"])
+    key = signed.cookies["forumqa_session"]
+    headers = site.token("alice")
+    client.post("/api/answer", json={"question": "crane"}, headers={"X-CSRF-Token": signed.json()["csrf"]})
+    TestClient(site.client.app).get("/api/documents", headers=headers)
+    TestClient(site.client.app).get("/api/documents", headers={"Authorization": "Bearer fqa_wrong-token-55"})
+    logged = caplog.text
+    assert "signed in" in logged  # the log says what happened...
+    for secret in ("a-wrong-password-77", "a-password-typed-as-a-name", PASSWORDS["alice"], key,
+                   headers["Authorization"].split()[1], "fqa_wrong-token-55", signed.json()["csrf"]):
+        assert secret not in logged  # ...never with what proves who one is

@@ -7,8 +7,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from accounts_support import ALPHA_ID, BETA_ID, PASSWORDS, LiveSite
 from browser_support import ask
-from conftest import ALPHA_ID, BETA_ID, PASSWORDS, LiveSite
 from playwright.sync_api import Browser, Page, expect
 
 pytestmark = pytest.mark.browser

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import ALPHA, ALPHA_ID, BETA, BETA_ID, PASSWORDS, REPORT_ID, Site, make_users
+from accounts_support import ALPHA, ALPHA_ID, BETA, BETA_ID, PASSWORDS, REPORT_ID, Site, make_users
 from fastapi.testclient import TestClient
 
 from api.main import create_app

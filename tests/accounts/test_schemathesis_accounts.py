@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 import schemathesis
-from conftest import BETA_ID, PASSWORDS, make_users
+from accounts_support import BETA_ID, PASSWORDS, make_users
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
