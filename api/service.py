@@ -67,14 +67,17 @@ class Service:
         return ForumQA.open(settings, progress=False, until="answerable", store=self.store)
 
     def _load(self, loader: Loader) -> None:
+        waiting = ""
         while not self._stopping.is_set():
             try:
                 qa = loader(self.settings)
                 break
             except StoreUnavailable as exc:
                 # The database is away, or holds nothing ready yet (a worker is embedding): /readyz says
-                # 503 meanwhile, and the load tries again.
-                log.warning("waiting for the store: %s", exc)
+                # 503 meanwhile, and the load tries again (said once, and again only if the reason changes).
+                if str(exc) != waiting:
+                    log.warning("waiting for the store: %s", exc)
+                    waiting = str(exc)
                 self._stopping.wait(self.settings.poll_seconds)
             except Exception as exc:  # reported by /readyz and by every route that needs the index
                 self._failed(exc)

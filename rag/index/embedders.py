@@ -356,10 +356,11 @@ def configure_threads(threads: int) -> None:
     import faiss
 
     faiss.omp_set_num_threads(threads)
+    if _torch_threads != threads:
+        log.info("FAISS and torch use %d thread(s)", threads)
     _torch_threads = threads
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
-    log.info("FAISS and torch use %d thread(s)", threads)
 
 
 _loaded: dict[tuple[str, int, str], Embedder] = {}

@@ -169,20 +169,21 @@ def test_a_frozen_database_freezes_no_replica(
         time.sleep(2)
     figures = {}
     for server in (a, b):
-        before_answer = traffic.slowest(server.url, "answer", calm - 5, calm)
         figures[server.url] = {
             "healthz": traffic.slowest(server.url, "healthz", frozen, thawed),
             "answer": traffic.slowest(server.url, "answer", frozen, thawed),
             "status": traffic.slowest(server.url, "status", frozen, thawed),
-            "answer before": before_answer,
+            "healthz before": traffic.slowest(server.url, "healthz", calm - 5, calm),
+            "answer before": traffic.slowest(server.url, "answer", calm - 5, calm),
         }
         for kind in ("healthz", "answer", "status"):
             assert traffic.statuses(server.url, kind) == {200}, (kind, traffic.statuses(server.url, kind))
     print(f"\ndatabase frozen 10 s; slowest calls during it, per replica: {figures}")
+    # It stalled for up to 5 s when the status route blocked on the database. Nothing waits on it now: on a
+    # loaded two-core machine the same calls' pace before the freeze is the yardstick.
     for url, f in figures.items():
-        assert f["healthz"] < 0.5, (url, f)  # it stalled for up to 5 s when the status route blocked
-        assert f["status"] < 1.0, (url, f)
-        # Answers never touch the database; on a loaded two-core machine their pace is the yardstick.
+        assert f["healthz"] < max(1.0, 3 * f["healthz before"]), (url, f)
+        assert f["status"] < max(1.0, 3 * f["healthz before"]), (url, f)
         assert f["answer"] < max(1.5, 3 * f["answer before"]), (url, f)
 
 
@@ -195,6 +196,9 @@ def test_a_restarted_replica_serves_before_its_queued_jobs(
     """A document's jobs queued (its replica ran none: FORUMQA_DB_JOBS=false, honoured), the replica is
     restarted with jobs on: it is ready while the job still runs, then serves the document too."""
     mine = settings.model_copy(update={"index_dir": tmp_path / "no-index"})
+    store = PostgresStore(db_settings(settings, upgraded, tmp_path))
+    store.build(progress=False)  # the report, imported and embedded: something to serve
+    store.stop()
     a = start_server(mine, clean_env(FORUMQA_DATABASE_URL=upgraded, FORUMQA_DB_JOBS="false", **FAST))
     a.wait_ready()
     response = upload(a.url, "ledger.txt", ledger(200))
