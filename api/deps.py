@@ -163,14 +163,14 @@ class Upload:
 def upload_collection(given: object, service: Service, principal: Principal) -> str | None:
     """The collection an upload goes to: the form's ``collection`` (which must exist and be writable by
     the asker), else the default one (or the only one the asker may write)."""
+    if (given is None or given == "") and principal.via in ("open", "key"):
+        return None  # the default collection, as every upload before accounts
     try:
         known = service.accounts.collections()
     except Exception as exc:  # the store's accounts are unreachable: the upload cannot be placed
         raise ApiError(503, "unavailable", "the server cannot read its collections just now",
                        headers={"Retry-After": "5"}) from exc
     if given is None or given == "":
-        if principal.via in ("open", "key"):
-            return None
         chosen = writable_default(principal, known)
         if chosen is None:
             raise invalid("name the collection to add the document to (form field 'collection'): one of "
