@@ -128,9 +128,8 @@ def add(files: tuple[Path, ...], no_build: bool, collection: str | None, quiet: 
             click.echo(f"{path}: refused: {exc}", err=True)
             failed += 1
             continue
-        accounts.audit(actor(), "document.add", stored.id,
-                       f"{stored.title!r} into {stored.collection or 'default'} "
-                       f"({stored.kind}, {stored.size} bytes)")
+        _audit(accounts, "document.add", stored.id,
+               f"{stored.title!r} into {stored.collection or 'default'} ({stored.kind}, {stored.size} bytes)")
         into = f" into {stored.collection}" if stored.collection else ""
         print(f"added {path} as {stored.id!r} ({stored.kind}, {stored.size} bytes): {stored.title}{into}")
     if failed == len(files):
@@ -168,13 +167,21 @@ def remove(ids: tuple[str, ...], no_build: bool, quiet: bool, corpus_dir: Path |
             status = 1
             continue
         removed_any = True
-        accounts.audit(actor(), "document.remove", removed.id,
-                       f"{removed.title!r} from {removed.collection or 'default'}")
+        _audit(accounts, "document.remove", removed.id,
+               f"{removed.title!r} from {removed.collection or 'default'}")
         print(f"removed {removed.id!r} ({removed.file}): {removed.title}")
     if removed_any:
         _rebuild(store, no_build, quiet)
     if status:
         raise click.exceptions.Exit(status)
+
+
+def _audit(accounts: Any, action: str, target: str, detail: str) -> None:
+    """Record a change in the audit log; a log that cannot be written is said, and undoes nothing."""
+    try:
+        accounts.audit(actor(), action, target, detail)
+    except Exception as exc:
+        click.echo(f"forumqa: warning: the audit log could not record {action} {target}: {exc}", err=True)
 
 
 def _rebuild(store: Store, no_build: bool, quiet: bool) -> None:
