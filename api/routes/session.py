@@ -19,7 +19,7 @@ from api.deps import Admin, ServiceDep, Viewer
 from api.errors import ApiError
 from api.schemas import AuditEntry, AuditLog, ErrorResponse, SessionOut, SignIn
 from rag.accounts import Principal, SignInRefused, csrf_token
-from rag.store import StoreUnavailable
+from rag.store import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,9 @@ def sign_in(body: SignIn, request: Request, response: Response, service: Service
     except StoreUnavailable:
         raise ApiError(503, "unavailable", "sign-in is unavailable just now", headers={"Retry-After": "5"}) \
             from None
+    except StoreError:  # a replica whose database role may only read cannot keep a session
+        raise ApiError(503, "unavailable", "this server cannot keep sessions (its store is read-only): sign "
+                       "in through another, or use a token") from None
     response.set_cookie(
         COOKIE, session.key, max_age=int(service.accounts.session_seconds), path="/api", httponly=True,
         samesite="strict", secure=request.url.scheme == "https",
