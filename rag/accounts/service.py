@@ -46,6 +46,8 @@ FREE_FAILURES = 5
 FIRST_WAIT = 15.0
 MAX_WAIT = 900.0
 _CACHE_MAX = 10_000
+#: What every request asks: kept (and refreshed) whether or not requests came lately.
+_ALWAYS = ("active", "anonymous")
 
 _hasher = PasswordHasher()
 # Verified against for unknown names, so a wrong name takes as long as a wrong password.
@@ -179,6 +181,12 @@ class Accounts:
 
     def _follow(self) -> None:
         failing = False
+        for key in _ALWAYS:  # known from the start, so requests never wait on the store for them
+            try:
+                self._cached(key)
+            except Exception as exc:
+                log.warning("cannot read accounts from %s yet (%s)", self.records.where, type(exc).__name__)
+                failing = True
         while not self._stopping.wait(self.cache_seconds or 0.5):
             try:
                 self.refresh()
@@ -196,7 +204,8 @@ class Accounts:
         """Recompute every key in use; forget those unused for ten minutes."""
         now = time.monotonic()
         with self._lock:
-            keys = [k for k, (_, _, used) in self._cache.items() if now - used < 600]
+            keys = [k for k, (_, _, used) in self._cache.items() if now - used < 600 or k in _ALWAYS]
+            keys += [k for k in _ALWAYS if k not in keys]
             for key in [k for k in self._cache if k not in keys]:
                 del self._cache[key]
         for key in keys:
@@ -204,6 +213,8 @@ class Accounts:
             with self._lock:
                 if key in self._cache:
                     self._cache[key][:2] = [value, time.monotonic()]
+                elif key in _ALWAYS:
+                    self._cache[key] = [value, time.monotonic(), time.monotonic()]
 
     # ------------------------------------------------------------------------------- modes
 
