@@ -34,7 +34,7 @@ import numpy as np
 from bench.common import Check, Context, Latency, Report, bench_settings, dev_questions, log, ms, timed
 from bench.scale import K, exact_index, recall_at_k, synthetic_vectors
 
-TARGET_ANSWER_RATIO = 2.0
+TARGET_ANSWER_RATIO = 1.2  # issue 26 (issue 18 asked for 2.0)
 TARGET_SEARCH_P50_S = 0.020
 TARGET_RECALL = 0.95
 # hnsw.ef_search values measured (BENCH_PGVECTOR_EF overrides): pgvector's default 40, then wider.
