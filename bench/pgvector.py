@@ -5,7 +5,7 @@ folder (or the server of ``FORUMQA_BENCH_DATABASE_URL``, a role that may create 
 
 1. **Answers on the report**, same run, cache off, questions interleaved: ForumQA over the file store
    against ForumQA over the database store (the same in-memory index, loaded from PostgreSQL). Also the
-   time to load each, and the generation poll a replica makes every second. Target: database p50 <= 2x.
+   time to load each, and the generation poll a replica makes every second. Target: database p50 <= 1.2x.
 2. **Lexical search chosen by measurement**: the in-memory BM25 the store serves (``rag.index.lexical``,
    built from the database's rows) against PostgreSQL full-text search (``ts_rank_cd`` over
    ``websearch_to_tsquery``) on the chunks, for the dev set's English questions with evidence: hit@5 (a
@@ -34,7 +34,7 @@ import numpy as np
 from bench.common import Check, Context, Latency, Report, bench_settings, dev_questions, log, ms, timed
 from bench.scale import K, exact_index, recall_at_k, synthetic_vectors
 
-TARGET_ANSWER_RATIO = 2.0
+TARGET_ANSWER_RATIO = 1.2  # issue 26 (issue 18 asked for 2.0)
 TARGET_SEARCH_P50_S = 0.020
 TARGET_RECALL = 0.95
 # hnsw.ef_search values measured (BENCH_PGVECTOR_EF overrides): pgvector's default 40, then wider.

@@ -44,7 +44,7 @@ def prepare(workdir: Path) -> tuple[Path, Path, Path]:
                        capture_output=True)
     nine = without(data / "corpus", workdir / "nine", ADDED_ARTICLE)
     base = workdir / "nine-index"
-    if not (base / "vectors").is_dir():
+    if not (base / "CURRENT").exists():  # a vector cache put there beforehand is used
         log("staging: building the nine articles once, for their vectors")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         subprocess.run([sys.executable, "-m", "rag.cli", "build", "--quiet", "--corpus-dir", str(nine),

@@ -244,8 +244,9 @@ def publish(
     """Write the manifest of ``tmp`` (each model's ``coverage``), make it durable, rename it into
     ``builds/`` and repoint ``CURRENT`` at it. ``base``: the build ``tmp`` extends (same corpus)."""
     previous = (read_manifest(base) or {}) if base is not None else {}
+    doc_ids = [d["id"] for d in json.loads((tmp / "documents.json").read_text(encoding="utf-8"))]
     counts = {
-        "documents": len(json.loads((tmp / "documents.json").read_text(encoding="utf-8"))),
+        "documents": len(doc_ids),
         "chunks": len(json.loads((tmp / "chunks.json").read_text(encoding="utf-8"))),
         "sentences": len(json.loads((tmp / "sentences.json").read_text(encoding="utf-8"))),
     }
@@ -262,6 +263,7 @@ def publish(
                 n: {"missing": list(c.missing), "derived": list(c.derived)} for n, c in coverage.items()
             },
             "pending": pending,
+            "documents": doc_ids,
             "build_id": build_id,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             # A later stage keeps the list of the build it extends (the folder may have changed since).

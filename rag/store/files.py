@@ -98,7 +98,7 @@ class FileStore(Store):
         manifest = read_manifest(current_build_dir(self.settings.index_dir)) or {}
         fast = Stages.of(self.settings).fast
         pending = manifest.get("pending") if isinstance(manifest.get("pending"), dict) else {}
-        built = set(_built_ids(manifest))
+        built = set(manifest.get("documents") or ())
         rows = []
         for doc_id, path in corpus.corpus_ids(self.settings.corpus_dir).items():
             ready = doc_id in built and fast not in (pending or {}).get(doc_id, ())
@@ -201,11 +201,6 @@ def served_stages(stages: Stages, serving: SearchIndex, queued: bool) -> list[St
         StageStatus(name, "waiting" if queued or name in lacking else "done")
         for name in stages.names
     ]
-
-
-def _built_ids(manifest: dict[str, object]) -> list[str]:
-    counts = manifest.get("sources")
-    return [Path(name).stem for name in counts] if isinstance(counts, dict) else []
 
 
 def _size(path: Path) -> int:

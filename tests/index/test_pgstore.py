@@ -3,6 +3,7 @@ migrations, the secret URL, parity with the file store, and hostile text kept by
 
 from __future__ import annotations
 
+import numpy as np
 import psycopg
 import pytest
 from pydantic import SecretStr
@@ -32,6 +33,8 @@ def test_upgrade_applies_the_versioned_list_once_and_an_old_schema_is_refused(da
     latest = database.latest_version()
     assert database.upgrade(db) == (0, latest)
     assert database.upgrade(db) == (latest, latest)  # idempotent
+    # The same Database writes vectors at once: its pooled connections know pgvector's type now.
+    assert database.put_vectors(db, "minilm", {"0" * 64: np.full(384, 0.05, dtype=np.float32)}) == 1
     with db.connect(autocommit=True) as conn:
         database.check_schema(conn)
         versions = [r[0] for r in conn.execute("SELECT version FROM forumqa_schema ORDER BY version")]

@@ -24,6 +24,7 @@ from rag.index.search_index import chunk_embed_text, chunk_vectors_from_sentence
 from rag.index.stages import Stages
 from rag.index.vector_cache import VectorCache
 from rag.qa import ForumQA
+from rag.store.files import FileStore
 
 
 def test_a_staged_build_equals_a_one_shot_build(settings: Settings, qa: ForumQA, tmp_path: Path) -> None:
@@ -151,6 +152,8 @@ def test_an_add_keeps_every_model_for_the_others_and_a_removal_embeds_nothing(tm
                 on_publish=lambda build: published.append(read_manifest(build) or {}))
     assert published[0]["pending"] == {"note": ["e5"]}  # the report kept e5 in the very first build
     assert published[-1]["pending"] == {}
+    rows = {row.id: row.state for row in FileStore(settings).documents()}
+    assert rows == {"report": "ready", "note": "ready"}
     (corpus / "note.txt").unlink()
     published.clear()
     removed = build_index(settings, progress=False,

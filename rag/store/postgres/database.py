@@ -332,6 +332,8 @@ def upgrade(db: Database) -> tuple[int, int]:
                 (migration.version, migration.name),
             )
         after = schema_version(conn)
+    if after != before:
+        db.close()  # pooled connections made before pgvector existed lack its type: new ones will have it
     return before, after
 
 
