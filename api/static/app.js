@@ -696,6 +696,10 @@
   // updated, turns: [{question, answer | null, error?: {message, editable}, stopped?}]}]}, newest
   // first. Answers are stored whole, as the server sent them.
   const STORE = "forumqa.conversations";
+  // With accounts, the conversations kept here are one user's (named under OWNER): nobody else's show, and
+  // nothing is kept while nobody is signed in. See restoreConversations().
+  const OWNER = "forumqa.conversations.owner";
+  let persisting = true;
   let conversations = [];
   let current = newConversation();
   let storageProblem = "";
@@ -749,6 +753,7 @@
   function writeStore() {
     if (!saveScheduled) return;
     saveScheduled = false;
+    if (!persisting) return;
     let dropped = 0;
     for (;;) {
       const data = JSON.stringify({ version: 1, active: current.turns.length ? current.id : null, conversations });
@@ -922,7 +927,7 @@
 
   // Another tab saved: take its list, keeping this tab's own conversation as it is here.
   window.addEventListener("storage", (event) => {
-    if (event.key !== STORE) return;
+    if (event.key !== STORE || !persisting) return;
     const stored = readStore();
     conversations = stored.conversations.map((c) => (c.id === current.id ? current : c));
     renderChatList();
@@ -1620,8 +1625,38 @@
 
   // What the page shows depends on who is signed in: the session, then what the server allows, the
   // documents they may read, and the build.
+  // The conversations kept in this browser: without accounts, as always; with accounts, only the signed-in
+  // user's (another user's are deleted from this browser when someone else signs in here), and none while
+  // nobody is signed in. The one open last comes back, once the page's other deferred scripts have run (so
+  // they hear the forumqa:answer events of its answers too).
+  const domReady = new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve));
+
+  function restoreConversations() {
+    const me = session.accounts ? (session.signed_in ? session.user : null) : "";
+    persisting = me !== null;
+    if (me) {
+      try {
+        if (window.localStorage.getItem(OWNER) !== me) {
+          window.localStorage.removeItem(STORE);
+          window.localStorage.setItem(OWNER, me);
+        }
+      } catch (err) {
+        // Storage is off: nothing is kept, nothing to hide.
+      }
+    }
+    const stored = persisting ? readStore() : { active: null, conversations: [] };
+    conversations = stored.conversations;
+    const active = conversations.find((c) => c.id === stored.active);
+    if (active) showConversation(active, false);
+    else if (session.accounts) showConversation(newConversation(), false);
+    renderChatList();
+    if (!signin.hidden) welcome.hidden = true;
+  }
+
   async function loadAll() {
     await loadSession();
+    await domReady;
+    restoreConversations();
     await loadConfig();
     if (session.accounts && !session.signed_in && session.via !== "anonymous") {
       known = [];
@@ -1827,13 +1862,7 @@
 
   // The conversation open last comes back. Shown once the page's other deferred scripts have run, so
   // that they hear the forumqa:answer events of its answers too.
-  const stored = readStore();
-  conversations = stored.conversations;
-  const active = conversations.find((c) => c.id === stored.active);
-  document.addEventListener("DOMContentLoaded", () => {
-    if (active) showConversation(active, false);
-    fitPlaceholder();
-  });
+  document.addEventListener("DOMContentLoaded", fitPlaceholder);
 
   input.focus();
 })();

@@ -72,6 +72,19 @@ def test_sign_in_ask_and_sign_out(page: Page, artifacts) -> None:  # type: ignor
     expect(page.locator("#doc-list li")).to_have_count(0)
     response = page.request.get(page.url.rstrip("/") + "/api/documents")
     assert response.status == 401  # the cookie is gone, on the server too
+    # Alice's conversation is hers: hidden once she signs out, back when she signs in again...
+    expect(page.locator("#thread > .message")).to_have_count(0)
+    sign_in(page, "alice", PASSWORDS["alice"])
+    expect(page.locator("#thread > .message.assistant")).to_contain_text("912")
+    page.click("#sign-out")
+    expect(form).to_be_visible()
+    # ...and another user signing in on this browser never sees it (it is deleted from the browser).
+    sign_in(page, "bea", PASSWORDS["bea"])
+    expect(page.locator("#who")).to_have_text("Signed in as bea (reader)")
+    expect(page.locator("#thread > .message")).to_have_count(0)
+    page.click("#chats-toggle")
+    expect(page.locator("#chat-list li")).to_have_count(0)
+    assert "912" not in (page.evaluate("localStorage.getItem('forumqa.conversations')") or "")
 
 
 def test_an_editor_sees_upload_and_remove_for_their_collection(page: Page) -> None:
