@@ -136,25 +136,26 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return _json_error(500, "internal_error", "the server failed to handle this request; it has been logged")
 
 
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    """The database store is away (503, retry) or this replica's role may only read (403). The message
-    was scrubbed of the database URL and password where it was made (rag/index/database.py)."""
-    from rag.index.database import ReadOnlyRole
+async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+    """The store is away (503, retry) or this server may only read it (403). The body says what happened,
+    never where the store is (the log has that, scrubbed of any password where the error was made)."""
+    from rag.store import ReadOnlyStore, StoreUnavailable
 
-    if isinstance(exc, ReadOnlyRole):
-        return _json_error(403, "forbidden", f"this server's database role may only read; send changes to "
-                           f"a server that may write ({exc})")
+    if isinstance(exc, ReadOnlyStore):
+        return _json_error(403, "forbidden", "this server's database role may only read; send changes to a "
+                           "server that may write")
     log.warning("%s %s: %s", request.method, request.url.path, exc)
-    response = _json_error(503, "unavailable", f"{exc}; retry in a few seconds")
+    public = exc.public if isinstance(exc, StoreUnavailable) else "the document store failed"
+    response = _json_error(503, "unavailable", f"{public}; retry in a few seconds")
     response.headers["Retry-After"] = "2"
     return response
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    from rag.index.database import DatabaseError
+    from rag.store import StoreError
 
     app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(DatabaseError, _database_error)
+    app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)

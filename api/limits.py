@@ -64,17 +64,26 @@ class BodyLimitMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, routes: Mapping[tuple[str, str], tuple[int, str]] | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        routes: Mapping[tuple[str, str], tuple[int, str]] | None = None,
+        deciders: Mapping[tuple[str, str], Callable[[Scope], tuple[int, str] | None]] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.routes = dict(routes or {})
+        # Routes whose cap depends on the request (who sends it): asked first, None falls back to routes.
+        self.deciders = dict(deciders or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit, named = self.routes.get((scope["method"], route_path(scope)), (self.max_bytes, ""))
+        route = (scope["method"], route_path(scope))
+        decider = self.deciders.get(route)
+        decided = decider(scope) if decider is not None else None
+        limit, named = decided or self.routes.get(route, (self.max_bytes, ""))
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             await self._too_large(scope, receive, send, limit, named)

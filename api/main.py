@@ -13,15 +13,13 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api import lifecycle
 from api.errors import install_error_handlers, record_route_methods
-from api.routes import answers, documents, feedback, health, index, openai, pages
+from api.routes import answers, documents, feedback, health, index, openai, pages, session
 from api.routes.docs import install_docs
 from api.routes.pages import STATIC_DIR
 from api.security import install_security
-from api.service import Loader, Service, open_quietly
+from api.service import Loader, Service
 from rag.config import Settings
-from rag.index import servers
 from rag.qa import ForumQA
 
 log = logging.getLogger(__name__)
@@ -37,6 +35,9 @@ Cited answers from the report of the Third Korea-Russia Forum, computed offline.
   while the old one serves (`GET /api/index/status`).
 * `POST /api/feedback` rates an answer (by its `answer_id`) when the server takes feedback.
 * `POST /v1/chat/completions` is the same as an OpenAI-compatible chat model named `forum-qa`.
+* With accounts, `POST /api/session` signs in (a cookie; send the `csrf` it returns as `X-CSRF-Token` with
+  requests that change something), or programs send `Authorization: Bearer <token>`; every answer, list and
+  status then holds only the documents of the collections the user may read.
 * Every error is JSON: `{"error": {"type": ..., "message": ...}}`.
 """
 
@@ -46,15 +47,19 @@ TAGS = [
      "them (with an API key or FORUMQA_ALLOW_UPLOADS), and the background rebuild that follows."},
     {"name": "feedback", "description": "Readers' ratings of answers (when FORUMQA_FEEDBACK is set); "
      "stored on the server, never listed."},
+    {"name": "accounts", "description": "Signing in and out (a session cookie), and the audit log for "
+     "admins. Once the server has accounts, every other /api and /v1 route needs a session or a token "
+     "(`Authorization: Bearer`), except for collections granted to everyone."},
     {"name": "openai", "description": "OpenAI-compatible chat completions (model `forum-qa`)."},
     {"name": "health", "description": "Liveness and readiness probes."},
 ]
 
 
 def create_app(
-    settings: Settings | None = None, qa: ForumQA | None = None, *, loader: Loader = open_quietly
+    settings: Settings | None = None, qa: ForumQA | None = None, *, loader: Loader | None = None
 ) -> FastAPI:
-    """The forum-qa app. Without ``qa`` the index is loaded by ``loader`` in the background at startup."""
+    """The forum-qa app. Without ``qa`` the index is loaded in the background at startup (by ``loader``,
+    by default from the store the settings name, serving as soon as it answers)."""
     settings = settings or (qa.settings if qa is not None else Settings())
     service = Service(settings, qa)
     app = FastAPI(
@@ -69,7 +74,7 @@ def create_app(
     app.state.service = service
     install_error_handlers(app)
     install_middleware(app, settings)
-    routers = [m.router for m in (answers, documents, index, feedback, openai, health, pages)]
+    routers = [m.router for m in (answers, documents, index, feedback, session, openai, health, pages)]
     for router in routers:
         app.include_router(router)
     record_route_methods(app, routers)
@@ -84,39 +89,15 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
     install_security(app, settings)
 
 
-def _sweep(settings: Settings) -> None:
-    """Delete what an upload or removal interrupted by a crash left in the corpus folder."""
-    from rag.ingest.store import sweep
-
-    try:
-        removed = sweep(settings.corpus_dir)
-    except OSError as exc:
-        log.warning("cannot tidy %s: %s", settings.corpus_dir, exc)
-        return
-    if removed:
-        log.info("removed the remains of interrupted document changes: %s", removed)
-
-
-def _lifespan(service: Service, loader: Loader) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(
+    service: Service, loader: Loader | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        index_dir = service.settings.index_dir
-        try:
-            servers.register_pid(index_dir)
-        except OSError as exc:  # a read-only index folder must not stop serving; only reload is lost
-            log.warning("cannot write %s (forumqa reload will not reach this process): %s",
-                        servers.pid_file(index_dir), exc)
-        restore_sighup = lifecycle.install_reload_on_sighup(service.reload)
-        if service.settings.uploads_enabled:
-            _sweep(service.settings)
-        service.start_loading(loader)  # no-op when the app was given a loaded ForumQA
+        service.start(loader)  # the store's background work; the load, unless the app was given a ForumQA
         try:
             yield
         finally:
-            restore_sighup()
-            try:
-                servers.unregister_pid(index_dir)
-            except OSError as exc:
-                log.warning("cannot update %s: %s", servers.pid_file(index_dir), exc)
+            service.stop()
 
     return lifespan

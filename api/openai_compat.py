@@ -18,9 +18,9 @@ from typing import Any
 from api.deps import checked_mode, checked_text, valid_or_422
 from api.errors import ApiError, invalid
 from api.schemas import ChatCompletionRequest
+from rag.accounts import OPEN, Principal
 from rag.config import Settings
-from rag.generate.generation import Event, Final, Token
-from rag.qa import ForumQA
+from rag.qa import Event, Final, ForumQA, Token
 from rag.types import Answer, Turn
 
 MODEL_ID = "forum-qa"
@@ -48,25 +48,27 @@ def question_and_history(request: ChatCompletionRequest, settings: Settings) -> 
     return question, history
 
 
-def sources_text(answer: Answer, qa: ForumQA) -> str:
+def sources_text(answer: Answer, qa: ForumQA, principal: Principal = OPEN) -> str:
     """One line per citation, ``[n] Title — Section (chars a-b): sentence``, under a heading."""
     heading = "Sources:" if answer.answerable else "Nearest passages (none of them answers this):"
     lines = []
     for c in answer.citations:
         document = qa.document(c.doc_id)
+        if document is not None and not principal.may_read(document):
+            document = None  # replaced since by one the caller may not read: the citation's own text only
         sentence = document.text[c.highlight_start : c.highlight_end] if document else c.text
         sentence = " ".join(sentence.split())  # sentences may wrap across lines in the source
         lines.append(f"[{c.n}] {c.title} — {c.section} (chars {c.start}-{c.end}): {sentence}")
     return f"\n\n{heading}\n" + "\n".join(lines) if lines else ""
 
 
-def reply_text(answer: Answer, qa: ForumQA) -> str:
+def reply_text(answer: Answer, qa: ForumQA, principal: Principal = OPEN) -> str:
     """The answer (after its notice, if any), then its sources."""
     notice = f"({answer.notice})\n\n" if answer.notice else ""
-    return notice + answer.answer + sources_text(answer, qa)
+    return notice + answer.answer + sources_text(answer, qa, principal)
 
 
-def _after_tokens(answer: Answer, qa: ForumQA) -> str:
+def _after_tokens(answer: Answer, qa: ForumQA, principal: Principal) -> str:
     """What follows generated text already streamed: what the check struck, or the fallback."""
     if answer.mode == "generative":
         struck = ""
@@ -74,9 +76,9 @@ def _after_tokens(answer: Answer, qa: ForumQA) -> str:
             struck = "\n\n(Struck, not supported by the passages: " + " ".join(
                 f"«{d.text}»" for d in answer.dropped
             ) + ")"
-        return struck + sources_text(answer, qa)
+        return struck + sources_text(answer, qa, principal)
     # The LLM failed mid-answer, or nothing it wrote was supported: the report's own words follow.
-    return f"\n\n({answer.notice})\n\n" + answer.answer + sources_text(answer, qa)
+    return f"\n\n({answer.notice})\n\n" + answer.answer + sources_text(answer, qa, principal)
 
 
 def completion(answer: Answer, content: str) -> dict[str, Any]:
@@ -106,7 +108,7 @@ def _pieces(content: str) -> list[str]:
     return pieces
 
 
-def sse_stream(events: Iterator[Event], qa: ForumQA) -> Iterator[str]:
+def sse_stream(events: Iterator[Event], qa: ForumQA, principal: Principal = OPEN) -> Iterator[str]:
     """``chat.completion.chunk`` events passing an LLM's tokens through as they arrive, then what the
     grounding check struck (or the extractive fallback), the sources, the stop with the answer
     object, a usage chunk when the LLM reported usage, and ``[DONE]``."""
@@ -126,7 +128,7 @@ def sse_stream(events: Iterator[Event], qa: ForumQA) -> Iterator[str]:
             continue
         assert isinstance(item, Final)
         answer = item.answer
-        rest = _after_tokens(answer, qa) if streamed else reply_text(answer, qa)
+        rest = _after_tokens(answer, qa, principal) if streamed else reply_text(answer, qa, principal)
         for piece in _pieces(rest) if rest else []:
             yield event({"content": piece})
         yield event({}, "stop", forum_qa=answer.to_dict())

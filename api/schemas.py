@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.ingest.naming import MAX_TITLE_CHARS
+from rag.store import MAX_TITLE_CHARS
 from rag.types import EXAMPLE_QUESTION, AnswerResponse, Passage, UsageOut, Verdict
 
 TOP_K_MIN = 1
@@ -111,15 +111,53 @@ class SearchResponse(BaseModel):
 class SectionOut(BaseModel):
     """A titled part of a document: ``text[start:end]`` covers its heading and body."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     title: str
     start: int
     end: int
 
 
-class DocumentOut(BaseModel):
-    """A document of the report with its full text; citation offsets index ``text``."""
+class DocumentSummaryOut(BaseModel):
+    """A document the index serves, as the list shows it (no text: ``GET /api/documents/{doc_id}``)."""
 
     model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "third-korea-russia-forum",
+                    "title": "Third Korea-Russia Forum",
+                    "source": "Korea Foundation",
+                    "metadata": {"place": "Moscow", "event_dates": "September 27-28"},
+                    "kind": "txt",
+                    "size": 14903,
+                    "page_count": None,
+                    "embedding": [],
+                }
+            ]
+        }
+    )
+
+    id: str
+    title: str
+    source: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    kind: str = Field(description="pdf, docx, html, md or txt.")
+    size: int = Field(description="Size of the document's file in bytes.")
+    page_count: int | None = Field(None, description="Pages, for paged documents (PDF).")
+    embedding: list[str] = Field(
+        default_factory=list,
+        description="Models still embedding this document (just added): it answers with the others "
+        "meanwhile, and its answers say so.",
+    )
+    collection: str = Field("default", description="The collection it belongs to (who may read it).")
+
+
+class DocumentOut(DocumentSummaryOut):
+    """A document with its full text; citation offsets index ``text``."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "examples": [
                 {
@@ -132,33 +170,29 @@ class DocumentOut(BaseModel):
                     "kind": "txt",
                     "size": 14903,
                     "page_count": None,
+                    "embedding": [],
                 }
             ]
-        }
+        },
     )
 
-    id: str
-    title: str
-    source: str
-    metadata: dict[str, Any] = Field(default_factory=dict)
     text: str
     sections: list[SectionOut]
     pages: list[int] | None = Field(
         None, description="Paged documents (PDF): the offset in ``text`` where each page starts."
     )
-    kind: str = Field(description="pdf, docx, html, md or txt.")
-    size: int = Field(description="Size of the document's file in bytes.")
-    page_count: int | None = Field(None, description="Pages, for paged documents (PDF).")
 
 
 class DocumentList(BaseModel):
-    """Every document the index serves."""
+    """Every document the index serves, without its text."""
 
-    documents: list[DocumentOut]
+    documents: list[DocumentSummaryOut]
 
 
 class StoredDocumentOut(BaseModel):
-    """A document as stored in the corpus folder."""
+    """A document as the store keeps it."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: str = Field(description="The id chosen for it: a slug of its title.")
     title: str
@@ -167,10 +201,13 @@ class StoredDocumentOut(BaseModel):
     file: str = Field(description="Its file name in the corpus folder (chosen by the server).")
     original_filename: str = Field(description="The name it was uploaded with (kept as metadata only).")
     page_count: int | None = Field(None, description="Pages, for paged documents (PDF).")
+    collection: str | None = Field(None, description="The collection it joined (null: the default one).")
 
 
 class StageOut(BaseModel):
     """One stage of an index build (text, chunks, bm25, then one per model: minilm, e5, use)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     name: str = Field(description='"text", "chunks", "bm25" or a model: "minilm", "e5", "use".')
     state: Literal["waiting", "running", "done", "failed"]
@@ -180,10 +217,22 @@ class StageOut(BaseModel):
     seconds: float | None = Field(description="Seconds the stage has run (or took).")
 
 
+class FailureOut(BaseModel):
+    """A document a model gave up on (the database store, after FORUMQA_DB_MAX_ATTEMPTS tries)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    doc_id: str
+    model: str
+    attempts: int
+    error: str
+
+
 class BuildStatusOut(BaseModel):
-    """The background index builder and how the serving index differs from the corpus."""
+    """The store's build and how the serving index differs from what the store holds."""
 
     model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "examples": [
                 {
@@ -192,18 +241,18 @@ class BuildStatusOut(BaseModel):
                     "done": 96,
                     "total": 374,
                     "queued": 0,
-                    "pending": {"added": ["pangyo-techno-valley"], "removed": []},
-                    "documents": 1,
+                    "pending": {"added": [], "removed": []},
+                    "documents": 2,
                     "serving_build_id": "20261128T201500-1a2b3c4d-5e6f70",
-                    "last_build_id": None,
+                    "last_build_id": "20261128T201500-1a2b3c4d-5e6f70",
                     "builds": 0,
                     "last_error": None,
                     "started_at": 1795897000.0,
                     "seconds": None,
                     "stages": [
-                        {"name": "text", "state": "done", "done": 1, "total": 1, "rate": 31.0,
+                        {"name": "text", "state": "done", "done": 2, "total": 2, "rate": 31.0,
                          "seconds": 0.03},
-                        {"name": "chunks", "state": "done", "done": 1, "total": 1, "rate": 90.0,
+                        {"name": "chunks", "state": "done", "done": 2, "total": 2, "rate": 90.0,
                          "seconds": 0.01},
                         {"name": "bm25", "state": "done", "done": 561, "total": 561, "rate": 2100.0,
                          "seconds": 0.27},
@@ -214,9 +263,11 @@ class BuildStatusOut(BaseModel):
                         {"name": "use", "state": "waiting", "done": None, "total": None, "rate": None,
                          "seconds": None},
                     ],
+                    "embedding": {"pangyo-techno-valley": ["e5", "use"]},
+                    "failed": [],
                 }
             ]
-        }
+        },
     )
 
     state: Literal["loading", "idle", "building", "failed"] = Field(
@@ -226,27 +277,39 @@ class BuildStatusOut(BaseModel):
     phase: str | None = Field(description="What the builder is doing now.")
     done: int | None = Field(description="Progress of the running stage (that stage's done).")
     total: int | None = Field(description="That stage's total.")
-    queued: int = Field(description="Changes waiting for the build after the current one.")
+    queued: int = Field(
+        description="Changes (or embedding jobs) waiting for the build after the current one."
+    )
     pending: dict[str, list[str]] = Field(
-        description="Document ids in the corpus but not yet served (added) and served but no longer in "
-        "the corpus (removed)."
+        description="Document ids in the store but not yet served (added) and served but no longer in the "
+        "store (removed)."
     )
     documents: int = Field(description="Documents the serving index holds.")
     serving_build_id: str | None
-    last_build_id: str | None = Field(description="The last build this server's builder made.")
+    last_build_id: str | None = Field(
+        description="The last build this server made, or the database's generation."
+    )
     builds: int = Field(description="Builds this server's builder finished.")
     last_error: str | None
     started_at: float | None = Field(description="Unix time the current or last build started.")
     seconds: float | None = Field(description="How long the last finished build took.")
     stages: list[StageOut] = Field(
         description="The stages of the running or last build, in order. A document is answerable once "
-        "text, chunks, bm25 and the first model (minilm) are done; the other models follow in the "
-        "background. Before any build by this server: the serving index's stages (done, or waiting)."
+        "text, chunks, bm25 and the first model's sentences (minilm) are in; the other models follow in the "
+        "background, and every document already served keeps every model meanwhile."
+    )
+    embedding: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Served documents that some models have not embedded yet, with those models.",
+    )
+    failed: list[FailureOut] = Field(
+        default_factory=list,
+        description="Documents a model gave up on, with the error (`forumqa db retry` queues them again).",
     )
 
 
 class UploadResponse(BaseModel):
-    """The stored document, and the rebuild that will serve it (poll GET /api/index/status)."""
+    """The stored document, and the build that will serve it (poll GET /api/index/status)."""
 
     document: StoredDocumentOut
     build: BuildStatusOut
@@ -291,6 +354,9 @@ class ApiConfig(BaseModel):
     accepted_kinds: list[str] = Field(description="Document kinds an upload may be.")
     max_question_chars: int = Field(description="The longest question accepted (longer ones get a 422).")
     feedback: bool = Field(False, description="Whether POST /api/feedback is enabled (FORUMQA_FEEDBACK).")
+    accounts: bool = Field(False, description="Whether this server has accounts: then sign in (POST "
+                           "/api/session) or send a token; `uploads` is then whether the asker may add "
+                           "documents.")
 
 
 # -------------------------------------------------------------------------------------- feedback
@@ -462,3 +528,47 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     usage: UsageOut | None = Field(None, description="The LLM's token counts (generative answers).")
     forum_qa: AnswerResponse = Field(description="forum-qa extension: the answer object with its citations.")
+
+
+# -------------------------------------------------------------------------------------- accounts
+
+
+class SignIn(BaseModel):
+    """A user name and password (`forumqa user add`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True,
+                              json_schema_extra={"examples": [{"username": "alice", "password": "…"}]})
+
+    username: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SessionOut(BaseModel):
+    """Who is signed in here, and what they may do."""
+
+    accounts: bool = Field(description="Whether this server has accounts (then /api needs a sign-in or a "
+                           "token, except for collections granted to everyone).")
+    signed_in: bool
+    user: str | None = None
+    role: Literal["reader", "editor", "admin", "anonymous"] | None = Field(
+        None, description="The user's role; anonymous: no sign-in, reading what is granted to everyone.")
+    via: str | None = Field(None, description="session, token, key, anonymous, open (no accounts) or nobody.")
+    read: list[str] | None = Field(None, description="Collections readable; null: all of them.")
+    write: list[str] = Field(default_factory=list, description="Collections an upload may go to.")
+    csrf: str | None = Field(None, description="Send as X-CSRF-Token with every request that changes "
+                             "something while signed in with the cookie.")
+    expires: float | None = Field(None, description="When the session ends (Unix time).")
+
+
+class AuditEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: float = Field(description="Unix time.")
+    actor: str = Field(description="The user (or api-key, cli, -) who did it.")
+    action: str = Field(description="document.add, document.remove, user.add, token.revoke, grant, …")
+    target: str
+    detail: str
+
+
+class AuditLog(BaseModel):
+    entries: list[AuditEntry]

@@ -1,15 +1,17 @@
-"""Security: response headers, the optional API key, CORS, and the one call that installs it all.
+"""Security: response headers, who a request is (the API key, sessions and tokens), CORS, and the one call
+that installs it all.
 
 Each protection is a small pure ASGI middleware with one job. :func:`install_security` wraps them
 around the whole application, outside Starlette's error middleware, so even a 500 carries the
 security headers. Order, outermost first::
 
     SecurityHeaders -> CORS (only with an allow-list) -> RateLimit (only when set)
-        -> the feedback route's RateLimit (only with feedback on) -> ApiKey (only when set) -> BodyLimit
+        -> the feedback route's RateLimit (only with feedback on) -> Auth (api/auth.py) -> BodyLimit
         -> the FastAPI app
 
-Rate limiting comes before the key check so that guessing keys costs budget too; CORS comes before
-both so a browser can read their 401 and 429 answers. The app's OpenAPI schema documents these
+Rate limiting comes before the credential check so that guessing keys costs budget too; CORS comes before
+both so a browser can read their 401 and 429 answers. Auth comes before the body cap, which is the upload
+cap only for a request that may add documents. The app's OpenAPI schema documents these
 answers too (:func:`document_security`).
 """
 
@@ -17,17 +19,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.limits import BodyLimitMiddleware, RateLimitMiddleware, error_response, route_path, under
+from api.auth import PROTECTED_PREFIXES, AuthMiddleware, principal_of
+from api.limits import BodyLimitMiddleware, RateLimitMiddleware, route_path, under
 from api.routes import docs
 from api.schemas import MAX_FEEDBACK_BODY_BYTES
+from rag.accounts import Accounts
 from rag.config import Settings
 
 #: The policy of every page and API answer: nothing from elsewhere, no inline script, no framing.
@@ -70,11 +73,6 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-frame-options", b"DENY"),
 )
 
-#: Path prefixes that need the API key when one is configured. Health checks, the chat page, its
-#: static files and the OpenAPI schema stay open.
-PROTECTED_PREFIXES = ("/api", "/v1")
-
-
 class SecurityHeadersMiddleware:
     """Add the CSP, ``nosniff``, ``no-referrer`` and ``DENY`` framing headers to every HTTP response.
 
@@ -106,41 +104,26 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-class ApiKeyMiddleware:
-    """Require ``Authorization: Bearer <key>`` on the paths under ``prefixes``; 401 JSON otherwise.
+def secure(
+    app: ASGIApp,
+    settings: Settings,
+    docs_paths: Iterable[str] = (),
+    accounts: Callable[[], Accounts | None] = lambda: None,
+) -> ASGIApp:
+    """``app`` wrapped in every protection ``settings`` asks for (see the module docstring for the order);
+    ``accounts``: the server's accounts, once it has them (None: the API key alone decides)."""
+    big = upload_limits(settings.model_copy(update={"allow_uploads": True}))[UPLOAD_ROUTE]
 
-    The key is compared in constant time (:func:`hmac.compare_digest`).
-    """
+    def upload_cap(scope: Scope) -> tuple[int, str] | None:
+        # A signed-in editor (or a token's) may upload even where uploads are otherwise off.
+        principal = principal_of(scope)
+        if principal.via in ("session", "token") and principal.may_write:
+            return big
+        return None
 
-    def __init__(self, app: ASGIApp, api_key: str, prefixes: Iterable[str] = PROTECTED_PREFIXES) -> None:
-        if not api_key:
-            raise ValueError("the API key must not be empty")
-        self.app = app
-        self.expected = api_key.encode("utf-8")
-        self.prefixes = tuple(prefixes)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not under(route_path(scope), self.prefixes):
-            await self.app(scope, receive, send)
-            return
-        given = next((value for name, value in scope.get("headers", ()) if name == b"authorization"), b"")
-        scheme, _, token = given.strip().partition(b" ")
-        if scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.expected):
-            await self.app(scope, receive, send)
-            return
-        message = "an API key is required: send 'Authorization: Bearer <key>'" if not given else \
-            "the API key is not valid"
-        response = error_response(
-            401, "unauthorized", message, {"WWW-Authenticate": 'Bearer realm="forum-qa"'},
-        )
-        await response(scope, receive, send)
-
-
-def secure(app: ASGIApp, settings: Settings, docs_paths: Iterable[str] = ()) -> ASGIApp:
-    """``app`` wrapped in every protection ``settings`` asks for (see the module docstring for the order)."""
-    wrapped: ASGIApp = BodyLimitMiddleware(app, settings.max_body_bytes, route_limits(settings))
-    if settings.api_key:
-        wrapped = ApiKeyMiddleware(wrapped, settings.api_key)
+    wrapped: ASGIApp = BodyLimitMiddleware(app, settings.max_body_bytes, route_limits(settings),
+                                           {UPLOAD_ROUTE: upload_cap})
+    wrapped = AuthMiddleware(wrapped, settings, accounts)
     if settings.feedback:  # a budget of its own: a script must not fill the feedback file
         wrapped = RateLimitMiddleware(wrapped, settings.feedback_per_minute, (FEEDBACK_PATH,))
     if settings.rate_limit_per_minute:
@@ -150,7 +133,7 @@ def secure(app: ASGIApp, settings: Settings, docs_paths: Iterable[str] = ()) -> 
             wrapped,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
             allow_credentials=False,
             max_age=600,
         )
@@ -237,8 +220,12 @@ def install_security(app: Starlette, settings: Settings) -> None:
         raise RuntimeError("install_security must be called before the app handles requests")
     build = app.build_middleware_stack
 
+    def accounts() -> Accounts | None:
+        service = getattr(app.state, "service", None)
+        return getattr(service, "accounts", None)
+
     def build_secured() -> ASGIApp:
-        return secure(build(), settings, docs.PATHS)
+        return secure(build(), settings, docs.PATHS, accounts)
 
     app.build_middleware_stack = build_secured  # type: ignore[method-assign]
 

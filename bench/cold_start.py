@@ -81,7 +81,8 @@ def startup_steps(index_dir: str, embedders: list[str]) -> None:
     import api.main  # noqa: F401
 
     step("import api.main (fastapi, rag, faiss)")
-    from rag.index.build import ensure_index, load_index
+    from rag.index.build import ensure_index
+    from rag.index.publish import load_build as load_index
 
     settings = bench_settings(Path(index_dir), embedders=embedders)
     ensure_index(settings, progress=False)

@@ -566,7 +566,7 @@ class Context:
                 self.index_dir(),
                 target,
                 dirs_exist_ok=True,
-                ignore=shutil.ignore_patterns(".lock", "server.pid"),
+                ignore=shutil.ignore_patterns(".lock"),
             )
             log(f"building an index for embedders {', '.join(key)}")
             build_index(bench_settings(target, embedders=list(key)), progress=False)

@@ -26,7 +26,7 @@ def _texts(n: int) -> tuple[list[str], list[str]]:
     """``n`` sentences and ``n // 2`` chunk texts of the ten SQuAD articles (or of the report)."""
     from bench import articles
     from bench.common import CORPUS_DIR
-    from rag.index.build import chunk_embed_text
+    from rag.index.search_index import chunk_embed_text
     from rag.ingest.chunking import ChunkingParams, chunk_documents
     from rag.ingest.loading import load_corpus
 

@@ -5,7 +5,7 @@ folder (or the server of ``FORUMQA_BENCH_DATABASE_URL``, a role that may create 
 
 1. **Answers on the report**, same run, cache off, questions interleaved: ForumQA over the file store
    against ForumQA over the database store (the same in-memory index, loaded from PostgreSQL). Also the
-   time to load each, and the generation poll a replica makes every second. Target: database p50 <= 2x.
+   time to load each, and the generation poll a replica makes every second. Target: database p50 <= 1.2x.
 2. **Lexical search chosen by measurement**: the in-memory BM25 the store serves (``rag.index.lexical``,
    built from the database's rows) against PostgreSQL full-text search (``ts_rank_cd`` over
    ``websearch_to_tsquery``) on the chunks, for the dev set's English questions with evidence: hit@5 (a
@@ -34,7 +34,7 @@ import numpy as np
 from bench.common import Check, Context, Latency, Report, bench_settings, dev_questions, log, ms, timed
 from bench.scale import K, exact_index, recall_at_k, synthetic_vectors
 
-TARGET_ANSWER_RATIO = 2.0
+TARGET_ANSWER_RATIO = 1.2  # issue 26 (issue 18 asked for 2.0)
 TARGET_SEARCH_P50_S = 0.020
 TARGET_RECALL = 0.95
 # hnsw.ef_search values measured (BENCH_PGVECTOR_EF overrides): pgvector's default 40, then wider.
@@ -53,7 +53,7 @@ def postgres(ctx: Context) -> Iterator[Any]:
     if external:
         admin = external
     else:
-        from rag.index.embedded_postgres import EmbeddedPostgres
+        from rag.store.postgres.embedded import EmbeddedPostgres
 
         server = EmbeddedPostgres(ctx.scratch("postgres"))
         server.init()
@@ -84,31 +84,30 @@ def postgres(ctx: Context) -> Iterator[Any]:
 def answers(ctx: Context, report: Report, database: Any) -> None:
     from pydantic import SecretStr
 
-    from rag.index import database as schema
-    from rag.index import pgstore
-    from rag.index.build import load_index
+    from rag.index.publish import load_build
     from rag.qa import ForumQA
+    from rag.store.postgres import PostgresStore
+    from rag.store.postgres import database as schema
 
     index_dir = ctx.index_dir()
     # One thread per model call, as `forumqa serve` runs them (FORUMQA_THREADS=1).
     file_settings = bench_settings(index_dir, cache_size=0, threads=1)
     db_settings = file_settings.model_copy(update={"database_url": SecretStr(database("bench_store"))})
-    db = pgstore.open_database(db_settings)
+    store = PostgresStore(db_settings)
+    db = store.db
     schema.upgrade(db)
     started = time.perf_counter()
-    pgstore.import_corpus(db, db_settings)  # the file build's vectors are copied, not embedded again
-    from rag.index import jobs
-
-    jobs.drain(db, db_settings, progress=False)
+    store.build(progress=False)  # the file build's vectors are copied, not embedded again
     imported = time.perf_counter() - started
     loads = {"file store": [], "database store": []}
     for _ in range(ctx.repeats(5, 2)):
-        loads["file store"].append(timed(lambda: load_index(index_dir)))
-        loads["database store"].append(timed(lambda: pgstore.load_index(db, db_settings)))
-    poll = [timed(lambda: pgstore.served_generation(db)) for _ in range(20)]
+        loads["file store"].append(timed(lambda: load_build(index_dir)))
+        # A whole load, as a fresh replica does (a following replica reads only what changed).
+        loads["database store"].append(timed(lambda: PostgresStore(db_settings).loader.load()))
+    poll = [timed(store.version) for _ in range(20)]
     log("pgvector: opening ForumQA over each store")
     file_qa = ForumQA.open(file_settings, progress=False)
-    db_qa = ForumQA(db_settings, pgstore.load_index(db, db_settings), reader=file_qa.reader)
+    db_qa = ForumQA(db_settings, store.loader.load(), reader=file_qa.reader, store=store)
     db_qa.warm_up()
     questions = dev_questions()
     calls = {
@@ -152,7 +151,7 @@ def answers(ctx: Context, report: Report, database: Any) -> None:
 def lexical(report: Report, db: Any, settings: Any, qa: Any) -> None:
     from bench.common import DEV_SET
     from rag.evaluation import contains_evidence, load_questions
-    from rag.index.build import chunk_embed_text
+    from rag.index.search_index import chunk_embed_text
 
     index = qa.index
     items = [i for i in load_questions(DEV_SET) if i.lang == "en" and i.evidence and i.answerable]

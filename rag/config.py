@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,7 +22,7 @@ class LLMNotConfigured(ValueError):
 class Settings(BaseSettings):
     """Configuration read from the environment (``FORUMQA_*``) or passed in code."""
 
-    model_config = SettingsConfigDict(env_prefix="FORUMQA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FORUMQA_", extra="ignore", populate_by_name=True)
 
     # Where things live.
     corpus_dir: Path = Field(
@@ -71,26 +71,51 @@ class Settings(BaseSettings):
     feedback_max_file_bytes: int = Field(
         32 * 1024 * 1024, ge=1024, description="Size at which the feedback file stops growing (503)."
     )
+    # Accounts (rag/accounts/): kept by the store (the database's tables, or this SQLite file; default
+    # index/accounts.sqlite3). Once one exists, /api and /v1 need a session, a token or a grant to '*'.
+    accounts_file: Path | None = Field(None, description="The file store's accounts (SQLite).")
+    session_hours: float = Field(12.0, gt=0, le=24 * 90, description="How long a sign-in lasts.")
+    auth_cache_seconds: float = Field(
+        2.0, ge=0, le=60, description="How long a server trusts what a session or token resolved to; a "
+        "revocation, a disabled user or a changed grant holds on every replica within it."
+    )
     cors_origins: list[str] = Field(default_factory=list)
     rate_limit_per_minute: int = Field(0, ge=0, description="Requests per client per minute; 0 = off.")
     threads: int = Field(
         0, ge=0, description="Threads per model call (ONNX, torch, FAISS, USE); 0 = the libraries' default."
     )
+    build_threads: int = Field(
+        0, ge=0, description="Threads per model call when embedding documents (a build, a job), which runs "
+        "in the background of a server too: 0 = the libraries' default (every core), so an upload is "
+        "answerable sooner; answering keeps FORUMQA_THREADS.",
+    )
     query_encoder: Literal["onnx", "torch"] = Field(
         "onnx", description="Encode English queries with the int8 ONNX MiniLM (same vectors, ~4x faster)."
     )
 
-    # The shared store (rag/index/pgstore.py): a PostgreSQL URL with pgvector switches documents, chunks,
+    # How often every server process checks its store for a newer index (index/CURRENT, or the database's
+    # generation) and swaps it in. FORUMQA_DB_POLL_SECONDS is its former name.
+    poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often a server checks its store for a newer index.",
+        validation_alias=AliasChoices("poll_seconds", "FORUMQA_POLL_SECONDS", "FORUMQA_DB_POLL_SECONDS"),
+    )
+
+    # The shared store (rag/store/postgres/): a PostgreSQL URL with pgvector switches documents, chunks,
     # vectors and build state into the database, shared by every replica; unset, the file store serves.
     # A secret: never logged, never echoed in errors (it may carry a password).
     database_url: SecretStr | None = Field(
         None, description="postgresql://user:password@host/db: the shared PostgreSQL + pgvector store."
     )
-    db_poll_seconds: float = Field(
-        1.0, gt=0, le=60, description="How often a replica checks the database for added/removed documents."
-    )
     db_lease_seconds: float = Field(
-        60.0, ge=1, le=3600, description="Seconds a claimed embedding job stays a worker's unless renewed."
+        10.0, ge=1, le=3600, description="Seconds a claimed embedding job stays a worker's unless renewed "
+        "(renewed every third of it while the worker lives)."
+    )
+    db_max_attempts: int = Field(
+        3, ge=1, le=100, description="Tries of an embedding job before it is marked failed."
+    )
+    db_write_connections: int = Field(
+        4, ge=1, le=64, description="Connections this process keeps for database writes (uploads, removals, "
+        "feedback); a write that finds them all busy, or the database down, fails at once with 503."
     )
     db_jobs: bool = Field(
         True, description="Serving replicas also run embedding jobs (a read-only role never does)."

@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Literal
@@ -39,17 +39,23 @@ from rag.answer.short_answer import TYPED, ShortAnswerFinder
 from rag.answer.short_answer import load_model as load_short_answer_model
 from rag.answer.yes_no import Settled, settle
 from rag.config import Settings
-from rag.generate.generation import Event, Final, generate_events
+from rag.generate.generation import Event, Final, Token, generate_events
 from rag.generate.grounding import Checker, Scorer
 from rag.generate.grounding import shipped_model as grounding_model
 from rag.generate.llm import LLMClient, LLMConfig
 from rag.hashing import content_id
-from rag.index.build import SearchIndex, Until, current_build_dir, ensure_index, load_index
+from rag.index.build import Until
 from rag.index.embedders import EMBEDDERS, Embedder, configure_threads, get_embedder
+from rag.index.search_index import SearchIndex
+from rag.store import Store, open_store
 from rag.text import fold_name, is_latin
 from rag.types import Answer, Citation, Document, QuestionKind, Turn, Verdict
 
 log = logging.getLogger(__name__)
+
+__all__ = [
+    "Access", "Event", "Final", "ForumQA", "Mode", "Token", "documents_filter", "llm_client", "valid_text",
+]
 
 Mode = Literal["extractive", "generative", "auto"]
 
@@ -69,6 +75,17 @@ MULTILINGUAL_NOT_COVERED = 0.2
 MULTILINGUAL_PENDING = (
     "The index is still adding its multilingual models ({models}), so questions in this language cannot "
     "be read yet. Until then, these are the passages that share words with the question:"
+)
+# A document just added whose slower models (e5, USE) are still embedding it: answers that may concern it
+# say so. Questions in other scripts cannot read it yet (only its words are searched).
+STILL_ADDING = "{titles} {are} still being added ({models}): {how}"
+STILL_ADDING_LATIN = "its passages are found with MiniLM and keyword search until then."
+STILL_ADDING_OTHER = (
+    "questions in this language cannot read {it} yet, so the answer may lie there; ask again in a moment."
+)
+NOT_COVERED_READABLE = (
+    "The documents that questions in this language can read so far do not say. The nearest passages are "
+    "listed below."
 )
 MULTILINGUAL_PENDING_NONE = (
     "The index is still adding its multilingual models ({models}), so questions in this language cannot "
@@ -112,15 +129,22 @@ def llm_client(settings: Settings) -> LLMClient | None:
     return client
 
 
+#: What the asker may read, given the index a request is answered from: the ids of its documents they may
+#: read (sorted), or None for all of them (rag/accounts: ``Principal.readable_ids``).
+Access = Callable[[Mapping[str, Document], str], "tuple[str, ...] | None"]
+
+
 def documents_filter(
-    documents: Mapping[str, Document], doc_ids: Sequence[str] | None
+    documents: Mapping[str, Document], doc_ids: Sequence[str] | None, readable: tuple[str, ...] | None = None
 ) -> tuple[str, ...] | None:
     """``doc_ids`` sorted and deduplicated (None: every document), or a :class:`ValueError` naming the
     ids ``documents`` has no document for, or saying the list is empty. The one check of doc ids, for
-    ForumQA and the API (:meth:`ForumQA.documents_filter`)."""
+    ForumQA and the API (:meth:`ForumQA.documents_filter`). ``readable``: the only ids the asker may
+    read (None: all); others are unknown to them, and without ``doc_ids`` they are the filter."""
     if doc_ids is None:
-        return None
-    unknown = [d for d in dict.fromkeys(doc_ids) if d not in documents]
+        return readable
+    allowed = documents if readable is None else set(readable)
+    unknown = [d for d in dict.fromkeys(doc_ids) if d not in allowed]
     if unknown:
         raise ValueError(f"unknown document id(s): {', '.join(map(repr, unknown))}")
     if not doc_ids:
@@ -142,13 +166,44 @@ class _State:
         self.index = index
         self.retriever = Retriever(index, embedders, settings.rrf_k, pool)
         self.reader = ReaderState.of(index, finder)
+        self._embedders, self._rrf_k, self._pool = embedders, settings.rrf_k, pool
+        if index.pending:
+            # The reader's picture of an unrelated sentence is drawn from documents every model covers: a
+            # document still being embedded has no vectors yet for some models (zero rows).
+            complete = np.array([sid for sid in self.reader.sample_ids.tolist()
+                                 if not index.pending.get(index.sentences[sid].doc_id)], dtype=np.int64)
+            if len(complete):
+                self.reader = replace(self.reader, sample_ids=complete)
+        self._views: dict[tuple[str, ...], _State] = {}
+
+    def without(self, models: tuple[str, ...]) -> _State:
+        """This state as if ``models`` were not built yet (for a question whose passages come from a
+        document they have not embedded): a view sharing the tables, BM25 and the reader's statistics."""
+        view = self._views.get(models)
+        if view is None:
+            view = object.__new__(_State)
+            view.index = self.index.without(models)
+            view.retriever = Retriever(view.index, self._embedders, self._rrf_k, self._pool)
+            view.reader = replace(self.reader, index=view.index)
+            view._embedders, view._rrf_k, view._pool, view._views = (
+                self._embedders, self._rrf_k, self._pool, {}
+            )
+            self._views[models] = view
+        return view
 
 
 class ForumQA:
     """Answers questions about the documents of one index."""
 
-    def __init__(self, settings: Settings, index: SearchIndex, reader: ReaderModel | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        index: SearchIndex,
+        reader: ReaderModel | None = None,
+        store: Store | None = None,
+    ) -> None:
         self.settings = settings
+        self.store = store or open_store(settings)  # where the index comes from, and newer ones
         self.reader = reader or load_reader()
         self.embedders = {name: self._embedder(name) for name in index.embedder_names}
         # One thread that encodes a question with a second model while the caller's thread runs the first.
@@ -170,20 +225,21 @@ class ForumQA:
 
     @classmethod
     def open(
-        cls, settings: Settings | None = None, progress: bool = True, until: Until = "all"
+        cls,
+        settings: Settings | None = None,
+        progress: bool = True,
+        until: Until = "all",
+        store: Store | None = None,
     ) -> ForumQA:
-        """Load the index (building it first when missing or stale) and warm the models up.
+        """Load the index from the store the settings name (the file store building it first when missing
+        or stale) and warm the models up.
 
-        ``until="answerable"``: serve as soon as the fast stages are built (see ``ensure_index``).
+        ``until="answerable"``: serve as soon as the index answers (see :meth:`rag.store.Store.load`).
         """
         settings = settings or Settings()
         configure_threads(settings.threads)
-        if settings.database:  # the shared PostgreSQL store (rag/index/pgstore.py)
-            from rag.index import pgstore
-
-            qa = cls(settings, pgstore.ensure_index(settings, progress=progress))
-        else:
-            qa = cls(settings, ensure_index(settings, progress=progress, until=until))
+        store = store or open_store(settings)
+        qa = cls(settings, store.load(progress=progress, until=until), store=store)
         qa.warm_up()
         return qa
 
@@ -203,9 +259,9 @@ class ForumQA:
             embedder.encode_queries(["warm up"])
 
     def reload(self) -> bool:
-        """Switch to the newest complete build if it differs from the one serving. True if swapped."""
+        """Switch to the store's newest index if it differs from the one serving. True if swapped."""
         with self._reload_lock:
-            index = self._newer_index()  # fully loaded before the swap
+            index = self.store.newer(self._state.index)  # fully loaded before the swap
             if index is None:
                 return False
             missing = [n for n in index.embedder_names if n not in self.embedders]
@@ -214,27 +270,14 @@ class ForumQA:
             self._state = _State(index, self.embedders, self.settings, self._encoding, self.short_answers)
             with self._cache_lock:
                 self._cache.clear()
-            log.info("now serving index %s", index.build_id)
+            log.info("now serving index %s", index.version)
             return True
 
-    def _newer_index(self) -> SearchIndex | None:
-        """The newest index if it is not the one serving: the file store's current build, or the
-        database store's state when its generation (or its set of finished models) moved."""
-        if self.settings.database:
-            from rag.index import pgstore
-
-            db = pgstore.open_database(self.settings)
-            if pgstore.served_generation(db) == self._state.index.manifest.get("generation"):
-                return None
-            return pgstore.load_index(db, self.settings)
-        build_dir = current_build_dir(self.settings.index_dir)
-        if build_dir is None or build_dir == self._state.index.path:
-            return None
-        return load_index(self.settings.index_dir, build_dir)
-
-    def search(self, query: str, top_k: int = 5, doc_ids: Sequence[str] | None = None) -> list[Citation]:
-        """Ranked passages for ``query`` (no answer composed), only from ``doc_ids`` when given."""
-        return self._run(valid_text(query, "the query"), None, top_k, doc_ids).citations
+    def search(self, query: str, top_k: int = 5, doc_ids: Sequence[str] | None = None,
+               access: Access | None = None) -> list[Citation]:
+        """Ranked passages for ``query`` (no answer composed), only from ``doc_ids`` when given, and only
+        from documents ``access`` allows."""
+        return self._run(valid_text(query, "the query"), None, top_k, doc_ids, access).citations
 
     def answer(
         self,
@@ -243,6 +286,7 @@ class ForumQA:
         top_k: int = 5,
         doc_ids: Sequence[str] | None = None,
         mode: Mode = "extractive",
+        access: Access | None = None,
         fresh: bool = False,
     ) -> Answer:
         """The cited answer to ``question``, given the earlier turns of the chat.
@@ -254,7 +298,8 @@ class ForumQA:
         index does not have, or generative mode without an LLM (:class:`rag.config.LLMNotConfigured`).
         """
         final = None
-        for event in self._answer_events(question, history, top_k, doc_ids, mode, stream=False, fresh=fresh):
+        for event in self._answer_events(question, history, top_k, doc_ids, mode, access, stream=False,
+                                         fresh=fresh):
             if isinstance(event, Final):
                 final = event.answer
         assert final is not None  # answer_events always ends with one Final
@@ -267,6 +312,7 @@ class ForumQA:
         top_k: int = 5,
         doc_ids: Sequence[str] | None = None,
         mode: Mode = "extractive",
+        access: Access | None = None,
         fresh: bool = False,
     ) -> Iterator[Event]:
         """Like :meth:`answer`, as events: the LLM's tokens as they come, then the final answer.
@@ -274,7 +320,7 @@ class ForumQA:
         Validation, retrieval and the reader run before the first event, so bad input raises
         before anything is streamed.
         """
-        return self._answer_events(question, history, top_k, doc_ids, mode, stream=True, fresh=fresh)
+        return self._answer_events(question, history, top_k, doc_ids, mode, access, stream=True, fresh=fresh)
 
     def _answer_events(
         self,
@@ -283,6 +329,7 @@ class ForumQA:
         top_k: int,
         doc_ids: Sequence[str] | None,
         mode: Mode,
+        access: Access | None,
         stream: bool,
         fresh: bool = False,
     ) -> Iterator[Event]:
@@ -293,7 +340,7 @@ class ForumQA:
         question = valid_text(question)
         client = self._client_for(mode)
         started = time.perf_counter()
-        extractive = self._run(question, turns, top_k, doc_ids, fresh)
+        extractive = self._run(question, turns, top_k, doc_ids, access, fresh)
         return self._events(extractive, question, turns, client, started, stream, self._fresh(fresh))
 
     def _events(
@@ -335,9 +382,13 @@ class ForumQA:
         self.settings.check_mode(mode)  # self.llm is None exactly when the settings configure no LLM
         return None if mode == "extractive" else self.llm
 
-    def documents_filter(self, doc_ids: Sequence[str] | None) -> tuple[str, ...] | None:
-        """:func:`documents_filter` against the serving index's documents."""
-        return documents_filter(self._state.index.documents, doc_ids)
+    def documents_filter(
+        self, doc_ids: Sequence[str] | None, access: Access | None = None
+    ) -> tuple[str, ...] | None:
+        """:func:`documents_filter` against the serving index's documents (those ``access`` allows)."""
+        index = self._state.index
+        readable = access(index.documents, index.version) if access is not None else None
+        return documents_filter(index.documents, doc_ids, readable)
 
     def _overview(
         self,
@@ -492,19 +543,63 @@ class ForumQA:
         text = template.format(models=", ".join(pending))
         return Answer(question, text, True, 0.0, citations, took, verdict="uncertain", kind="fact")
 
+    def _staging(
+        self,
+        state: _State,
+        question: str,
+        vectors: dict[str, np.ndarray],
+        pool: list[Hit],
+        only: tuple[str, ...] | None,
+    ) -> tuple[_State, list[Hit], str | None]:
+        """What to read for a question while some document lacks a model it uses (just added, its slower
+        models still embedding): the state and passages to read, and the notice to give (None: nothing of
+        the kind). In Latin script the whole pool is read without the missing models when a passage of such
+        a document is in it; in another script such passages are left out (the multilingual models cannot
+        read them yet) and the answer says so."""
+        if not state.index.pending:
+            return state, pool, None
+        used = tuple(vectors)
+        candidates = [d for d in state.index.pending if only is None or d in only]
+        lacking = state.index.lacking(candidates, used)
+        if not lacking:
+            return state, pool, None
+        pooled = {state.index.chunks[h.chunk_id].doc_id for h in pool}
+        models = state.index.pending_models()
+        missing = tuple(m for m in models if any(m in ms for ms in lacking.values()))
+        if is_latin(question):
+            concerned = [d for d in lacking if d in pooled]
+            if not concerned:
+                return state, pool, None
+            how = STILL_ADDING_LATIN
+            state = state.without(missing)
+        else:
+            concerned = list(lacking)
+            kept = [h for h in pool if state.index.chunks[h.chunk_id].doc_id not in lacking]
+            pool = kept or pool  # nothing else to read: its keyword matches are all there is
+            how = STILL_ADDING_OTHER.format(it="it" if len(concerned) == 1 else "them")
+        titles = ", ".join(f"“{state.index.documents[d].title}”" for d in concerned)
+        are = "is" if len(concerned) == 1 else "are"
+        return state, pool, STILL_ADDING.format(titles=titles, are=are, models=", ".join(missing), how=how)
+
     def _run(
         self,
         question: str,
         history: Sequence[Turn] | None,
         top_k: int,
         doc_ids: Sequence[str] | None = None,
+        access: Access | None = None,
         fresh: bool = False,
     ) -> Answer:
         started = time.perf_counter()
         state = self._state  # one consistent index for the whole request, even across a reload
-        only = documents_filter(state.index.documents, doc_ids)
+        # What the asker may read, against this very index: the filter, and so the cache key and answer id.
+        readable = access(state.index.documents, state.index.version) if access is not None else None
+        only = documents_filter(state.index.documents, doc_ids, readable)
+        if only == ():  # the asker may read none of the documents served
+            took = (time.perf_counter() - started) * 1000
+            return Answer(question, NOT_COVERED_MANY, False, 0.0, [], took, verdict="not_covered")
         history_key = tuple((t.role, t.content) for t in history or ())
-        key = (question, history_key, top_k, state.index.build_id, only)
+        key = (question, history_key, top_k, state.index.version, only)
         with self._cache_lock:
             cached = None if fresh else self._cache.get(key)  # fresh: answered anew, then cached
             if cached is not None:
@@ -521,6 +616,10 @@ class ForumQA:
         # A few chunks more than asked for: overlapping windows often share their best sentence,
         # and compose() keeps one citation per supporting sentence.
         pool = hits[: top_k + 5]
+        state, pool, adding = self._staging(state, question, vectors, pool, only)
+        for model in list(vectors):
+            if model not in state.index.chunk_vectors:
+                del vectors[model]
         documents = [d for d in state.index.documents.values() if only is None or d.id in only]
         titles = [d.title for d in documents]
         kind = kind_of(question, titles) if is_latin(question) else Kind.FACT
@@ -529,8 +628,13 @@ class ForumQA:
             answer = self._overview(state.index, question, documents, pool, top_k, started)
         if answer is None:
             answer = self._read(state, question, query, vectors, pool, top_k, kind, len(documents), started)
+        if adding is not None:
+            if answer.verdict == "not_covered" and not is_latin(question):
+                # The document still being added was not read: "not covered" could be false.
+                answer = replace(answer, verdict="uncertain", answerable=True, answer=NOT_COVERED_READABLE)
+            answer.notice = adding
         # Made from content, not a counter: a cached repeat, another worker, a restart give the same id.
-        answer.answer_id = content_id(state.index.build_id, question, history_key, top_k, only, answer.answer)
+        answer.answer_id = content_id(state.index.version, question, history_key, top_k, only, answer.answer)
         if self.settings.cache_size:
             with self._cache_lock:
                 self._cache[key] = answer

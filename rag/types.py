@@ -4,7 +4,7 @@ answer object's JSON schema, read from those types (see "The answer object's JSO
 from __future__ import annotations
 
 import bisect
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,7 +21,8 @@ class Section:
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """A source document after cleaning. Every offset in the system indexes ``text``."""
+    """A source document after cleaning. Every offset in the system indexes ``text``. How a build folder
+    keeps it (rag.index.publish) and how the API shows it (api.schemas) are each their own."""
 
     id: str
     title: str
@@ -48,19 +49,6 @@ class Document:
             if section.start <= offset < section.end:
                 return section
         return self.sections[-1]
-
-    def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "source": self.source, "metadata": self.metadata}
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {
-            **self.summary(),
-            "text": self.text,
-            "sections": [asdict(s) for s in self.sections],
-        }
-        if self.pages:
-            out["pages"] = list(self.pages)
-        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-from rag.index.embedded_postgres import EmbeddedPostgres
+from rag.store.postgres.embedded import EmbeddedPostgres
 
 
 @contextlib.contextmanager

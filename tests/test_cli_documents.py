@@ -16,7 +16,7 @@ from core_support import ROOT, copy_workspace
 
 from rag.cli import main
 from rag.config import Settings
-from rag.index.build import load_index
+from rag.index.publish import load_build as load_index
 from rag.qa import ForumQA
 
 DOCUMENT = (
@@ -35,8 +35,8 @@ def args(workspace: Settings, *more: str) -> list[str]:
 
 
 @pytest.mark.parametrize(("command", "mentions"), [
-    ("add", ["FILE", "title", "metadata", "bytes", "SIGHUP", "--no-build"]),
-    ("remove", ["ID", "cannot be removed", "SIGHUP", "--no-build"]),
+    ("add", ["FILE", "title", "metadata", "bytes", "FORUMQA_POLL_SECONDS", "--no-build"]),
+    ("remove", ["ID", "cannot be removed", "FORUMQA_POLL_SECONDS", "--no-build"]),
 ])
 def test_add_and_remove_explain_themselves(command: str, mentions: list[str]) -> None:
     result = subprocess.run([sys.executable, "-m", "rag.cli", command, "--help"], cwd=ROOT,
@@ -58,7 +58,7 @@ def test_add_then_remove_rebuilds_each_time(workspace: Settings, tmp_path: Path,
     out, err = capsys.readouterr()
     assert f"added {source} as 'busan-port' (md, {len(DOCUMENT)} bytes): Busan Port" in out
     assert f"{junk}: refused: not a document forum-qa can read: a damaged zip archive" in err
-    assert "no running server found" in out
+    assert "running servers serve it within" in out
     index = load_index(workspace.index_dir)
     assert "busan-port" in index.documents  # built before the command returned
     meta = json.loads((workspace.corpus_dir / "busan-port.meta.json").read_text(encoding="utf-8"))

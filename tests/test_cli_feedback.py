@@ -1,4 +1,4 @@
-"""The feedback file (rag/index/feedback.py) and ``forumqa feedback export``, run as the venv's console
+"""The feedback file (rag/feedback/jsonl.py) and ``forumqa feedback export``, run as the venv's console
 script: records come out in the eval set's shape, ``forumqa eval``'s loader reads them, and a line a crash
 cut short neither breaks the export nor swallows the next record."""
 
@@ -13,16 +13,17 @@ from pathlib import Path
 from core_support import FORUMQA
 
 from rag.evaluation import load_questions
-from rag.index import feedback
+from rag.feedback import jsonl as feedback
+from rag.feedback.records import Feedback
 from rag.types import Turn
 
 RECORDS = [
-    feedback.Feedback(
+    Feedback(
         question="When did the Third Korea-Russia Forum take place?", answer_id="0123456789abcdef",
         answer="On September 27-28. [1]", verdict="answered", rating="up", time="2026-12-05T10:00:00+00:00",
         build_id="b1",
     ),
-    feedback.Feedback(
+    Feedback(
         question="그는 누구입니까?", answer_id="fedcba9876543210", answer="The report does not say.",
         verdict="not_covered", rating="down", comment="It is in section 2 — «Security».",
         history=(Turn("user", "Who led the Russian delegation?"), Turn("assistant", "Igor Ivanov. [1]")),

@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from api.deps import QA, ValidAnswerRequest, ValidSearchRequest
+from api.deps import QA, ValidAnswerRequest, ValidSearchRequest, Viewer, access_of
 from api.schemas import ErrorResponse, SearchResponse
-from rag.generate.generation import Event, Token
+from rag.qa import Event, Token
 from rag.types import AnswerResponse, Passage, Turn
 
 router = APIRouter(prefix="/api", tags=["answers"])
@@ -29,10 +29,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/answer", response_model=AnswerResponse, responses=ERRORS, summary="Answer with citations")
-def answer(request: ValidAnswerRequest, qa: QA) -> AnswerResponse:
-    """The cited answer to ``question``; ``history`` lets follow-ups refer to earlier turns."""
+def answer(request: ValidAnswerRequest, qa: QA, principal: Viewer) -> AnswerResponse:
+    """The cited answer to ``question``; ``history`` lets follow-ups refer to earlier turns. Only the
+    documents the asker may read are searched."""
     history = [Turn(t.role, t.content) for t in request.history]
-    answer = qa.answer(request.question, history, request.top_k, request.doc_ids, request.mode, request.fresh)
+    answer = qa.answer(request.question, history, request.top_k, request.doc_ids, request.mode,
+                       access_of(principal), request.fresh)
     return AnswerResponse.of(answer)
 
 
@@ -56,13 +58,12 @@ def _ndjson(events: Iterator[Event]) -> Iterator[str]:
     },
     summary="Stream the cited answer",
 )
-def answer_stream(request: ValidAnswerRequest, qa: QA) -> StreamingResponse:
+def answer_stream(request: ValidAnswerRequest, qa: QA, principal: Viewer) -> StreamingResponse:
     """Like /api/answer, but a generated answer arrives token by token; the checked answer (which may
     strike sentences already shown) ends the stream. Bad input fails before the stream starts."""
     history = [Turn(t.role, t.content) for t in request.history]
-    events = qa.answer_events(
-        request.question, history, request.top_k, request.doc_ids, request.mode, request.fresh
-    )
+    events = qa.answer_events(request.question, history, request.top_k, request.doc_ids, request.mode,
+                              access_of(principal), request.fresh)
     return StreamingResponse(
         _ndjson(events),
         media_type="application/x-ndjson",
@@ -71,7 +72,7 @@ def answer_stream(request: ValidAnswerRequest, qa: QA) -> StreamingResponse:
 
 
 @router.post("/search", response_model=SearchResponse, responses=ERRORS, summary="Search passages")
-def search(request: ValidSearchRequest, qa: QA) -> SearchResponse:
+def search(request: ValidSearchRequest, qa: QA, principal: Viewer) -> SearchResponse:
     """The ``top_k`` passages that best match ``query``, best first, with their supporting sentence."""
-    passages = qa.search(request.query, request.top_k, request.doc_ids)
+    passages = qa.search(request.query, request.top_k, request.doc_ids, access_of(principal))
     return SearchResponse(results=[Passage.of(c) for c in passages])

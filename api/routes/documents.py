@@ -1,42 +1,58 @@
 """Routes /api/documents: list the documents, read one with its full text, add, rename or remove one.
 
-Adding and removing change the corpus folder at once (:mod:`rag.ingest.store`) and queue a background
-rebuild (:mod:`rag.index.rebuild`); the answer is 202 while the old index keeps serving until the new one
-is swapped in. ``GET /api/index/status`` follows the build.
+Adding, renaming and removing go through the store (:mod:`rag.store`), which makes the change searchable
+in the background; the answer is 202 while the index being served keeps answering until the new one is
+swapped in. ``GET /api/index/status`` follows it.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import QA, ServiceDep, SettingsDep, UploadsOn, ValidRename, ValidUpload, get_qa
+from api.deps import QA, ServiceDep, UploadsOn, ValidRename, ValidUpload, Viewer, get_qa
 from api.errors import ApiError
+from api.routes.index import visible_status
 from api.schemas import (
+    BuildStatusOut,
     DocumentList,
     DocumentOut,
+    DocumentSummaryOut,
     ErrorResponse,
     RemoveResponse,
     RenameResponse,
+    StoredDocumentOut,
     UploadResponse,
 )
-from api.status import build_status
-from rag.index import pgstore
-from rag.ingest import store
+from rag.accounts import Principal, collection_of
+from rag.qa import ForumQA
+from rag.store import (
+    DocumentRefused,
+    Duplicate,
+    LastDocument,
+    NotFound,
+    TooLarge,
+    Unreadable,
+    UnsupportedKind,
+    describe,
+)
 from rag.types import Document
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
 
-#: The status code and error type each refusal of the document store gets.
-REFUSALS: dict[type[store.DocumentError], tuple[int, str]] = {
-    store.TooLarge: (413, "payload_too_large"),
-    store.UnsupportedKind: (415, "unsupported_media_type"),
-    store.Unreadable: (422, "unreadable_document"),
-    store.Duplicate: (409, "conflict"),
-    store.NotFound: (404, "not_found"),
-    store.LastDocument: (409, "conflict"),
+#: The status code and error type each refusal of the store gets.
+REFUSALS: dict[type[DocumentRefused], tuple[int, str]] = {
+    TooLarge: (413, "payload_too_large"),
+    UnsupportedKind: (415, "unsupported_media_type"),
+    Unreadable: (422, "unreadable_document"),
+    Duplicate: (409, "conflict"),
+    NotFound: (404, "not_found"),
+    LastDocument: (409, "conflict"),
 }
 
 
@@ -44,21 +60,30 @@ def _error(description: str) -> dict[str, Any]:
     return {"model": ErrorResponse, "description": description}
 
 
-def refused(exc: store.DocumentError) -> ApiError:
+def refused(exc: DocumentRefused, principal: Principal | None = None) -> ApiError:
     status, kind = REFUSALS.get(type(exc), (422, "invalid_request"))
-    return ApiError(status, kind, str(exc))
+    message = str(exc)
+    if isinstance(exc, Duplicate) and principal is not None and not principal.everything:
+        # The message names the document already there, which may be one the asker may not read.
+        message = "this file is already in the store"
+    return ApiError(status, kind, message)
 
 
-def _out(doc: Document) -> dict[str, Any]:
-    return {**doc.to_dict(), **store.describe(doc)}
+def _summary(qa: ForumQA, doc: Document) -> DocumentSummaryOut:
+    return DocumentSummaryOut(
+        id=doc.id, title=doc.title, source=doc.source, metadata=doc.metadata, **describe(doc),
+        embedding=list(qa.index.pending.get(doc.id, ())), collection=collection_of(doc),
+    )
 
 
 # ``async def`` for the reads: they only touch objects already in memory.
 
 
-@router.get("", response_model=DocumentList, summary="List the documents")
-async def list_documents(qa: QA) -> dict[str, Any]:
-    return {"documents": [_out(d) for d in qa.documents]}
+@router.get("", response_model=DocumentList, summary="List the documents (without their text)")
+async def list_documents(qa: QA, principal: Viewer) -> DocumentList:
+    """Each served document the asker may read: its id, title, collection, kind, size and pages, and the
+    models still embedding it; its text comes from ``GET /api/documents/{doc_id}``."""
+    return DocumentList(documents=[_summary(qa, d) for d in qa.documents if principal.may_read(d)])
 
 
 @router.get(
@@ -67,12 +92,16 @@ async def list_documents(qa: QA) -> dict[str, Any]:
     responses={404: _error("No document has this id.")},
     summary="One document with its full text and sections",
 )
-async def get_document(doc_id: str, qa: QA) -> dict[str, Any]:
-    """Citation offsets (``start``, ``end``, ``highlight``) index this document's ``text``."""
+async def get_document(doc_id: str, qa: QA, principal: Viewer) -> DocumentOut:
+    """Citation offsets (``start``, ``end``, ``highlight``) index this document's ``text``. A document the
+    asker may not read is not found."""
     document = qa.document(doc_id)
-    if document is None:
+    if document is None or not principal.may_read(document):
         raise ApiError(404, "not_found", f"no document with id {doc_id!r}")
-    return _out(document)
+    return DocumentOut.model_validate(
+        {**_summary(qa, document).model_dump(), "text": document.text, "sections": list(document.sections),
+         "pages": list(document.pages) or None}
+    )
 
 
 UPLOAD_BODY = {
@@ -84,7 +113,10 @@ UPLOAD_BODY = {
                     "type": "object",
                     "properties": {
                         "file": {"type": "string", "format": "binary",
-                                 "description": "The document: PDF, DOCX, HTML, Markdown or text."}
+                                 "description": "The document: PDF, DOCX, HTML, Markdown or text."},
+                        "collection": {"type": "string", "description": "The collection it joins (one the "
+                                       "uploader may write; GET /api/session lists them). Default: "
+                                       "'default', or the only one the uploader may write."},
                     },
                     "required": ["file"],
                 }
@@ -111,27 +143,48 @@ UPLOAD_BODY = {
     },
     summary="Add a document (rebuilt in the background)",
 )
-async def add_document(upload: ValidUpload, service: ServiceDep, settings: SettingsDep) -> dict[str, Any]:
-    """Stores the file under an id made from its title and queues a rebuild; answers 202 at once.
+async def add_document(upload: ValidUpload, service: ServiceDep, principal: Viewer) -> UploadResponse:
+    """Stores the file under an id made from its title and starts what makes it searchable; answers 202
+    at once.
 
     The kind is decided by the file's bytes; a name that says another kind is refused (415), and the
     name is otherwise kept only as metadata. A title field that names nothing ("about:blank",
     "untitled") gives way to the first line of the text or the file's name; the id is the title in
     ASCII (beyoncé -> beyonce), numbered when another document has it (about-blank-2). Until the
-    rebuild is swapped in (``GET /api/index/status``), answers come from the previous index.
+    new index is swapped in (``GET /api/index/status``), answers come from the one serving.
     """
     try:
-        if settings.database:  # the shared store: replicas and workers pick it up from the database
-            stored = await run_in_threadpool(
-                pgstore.add_document, pgstore.open_database(settings), settings, upload.data, upload.filename
-            )
-            return {"document": stored.to_dict(), "build": await run_in_threadpool(build_status, service)}
-        stored = await run_in_threadpool(
-            store.add, settings.corpus_dir, upload.data, upload.filename, settings.max_upload_bytes
-        )
-    except store.DocumentError as exc:
-        raise refused(exc) from None
-    return {"document": stored.to_dict(), "build": build_status(service, service.rebuilder.request())}
+        stored = await run_in_threadpool(service.store.add, upload.data, upload.filename, upload.collection)
+    except DocumentRefused as exc:
+        raise refused(exc, principal) from None
+    await run_in_threadpool(_audit, service, principal, "document.add", stored.id,
+                            f"{stored.title!r} into {stored.collection or 'default'} "
+                            f"({stored.kind}, {stored.size} bytes)")
+    status = visible_status(service.changed(), service, principal)
+    return UploadResponse(document=StoredDocumentOut.model_validate(stored),
+                          build=BuildStatusOut.model_validate(status))
+
+
+def _check_may_change(doc_id: str, qa: ForumQA, principal: Principal, verb: str) -> None:
+    """With accounts, a document is changed only by who may write its collection; one the asker may not
+    read is not found (its existence is not confirmed)."""
+    if principal.everything:
+        return
+    document = qa.document(doc_id)
+    if document is None or not principal.may_read(document):
+        raise ApiError(404, "not_found", f"no document with id {doc_id!r} in the corpus")
+    if not principal.may_write_collection(collection_of(document)):
+        raise ApiError(403, "forbidden", f"you may not {verb} documents of the collection "
+                       f"{collection_of(document)!r}")
+
+
+def _audit(service: Any, principal: Principal, action: str, target: str, detail: str) -> None:
+    """Record who changed a document; a failure to record is logged, never undoes the change."""
+    actor = principal.name or {"key": "api-key", "open": "anonymous"}.get(principal.via, principal.via)
+    try:
+        service.accounts.audit(actor, action, target, detail)
+    except Exception as exc:
+        log.error("could not record %s of %s by %s in the audit log: %s", action, target, actor, exc)
 
 
 @router.delete(
@@ -140,23 +193,28 @@ async def add_document(upload: ValidUpload, service: ServiceDep, settings: Setti
     response_model=RemoveResponse,
     dependencies=[UploadsOn, Depends(get_qa)],  # removals wait for the first index, as uploads do
     responses={
-        403: _error("Removals are off (no API key and FORUMQA_ALLOW_UPLOADS unset)."),
+        403: _error("Removals are off (no API key and FORUMQA_ALLOW_UPLOADS unset), or this server may only "
+                    "read its database."),
         404: _error("No document of the corpus has this id."),
         409: _error("It is the last document."),
-        503: _error("The index is still loading."),
+        503: _error("The index is still loading, or the database store is unavailable."),
     },
     summary="Remove a document (rebuilt in the background)",
 )
-def remove_document(doc_id: str, service: ServiceDep, settings: SettingsDep) -> dict[str, Any]:
-    """Deletes the document's files from the corpus and queues a rebuild; answers 202 at once."""
+async def remove_document(doc_id: str, service: ServiceDep, qa: QA, principal: Viewer) -> RemoveResponse:
+    """Deletes the document from the store and starts what drops it from answers; answers 202 at once.
+    With accounts, the asker must be allowed to write the document's collection (one they may not read is
+    not found; one not served yet can be removed by an admin only)."""
+    _check_may_change(doc_id, qa, principal, "remove")
     try:
-        if settings.database:
-            removed = pgstore.remove_document(pgstore.open_database(settings), doc_id)
-            return {"removed": removed.to_dict(), "build": build_status(service)}
-        removed = store.remove(settings.corpus_dir, doc_id)
-    except store.DocumentError as exc:
-        raise refused(exc) from None
-    return {"removed": removed.to_dict(), "build": build_status(service, service.rebuilder.request())}
+        removed = await run_in_threadpool(service.store.remove, doc_id)
+    except DocumentRefused as exc:
+        raise refused(exc, principal) from None
+    await run_in_threadpool(_audit, service, principal, "document.remove", removed.id,
+                            f"{removed.title!r} from {removed.collection or 'default'}")
+    status = visible_status(service.changed(), service, principal)
+    return RemoveResponse(removed=StoredDocumentOut.model_validate(removed),
+                          build=BuildStatusOut.model_validate(status))
 
 
 @router.patch(
@@ -166,23 +224,27 @@ def remove_document(doc_id: str, service: ServiceDep, settings: SettingsDep) -> 
     dependencies=[UploadsOn, Depends(get_qa)],  # as removals: allowed changes, once an index is loaded
     responses={
         400: _error("The body is not valid JSON."),
-        403: _error("Changes are off (no API key and FORUMQA_ALLOW_UPLOADS unset)."),
+        403: _error("Changes are off (no API key and FORUMQA_ALLOW_UPLOADS unset), the asker may not write "
+                    "the document's collection, or this server may only read its database."),
         404: _error("No document of the corpus has this id."),
         422: _error("The title is missing, blank, too long or holds control characters; unknown fields."),
         503: _error("The index is still loading, or the database store is unavailable."),
     },
-    summary="Rename a document (rebuilt in the background)",
+    summary="Rename a document (made searchable again in the background)",
 )
-def rename_document(
-    doc_id: str, body: ValidRename, service: ServiceDep, settings: SettingsDep
-) -> dict[str, Any]:
+async def rename_document(
+    doc_id: str, body: ValidRename, service: ServiceDep, qa: QA, principal: Viewer
+) -> RenameResponse:
     """Gives the document a new title; its id, and so every citation of it, stays. The title is what
-    lists, citations and its lead section are called once the rebuild is swapped in; answers 202."""
+    lists, citations and its lead section are called once the store serves it again; answers 202. With
+    accounts, the asker must be allowed to write the document's collection, as for removals."""
+    _check_may_change(doc_id, qa, principal, "rename")
     try:
-        if settings.database:
-            renamed = pgstore.rename_document(pgstore.open_database(settings), settings, doc_id, body.title)
-            return {"document": renamed.to_dict(), "build": build_status(service)}
-        renamed = store.rename(settings.corpus_dir, doc_id, body.title)
-    except store.DocumentError as exc:
-        raise refused(exc) from None
-    return {"document": renamed.to_dict(), "build": build_status(service, service.rebuilder.request())}
+        renamed = await run_in_threadpool(service.store.rename, doc_id, body.title)
+    except DocumentRefused as exc:
+        raise refused(exc, principal) from None
+    await run_in_threadpool(_audit, service, principal, "document.rename", renamed.id,
+                            f"to {renamed.title!r} in {renamed.collection or 'default'}")
+    status = visible_status(service.changed(), service, principal)
+    return RenameResponse(document=StoredDocumentOut.model_validate(renamed),
+                          build=BuildStatusOut.model_validate(status))

@@ -26,7 +26,7 @@ async def healthz() -> Health:
 async def readyz(service: ServiceDep) -> Health | JSONResponse:
     qa = service.qa
     if qa is not None:
-        return Health(status="ok", build_id=qa.index.build_id)
+        return Health(status="ok", build_id=qa.index.version)
     if service.error is not None:
         body = Health(status="failed", detail=f"the index failed to load: {service.error}")
     else:

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from api import openai_compat
-from api.deps import QA, SettingsDep
+from api.deps import QA, SettingsDep, Viewer, access_of
 from api.schemas import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelCard, ModelList
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -43,7 +43,7 @@ async def get_model(model_id: str) -> dict[str, Any]:
     summary="Chat completion (OpenAI format)",
 )
 def chat_completions(
-    request: ChatCompletionRequest, qa: QA, settings: SettingsDep
+    request: ChatCompletionRequest, qa: QA, settings: SettingsDep, principal: Viewer
 ) -> dict[str, Any] | StreamingResponse:
     """Answers the last user message; the reply is the cited answer followed by its sources.
 
@@ -53,13 +53,14 @@ def chat_completions(
     """
     openai_compat.check_model(request.model)
     question, history = openai_compat.question_and_history(request, settings)
+    access = access_of(principal)  # only the documents the caller (its token) may read
     if request.stream:
         # Retrieval and the reader run here, before the first byte: bad input is still a JSON error.
-        events = qa.answer_events(question, history, request.top_k, mode=request.mode)
+        events = qa.answer_events(question, history, request.top_k, mode=request.mode, access=access)
         return StreamingResponse(
-            openai_compat.sse_stream(events, qa),
+            openai_compat.sse_stream(events, qa, principal),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    answer = qa.answer(question, history, request.top_k, mode=request.mode)
-    return openai_compat.completion(answer, openai_compat.reply_text(answer, qa))
+    answer = qa.answer(question, history, request.top_k, mode=request.mode, access=access)
+    return openai_compat.completion(answer, openai_compat.reply_text(answer, qa, principal))

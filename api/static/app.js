@@ -6,12 +6,30 @@
 // the page as text nodes (textContent / createTextNode), never parsed as HTML: a report or a question
 // containing markup must show up as characters, not run.
 //
+// With accounts (GET /api/session says so), the page shows who is signed in, offers the sign-in form when
+// nobody is, and hides what the role cannot do (adding to collections it may not write, removing their
+// documents). Every request that changes something carries the session's CSRF proof (X-CSRF-Token): the
+// page's fetch is wrapped once here, so feedback.js sends it too.
+//
 // After each answer is shown (asked now or restored from storage) the page dispatches
 // `forumqa:answer` on document, detail {element, actions, answer, question, history}: other scripts of the page
 // add their buttons to `actions`, the answer's row of buttons.
 "use strict";
 
 (() => {
+  // The session's CSRF proof, from GET/POST /api/session; sent with every request that changes state.
+  let csrf = null;
+  const plainFetch = window.fetch.bind(window);
+  window.fetch = (resource, options = {}) => {
+    const method = (options.method || "GET").toUpperCase();
+    if (csrf && !["GET", "HEAD", "OPTIONS"].includes(method)) {
+      const headers = new Headers(options.headers || {});
+      headers.set("X-CSRF-Token", csrf);
+      options = { ...options, headers };
+    }
+    return plainFetch(resource, options);
+  };
+
   const $ = (id) => document.getElementById(id);
   const thread = $("thread");
   const scroller = $("scroller");
@@ -47,6 +65,17 @@
   const dropOverlay = $("drop-overlay");
   const buildDot = $("build-dot");
   const filterNote = $("filter-note");
+  const who = $("who");
+  const signOutButton = $("sign-out");
+  const signInOpen = $("sign-in-open");
+  const signin = $("signin");
+  const signinForm = $("signin-form");
+  const signinUser = $("signin-user");
+  const signinPassword = $("signin-password");
+  const signinSend = $("signin-send");
+  const signinError = $("signin-error");
+  const uploadCollection = $("upload-collection");
+  const uploadCollectionLabel = $("upload-collection-label");
 
   const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
   const documents = new Map(); // doc_id -> Promise of the document, fetched once
@@ -55,6 +84,7 @@
   let openedBy = null; // the chip that opened the report, to return focus to on close
   let shownQuote = null; // the citation open in the report, for "Copy quote"
   let config = { uploads: false, max_upload_bytes: 0, accepted_kinds: [] }; // GET /api/config
+  let session = { accounts: false, signed_in: false, write: [] }; // GET /api/session
   let known = []; // the documents the index serves, as GET /api/documents lists them
   const excluded = new Set(); // ids of documents unticked in the panel: questions leave them out
   let polling = null; // the timer that follows a build
@@ -177,6 +207,7 @@
     }
     if (!response.ok) {
       const message = data && data.error && data.error.message;
+      if (response.status === 401 && session.accounts && session.signed_in) sessionEnded();
       throw new ApiError(message || `The server answered ${response.status} ${response.statusText}.`,
         response.status);
     }
@@ -780,6 +811,10 @@
   // updated, turns: [{question, answer | null, error?: {message, editable}, stopped?}]}]}, newest
   // first. Answers are stored whole, as the server sent them.
   const STORE = "forumqa.conversations";
+  // With accounts, the conversations kept here are one user's (named under OWNER): nobody else's show, and
+  // nothing is kept while nobody is signed in. See restoreConversations().
+  const OWNER = "forumqa.conversations.owner";
+  let persisting = true;
   let conversations = [];
   let current = newConversation();
   let storageProblem = "";
@@ -852,6 +887,7 @@
   function writeStore() {
     if (!saveScheduled) return;
     saveScheduled = false;
+    if (!persisting) return;
     let dropped = 0;
     for (;;) {
       const data = JSON.stringify({ version: 1, active: current.turns.length ? current.id : null, conversations });
@@ -1025,7 +1061,7 @@
 
   // Another tab saved: take its list, keeping this tab's own conversation as it is here.
   window.addEventListener("storage", (event) => {
-    if (event.key !== STORE) return;
+    if (event.key !== STORE || !persisting) return;
     const stored = readStore();
     conversations = stored.conversations.map((c) => (c.id === current.id ? current : c));
     renderChatList();
@@ -1289,10 +1325,12 @@
     });
     const facts = [doc.kind.toUpperCase(), formatSize(doc.size)];
     if (doc.page_count) facts.push(`${doc.page_count} ${doc.page_count === 1 ? "page" : "pages"}`);
+    // Just added: answerable already, while the slower models still embed it.
+    if (doc.embedding.length) facts.push(`still adding ${doc.embedding.join(", ")}`);
     const item = el("li", { class: "doc", "data-doc": doc.id },
       el("label", { class: "doc-pick" }, check, el("span", { class: "doc-title" }, doc.title)),
       el("p", { class: "doc-meta" }, facts.join(" · ")));
-    if (config.uploads) {
+    if (config.uploads && mayWrite(doc.collection)) {
       const rename = el("button", { type: "button", class: "button small doc-rename",
         "aria-label": `Rename ${doc.title}` }, "Rename");
       rename.addEventListener("click", () => startRenamingDocument(item, doc));
@@ -1378,7 +1416,9 @@
   async function refreshDocuments() {
     try {
       const data = await api("/api/documents");
-      known = data.documents.map((d) => ({ id: d.id, title: d.title, kind: d.kind, size: d.size, page_count: d.page_count }));
+      // Summaries: a document's text is fetched when it is opened (documentText).
+      known = data.documents.map((d) => ({ id: d.id, title: d.title, kind: d.kind, size: d.size,
+        page_count: d.page_count, embedding: d.embedding || [], collection: d.collection || "default" }));
     } catch (err) {
       docList.replaceChildren(el("li", { class: "doc-error", role: "alert" },
         err instanceof ApiError ? err.message : "The documents could not be listed."));
@@ -1416,8 +1456,21 @@
     } else {
       libraryStatus.textContent = `Index up to date: ${status.documents} ${status.documents === 1 ? "document" : "documents"}.`;
     }
+    showFailures(status.failed || []);
     followUploads(status, building);
     return building || status.state === "loading";
+  }
+
+  // A document a model gave up on (the database store, after a few tries): said on its row, or under the
+  // list when it is not served at all, with the error.
+  function showFailures(failed) {
+    for (const old of docList.querySelectorAll(".doc-failure")) old.remove();
+    for (const failure of failed) {
+      const text = `Could not embed ${failure.doc_id} with ${failure.model} (${failure.attempts} tries): ${failure.error}`;
+      const row = docList.querySelector(`li[data-doc="${CSS.escape(failure.doc_id)}"]`);
+      const note = el("p", { class: "doc-meta doc-error doc-failure", role: "alert" }, text);
+      if (row) row.append(note); else docList.append(el("li", { class: "doc doc-failure" }, note));
+    }
   }
 
   async function followBuild() {
@@ -1601,6 +1654,7 @@
     setUpload(entry, "uploading", "Uploading…");
     const body = new FormData();
     body.append("file", entry.file);
+    if (session.accounts && uploadCollection.value) body.append("collection", uploadCollection.value);
     try {
       const result = await request("/api/documents", { method: "POST", body, headers: { Accept: "application/json" } });
       entry.docId = result.document.id;
@@ -1743,10 +1797,141 @@
       const kinds = config.accepted_kinds.map((k) => k.toUpperCase()).join(", ");
       uploadNote.textContent = `${kinds}; up to ${formatSize(config.max_upload_bytes)}. The kind is read from the file itself.`;
     }
-    if (!library.hidden) refreshDocuments();
   }
 
-  loadConfig().then(refreshDocuments).then(followBuild);
+  // ------------------------------------------------------------------------------ accounts
+
+  // Documents of this collection may be removed here: without accounts, wherever uploads are on.
+  function mayWrite(collection) {
+    return !session.accounts || session.via === "key" || (session.write || []).includes(collection || "default");
+  }
+
+  function showSession(data) {
+    session = data;
+    csrf = data.csrf || null;
+    const signedIn = Boolean(data.accounts && data.signed_in);
+    who.hidden = !signedIn;
+    if (signedIn) {
+      who.replaceChildren("Signed in as ", el("strong", {}, data.user), ` (${data.role})`);
+    }
+    signOutButton.hidden = !signedIn;
+    signInOpen.hidden = !(data.accounts && !data.signed_in && data.via === "anonymous");
+    // Nobody signed in and nothing granted to everyone: the form is all there is to do.
+    showSignIn(data.accounts && !data.signed_in && data.via !== "anonymous");
+    const writable = data.write || [];
+    uploadCollection.replaceChildren(...writable.map((c) => el("option", { value: c }, c)));
+    uploadCollectionLabel.hidden = !(data.accounts && writable.length > 1);
+  }
+
+  function showSignIn(on, message) {
+    signin.hidden = !on;
+    welcome.hidden = on || thread.children.length > 0;
+    signinError.hidden = !message;
+    signinError.textContent = message || "";
+    if (on) signinUser.focus();
+  }
+
+  function sessionEnded() {
+    session = { ...session, signed_in: false };
+    csrf = null;
+    who.hidden = true;
+    signOutButton.hidden = true;
+    showSignIn(true, "Your session has ended: sign in again.");
+  }
+
+  async function loadSession() {
+    try {
+      showSession(await api("/api/session"));
+    } catch (err) {
+      // An older server, or one behind a key: the page works as it did.
+    }
+  }
+
+  // What the page shows depends on who is signed in: the session, then what the server allows, the
+  // documents they may read, and the build.
+  // The conversations kept in this browser: without accounts, as always; with accounts, only the signed-in
+  // user's (another user's are deleted from this browser when someone else signs in here), and none while
+  // nobody is signed in. The one open last comes back, once the page's other deferred scripts have run (so
+  // they hear the forumqa:answer events of its answers too).
+  const domReady = new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve));
+
+  function restoreConversations() {
+    const me = session.accounts ? (session.signed_in ? session.user : null) : "";
+    persisting = me !== null;
+    if (me) {
+      try {
+        if (window.localStorage.getItem(OWNER) !== me) {
+          window.localStorage.removeItem(STORE);
+          window.localStorage.setItem(OWNER, me);
+        }
+      } catch (err) {
+        // Storage is off: nothing is kept, nothing to hide.
+      }
+    }
+    const stored = persisting ? readStore() : { active: null, conversations: [] };
+    conversations = stored.conversations;
+    const active = conversations.find((c) => c.id === stored.active);
+    if (active) showConversation(active, false);
+    else if (session.accounts) showConversation(newConversation(), false);
+    renderChatList();
+    if (!signin.hidden) welcome.hidden = true;
+  }
+
+  async function loadAll() {
+    await loadSession();
+    await domReady;
+    restoreConversations();
+    await loadConfig();
+    if (session.accounts && !session.signed_in && session.via !== "anonymous") {
+      known = [];
+      docList.replaceChildren();
+      return;
+    }
+    await refreshDocuments();
+    followBuild();
+  }
+
+  signinForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const username = signinUser.value.trim();
+    if (!username || !signinPassword.value) {
+      showSignIn(true, "Type your user name and password.");
+      (username ? signinPassword : signinUser).focus();
+      return;
+    }
+    signinSend.disabled = true;
+    try {
+      const data = await api("/api/session", { username, password: signinPassword.value });
+      signinPassword.value = "";
+      showSession(data);
+      announce(`Signed in as ${data.user}.`);
+      await loadAll();
+      input.focus();
+    } catch (err) {
+      signinPassword.value = "";
+      showSignIn(true, err instanceof ApiError ? err.message : "Signing in failed.");
+      signinPassword.focus();
+    } finally {
+      signinSend.disabled = false;
+    }
+  });
+
+  signOutButton.addEventListener("click", async () => {
+    try {
+      await request("/api/session", { method: "DELETE", headers: { Accept: "application/json" } });
+    } catch (err) {
+      // Signed out already, or the server is away: the page forgets the session either way.
+    }
+    csrf = null;
+    documents.clear();
+    closeReport(false);
+    announce("Signed out.");
+    await loadAll();
+  });
+
+  signInOpen.addEventListener("click", () => showSignIn(true));
+
+  loadAll();
 
   // ------------------------------------------------------------------------------ the report
 
@@ -1901,13 +2086,7 @@
 
   // The conversation open last comes back. Shown once the page's other deferred scripts have run, so
   // that they hear the forumqa:answer events of its answers too.
-  const stored = readStore();
-  conversations = stored.conversations;
-  const active = conversations.find((c) => c.id === stored.active);
-  document.addEventListener("DOMContentLoaded", () => {
-    if (active) showConversation(active, false);
-    fitPlaceholder();
-  });
+  document.addEventListener("DOMContentLoaded", fitPlaceholder);
 
   input.focus();
 })();

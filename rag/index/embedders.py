@@ -335,6 +335,16 @@ EMBEDDERS: dict[str, type[Embedder]] = {
 }
 
 
+def embedder_fingerprint(embedder: type[Embedder] | Embedder) -> dict[str, str]:
+    """What made an embedder's passage vectors: recorded with them (a build's manifest, the database's
+    rows) and naming their cache folder, so vectors are reused only from the same encoder."""
+    return {
+        "model_id": embedder.model_id,
+        "weights_sha256": embedder.weights_sha256,
+        "passages": embedder.passage_encoder_id,
+    }
+
+
 _torch_threads = 0
 
 
@@ -346,10 +356,11 @@ def configure_threads(threads: int) -> None:
     import faiss
 
     faiss.omp_set_num_threads(threads)
+    if _torch_threads != threads:
+        log.info("FAISS and torch use %d thread(s)", threads)
     _torch_threads = threads
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
-    log.info("FAISS and torch use %d thread(s)", threads)
 
 
 _loaded: dict[tuple[str, int, str], Embedder] = {}

@@ -4,7 +4,7 @@ Layout under ``index_dir``::
 
     vectors/<model>-<encoder-hash>/<shard>.npz     keys (sha256 hex) and float32 vectors
 
-One folder per model *and* encoder (see :func:`rag.index.build.embedder_fingerprint`), so vectors made by
+One folder per model *and* encoder (see :func:`rag.index.embedders.embedder_fingerprint`), so vectors made by
 another release of a model are never mixed in. A build writes a shard after each group of batches
 (:data:`SHARD_TEXTS` texts or :data:`SHARD_SECONDS` seconds, whichever comes first), atomically (a
 temporary file, fsync, rename): a build killed mid-stage loses at most the group in flight, and the next
@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+
+from rag.index.embedders import Embedder, embedder_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -124,3 +126,9 @@ class VectorCache:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def open_cache(index_dir: Path, embedder: Embedder) -> VectorCache:
+    """The cache of ``embedder``'s vectors in the index folder ``index_dir``, loaded."""
+    fingerprint = embedder_fingerprint(embedder)
+    return VectorCache(index_dir / "vectors", embedder.name, fingerprint, embedder.dim).load()

@@ -85,6 +85,7 @@ class StoredDocument:
     file: str  # its file name inside the corpus folder
     original_filename: str = ""
     page_count: int | None = None  # pages of a paged document (PDF)
+    collection: str | None = None  # the collection its metadata names (None: the default one)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,6 +122,12 @@ def file_id(path: Path) -> str:
     """The id :func:`rag.ingest.loading.load_document` gives the document in ``path``, without loading it."""
     meta_id = _meta(path).get("id")
     return str(meta_id) if meta_id else slug(path.stem)
+
+
+def collection_in(path: Path) -> str | None:
+    """The collection the metadata of document ``path`` names (None: none)."""
+    value = _meta(path).get("collection")
+    return value if isinstance(value, str) and value else None
 
 
 def corpus_ids(corpus_dir: Path) -> dict[str, Path]:
@@ -257,6 +264,7 @@ class Prepared:
     sha256: str
     original_filename: str
     page_count: int | None
+    collection: str | None = None  # who may read it (rag/accounts); None: the default collection
 
     @property
     def file_name(self) -> str:
@@ -276,16 +284,18 @@ class Prepared:
             "added": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "stored_by": STORED_BY,
             **({"page_count": self.page_count} if self.page_count else {}),
+            **({"collection": self.collection} if self.collection else {}),
         }
 
     def stored(self) -> StoredDocument:
         return StoredDocument(self.id, self.title, self.kind, len(self.data), self.file_name,
-                              self.original_filename, self.page_count)
+                              self.original_filename, self.page_count, self.collection)
 
 
-def prepare(data: bytes, filename: str, max_bytes: int) -> Prepared:
+def prepare(data: bytes, filename: str, max_bytes: int, collection: str | None = None) -> Prepared:
     """Check an upload (size, kind by its bytes, that it loads) and name it; the one set of checks of
-    every store (this folder store and the database store of :mod:`rag.index.pgstore`).
+    every store (this folder store and the database store of :mod:`rag.index.pgstore`). ``collection``
+    goes into its metadata, so the document carries it from the moment it joins the corpus.
 
     Raises :class:`TooLarge`, :class:`UnsupportedKind` or :class:`Unreadable`.
     """
@@ -299,7 +309,7 @@ def prepare(data: bytes, filename: str, max_bytes: int) -> Prepared:
     document = _trial_load(data, kind, filename)
     digest = hashlib.sha256(data).hexdigest()
     return Prepared(naming.document_id(document.title, digest), document.title, kind, data, digest,
-                    clean_filename(filename), len(document.pages) or None)
+                    clean_filename(filename), len(document.pages) or None, collection)
 
 
 def load_prepared(prepared: Prepared) -> Document:
@@ -325,14 +335,16 @@ def free_id(prepared: Prepared, ids: set[str], names: set[str]) -> Prepared:
     return prepared if doc_id == prepared.id else replace(prepared, id=doc_id)
 
 
-def add(corpus_dir: Path, data: bytes, filename: str, max_bytes: int) -> StoredDocument:
-    """Store ``data`` (named ``filename`` by the client) in ``corpus_dir``; the new document.
+def add(corpus_dir: Path, data: bytes, filename: str, max_bytes: int,
+        collection: str | None = None) -> StoredDocument:
+    """Store ``data`` (named ``filename`` by the client) in ``corpus_dir``, in ``collection``; the new
+    document.
 
     Raises :class:`TooLarge`, :class:`UnsupportedKind`, :class:`Unreadable` or :class:`Duplicate` (the
     same bytes are already there; nothing is written then). A different file whose title gives an id
     already used gets a numbered one (:func:`free_id`).
     """
-    prepared = prepare(data, filename, max_bytes)
+    prepared = prepare(data, filename, max_bytes, collection)
     digest = prepared.sha256
     with _corpus_lock(corpus_dir):
         existing = corpus_ids(corpus_dir)
@@ -373,9 +385,16 @@ def remove(corpus_dir: Path, doc_id: str) -> StoredDocument:
         meta_path(path).unlink(missing_ok=True)
         trash.unlink(missing_ok=True)
         _fsync_dir(corpus_dir)
+    return _stored(doc_id, str(meta.get("title") or doc_id), kind, size, path.name, meta)
+
+
+def _stored(doc_id: str, title: str, kind: str, size: int, file: str, meta: dict[str, Any]) -> StoredDocument:
+    """The document as the store reports it, its other facts read from its metadata."""
     pages = meta.get("page_count")
-    return StoredDocument(doc_id, str(meta.get("title") or doc_id), kind, size, path.name,
-                          str(meta.get("original_filename", "")), pages if isinstance(pages, int) else None)
+    collection = meta.get("collection")
+    return StoredDocument(doc_id, title, kind, size, file, str(meta.get("original_filename", "")),
+                          pages if isinstance(pages, int) else None,
+                          collection if isinstance(collection, str) and collection else None)
 
 
 def rename(corpus_dir: Path, doc_id: str, title: str) -> StoredDocument:
@@ -395,9 +414,7 @@ def rename(corpus_dir: Path, doc_id: str, title: str) -> StoredDocument:
         _fsync_dir(corpus_dir)
         size = path.stat().st_size
     kind = str(meta.get("kind") or SUFFIX_KIND.get(path.suffix.lower(), "txt"))
-    pages = meta.get("page_count")
-    return StoredDocument(doc_id, title, kind, size, path.name, str(meta.get("original_filename", "")),
-                          pages if isinstance(pages, int) else None)
+    return _stored(doc_id, title, kind, size, path.name, meta)
 
 
 def sweep(corpus_dir: Path) -> list[str]:

@@ -45,8 +45,8 @@ from rag.answer.retrieval import Retriever
 from rag.answer.short_answer import ShortAnswerFinder, shipped_model
 from rag.config import Settings
 from rag.evaluation import EvalItem, article_settings, contains_evidence, load_questions
-from rag.index.build import embedder_fingerprint, ensure_index
-from rag.index.embedders import Embedder, get_embedder
+from rag.index.build import ensure_index
+from rag.index.embedders import Embedder, embedder_fingerprint, get_embedder
 from rag.index.vector_cache import VectorCache
 from rag.linear import LinearModel, expit
 

@@ -12,7 +12,8 @@ from rag.answer.compose import compose, question_parts
 from rag.answer.reader import Reading
 from rag.answer.retrieval import Hit
 from rag.config import Settings
-from rag.index.build import SearchIndex, build_index, load_index
+from rag.index.build import SearchIndex, build_index
+from rag.index.publish import load_build as load_index
 from rag.types import Citation
 
 # Two sections; two sentences open by pointing back ("It ...", and "They ..." first in its section).

@@ -1,4 +1,5 @@
-"""GET /api/documents and /api/documents/{doc_id}: the full text that citation offsets index."""
+"""GET /api/documents (summaries, no text) and /api/documents/{doc_id}: the full text that citation offsets
+index."""
 
 from __future__ import annotations
 
@@ -9,21 +10,23 @@ from fastapi.testclient import TestClient
 
 from rag.qa import ForumQA
 
-# "pages" holds each page's start offset for a PDF, null for the text report; "page_count" their number.
-DOCUMENT_KEYS = {
-    "id", "title", "source", "metadata", "text", "sections", "pages", "kind", "size", "page_count"
-}
+# The list's summaries; "embedding" names the models still embedding a document just added.
+SUMMARY_KEYS = {"id", "title", "source", "metadata", "kind", "size", "page_count", "embedding", "collection"}
+# One document: "pages" holds each page's start offset for a PDF, null for the text report.
+DOCUMENT_KEYS = SUMMARY_KEYS | {"text", "sections", "pages"}
 
 
-def test_list_has_every_document_with_text_and_sections(client: TestClient, qa: ForumQA) -> None:
+def test_list_has_every_document_as_a_summary_without_its_text(client: TestClient, qa: ForumQA) -> None:
     response = client.get("/api/documents")
     assert response.status_code == 200
     documents = response.json()["documents"]
     assert [d["id"] for d in documents] == [d.id for d in qa.documents]
     for doc in documents:
-        assert set(doc) == DOCUMENT_KEYS
-        assert doc["text"] and doc["sections"]
-        assert doc["pages"] is None
+        assert set(doc) == SUMMARY_KEYS
+        assert doc["embedding"] == []
+        one = client.get(f"/api/documents/{doc['id']}").json()
+        assert set(one) == DOCUMENT_KEYS and one["text"] and one["sections"] and one["pages"] is None
+        assert {k: one[k] for k in SUMMARY_KEYS} == doc
     report = next(d for d in qa.documents if d.id == "third-korea-russia-forum")
     listed = next(d for d in documents if d["id"] == report.id)
     # Kind and size of its file on disk (not given in its metadata, so read from the file).

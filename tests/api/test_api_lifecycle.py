@@ -1,22 +1,20 @@
-"""Liveness and readiness while the index loads, the pid file, SIGHUP reload, and the docs."""
+"""Liveness and readiness while the index loads, following the store (no pid file, no signal), the
+docs."""
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 from pathlib import Path
 
 import httpx
-import pytest
+from core_support import copy_workspace
 from fastapi.testclient import TestClient
 from server_support import LiveServer
 
-from api import lifecycle
 from api.main import create_app
 from rag.config import Settings
-from rag.index import servers
+from rag.index.build import build_index
 from rag.qa import ForumQA
 
 
@@ -24,7 +22,7 @@ def test_healthz_and_readyz_when_loaded(client: TestClient, qa: ForumQA) -> None
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "build_id": qa.index.build_id}
+    assert ready.json() == {"status": "ok", "build_id": qa.index.version}
 
 
 def test_readyz_is_503_until_loaded_while_healthz_answers(settings: Settings, qa: ForumQA) -> None:
@@ -51,7 +49,7 @@ def test_readyz_is_503_until_loaded_while_healthz_answers(settings: Settings, qa
         while http.get("/readyz").status_code != 200:
             assert time.monotonic() < deadline, "never became ready"
             time.sleep(0.05)
-        assert http.get("/readyz").json()["build_id"] == qa.index.build_id
+        assert http.get("/readyz").json()["build_id"] == qa.index.version
         answered = http.post("/api/answer", json={"question": "When did the forum take place?"})
         assert answered.status_code == 200
 
@@ -73,39 +71,27 @@ def test_a_failed_load_is_reported_not_hidden(tmp_path: Path) -> None:
         assert client.get("/healthz").status_code == 200
 
 
-def test_the_server_lists_its_pid_while_it_runs(settings: Settings, qa: ForumQA, tmp_path: Path) -> None:
-    own = Settings(corpus_dir=settings.corpus_dir, index_dir=tmp_path)
-    pid_file = tmp_path / "server.pid"
-    with TestClient(create_app(own, qa)):
-        assert str(os.getpid()) in pid_file.read_text().split()
-    assert not pid_file.exists()  # the last server out removes the file: `forumqa reload` finds none
-
-
-def test_register_keeps_live_servers_and_drops_dead_ones(tmp_path: Path) -> None:
-    dead = 2**22 + 12345  # above the kernel's default pid_max, so no process has it
-    (tmp_path / "server.pid").write_text(f"{dead}\n{os.getppid()}\n")
-    servers.register_pid(tmp_path, os.getpid())
-    assert (tmp_path / "server.pid").read_text().split() == [str(os.getppid()), str(os.getpid())]
-    servers.unregister_pid(tmp_path, os.getpid())
-    assert (tmp_path / "server.pid").read_text().split() == [str(os.getppid())]
-
-
-def test_sighup_runs_reload_in_the_background() -> None:
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("signal handlers can only be installed from the main thread")
-    reloaded = threading.Event()
-
-    def reload() -> bool:
-        reloaded.set()
-        return False
-
-    restore = lifecycle.install_reload_on_sighup(reload)
-    try:
-        os.kill(os.getpid(), signal.SIGHUP)
-        assert reloaded.wait(10)
-    finally:
-        restore()
-    assert signal.getsignal(signal.SIGHUP) is not None
+def test_every_server_follows_the_published_build_and_stops_its_threads(
+    settings: Settings, qa: ForumQA, tmp_path: Path
+) -> None:
+    """A build published by another process (`forumqa reload`, another worker's upload) is served within
+    a poll of index/CURRENT; no pid file is written; the app's threads end with it."""
+    workspace = copy_workspace(settings, tmp_path).model_copy(update={"poll_seconds": 0.2})
+    mine = ForumQA(workspace, qa.index, reader=qa.reader)
+    before = {t.name for t in threading.enumerate()}
+    with TestClient(create_app(workspace, mine)) as client:
+        assert client.get("/readyz").json()["build_id"] == qa.index.version
+        report = build_index(workspace, force=True, progress=False)  # as another process would
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").json()["build_id"] != report.build_dir.name:
+            assert time.monotonic() < deadline, "the new build was not picked up"
+            time.sleep(0.05)
+        assert not (workspace.index_dir / "server.pid").exists()
+        assert "forumqa-follow" in {t.name for t in threading.enumerate()}
+    deadline = time.monotonic() + 10
+    while {t.name for t in threading.enumerate() if t.name.startswith("forumqa-")} - before:
+        assert time.monotonic() < deadline, "the app's threads did not stop"
+        time.sleep(0.05)
 
 
 def test_openapi_docs_have_examples(client: TestClient) -> None:

@@ -17,7 +17,7 @@ from core_support import copy_workspace
 from server_support import ServeProcess as Server
 
 from rag.config import Settings
-from rag.index.build import current_build_dir
+from rag.index.publish import current_build_dir
 from rag.qa import ForumQA
 
 DOCUMENT = (

@@ -248,6 +248,7 @@ def test_an_upload_is_stored_under_a_safe_name_with_its_metadata(
     assert document == {
         "id": PANGYO_ID, "title": "Pangyo Techno Valley", "kind": "txt", "size": len(PANGYO),
         "file": f"{PANGYO_ID}.txt", "original_filename": "pangyo notes.txt", "page_count": None,
+        "collection": None,
     }
     assert (workspace.corpus_dir / f"{PANGYO_ID}.txt").read_bytes() == PANGYO
     assert not (workspace.corpus_dir / "pangyo notes.txt").exists()
@@ -407,4 +408,5 @@ def test_the_status_and_config_are_documented(upload_client: TestClient) -> None
     assert "/api/index/status" in schema["paths"] and "/api/config" in schema["paths"]
     config = upload_client.get("/api/config").json()
     assert config == {"uploads": True, "max_upload_bytes": CAP, "accepted_kinds": accepted_kinds(),
-                      "max_question_chars": 1000, "feedback": False}
+                      "max_question_chars": 1000, "feedback": False,
+                      "accounts": False}

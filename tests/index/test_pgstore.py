@@ -3,16 +3,18 @@ migrations, the secret URL, parity with the file store, and hostile text kept by
 
 from __future__ import annotations
 
+import numpy as np
 import psycopg
 import pytest
 from pydantic import SecretStr
 
+import rag.store.postgres as pgstore
 from rag.config import Settings
-from rag.index import database, jobs, pgstore
-from rag.index.build import chunk_embed_text
-from rag.index.database import Database, DatabaseUnavailable, SchemaOutdated
+from rag.index.search_index import chunk_embed_text
 from rag.ingest import store
 from rag.qa import ForumQA
+from rag.store.postgres import PostgresStore, database, jobs, rows
+from rag.store.postgres.database import Database, DatabaseUnavailable, SchemaOutdated
 
 QUESTIONS = [
     "Who approved the plans for the Nakhodka industrial complex?",
@@ -31,6 +33,8 @@ def test_upgrade_applies_the_versioned_list_once_and_an_old_schema_is_refused(da
     latest = database.latest_version()
     assert database.upgrade(db) == (0, latest)
     assert database.upgrade(db) == (latest, latest)  # idempotent
+    # The same Database writes vectors at once: its pooled connections know pgvector's type now.
+    assert database.put_vectors(db, "minilm", {"0" * 64: np.full(384, 0.05, dtype=np.float32)}) == 1
     with db.connect(autocommit=True) as conn:
         database.check_schema(conn)
         versions = [r[0] for r in conn.execute("SELECT version FROM forumqa_schema ORDER BY version")]
@@ -71,12 +75,12 @@ def db_settings(database_url: str, settings: Settings, qa: ForumQA) -> Settings:
     """The session's corpus and settings over a fresh, upgraded database (``qa`` builds the file index,
     whose vectors the import reuses)."""
     db_settings = settings.model_copy(update={"database_url": SecretStr(database_url)})
-    database.upgrade(pgstore.open_database(db_settings))
+    database.upgrade(database.open_database(db_settings))
     return db_settings
 
 
 def test_the_database_store_serves_what_the_file_store_serves(db_settings: Settings, qa: ForumQA) -> None:
-    index = pgstore.ensure_index(db_settings, progress=False)
+    index = PostgresStore(db_settings).load(progress=False)
     files = qa.index
     assert list(index.documents) == list(files.documents)
     for doc_id, doc in files.documents.items():
@@ -86,7 +90,7 @@ def test_the_database_store_serves_what_the_file_store_serves(db_settings: Setti
     assert index.chunks == files.chunks
     assert index.sentences == files.sentences
     assert index.sentence_chunks == files.sentence_chunks
-    assert index.embedder_names == files.embedder_names
+    assert index.embedder_names == files.embedder_names and index.pending == files.pending == {}
     # The same answers with the same citation offsets, from the same answering code.
     from_db = ForumQA(db_settings, index, reader=qa.reader)
     for question in QUESTIONS:
@@ -109,15 +113,15 @@ HOSTILE = (
 
 def test_hostile_text_is_stored_and_returned_byte_for_byte(db_settings: Settings) -> None:
     settings = db_settings.model_copy(update={"embedders": ["minilm"]})
-    db = pgstore.open_database(settings)
-    pgstore.import_corpus(db, settings)
+    db = database.open_database(settings)
+    rows.import_corpus(db, settings)
     data = HOSTILE.encode("utf-8")
-    stored = pgstore.add_document(db, settings, data, "../../etc/passwd\x00.txt")
+    stored = rows.add_document(db, settings, data, "../../etc/passwd\x00.txt")
     with pytest.raises(store.Duplicate):
-        pgstore.add_document(db, settings, data, "again.txt")
+        rows.add_document(db, settings, data, "again.txt")
     assert jobs.drain(db, settings, progress=False) == 2  # the report's job and this one
     expected = store.load_prepared(store.prepare(data, "x.txt", settings.max_upload_bytes))
-    index = pgstore.load_index(db, settings)
+    index = rows.Loader(db, settings).load()
     doc = index.documents[stored.id]
     assert doc.text == expected.text and "\x00" in doc.text  # (a lone CR becomes a newline, as in files)
     assert (doc.title, doc.sections) == (expected.title, expected.sections)
@@ -129,42 +133,47 @@ def test_hostile_text_is_stored_and_returned_byte_for_byte(db_settings: Settings
     for chunk in index.chunks:
         assert chunk.text == index.documents[chunk.doc_id].text[chunk.start : chunk.end]
     assert chunk_embed_text(index.chunks[-1])
-    removed = pgstore.remove_document(db, stored.id)
-    assert removed.id == stored.id and stored.id not in pgstore.load_index(db, settings).documents
+    removed = rows.remove_document(db, stored.id)
+    assert removed.id == stored.id and stored.id not in rows.Loader(db, settings).load().documents
     with pytest.raises(store.LastDocument):
-        pgstore.remove_document(db, "third-korea-russia-forum")
+        rows.remove_document(db, "third-korea-russia-forum")
 
 
 def test_a_title_taken_gets_a_numbered_id_and_a_document_can_be_renamed(db_settings: Settings) -> None:
     """As in the file store: a different file whose title gives a taken id is stored under a numbered
     one (the same bytes are still refused); a rename keeps the id, re-reads the document under its new
-    title (its lead section too) and embeds what changed before replicas serve it."""
+    title (its lead section too) and keeps it served, replicas reading it again at once; its jobs embed
+    only what changed."""
     settings = db_settings.model_copy(update={"embedders": ["minilm"]})
-    db = pgstore.open_database(settings)
-    pgstore.import_corpus(db, settings)
-    first = pgstore.add_document(db, settings, JEJU, "jeju.txt")
-    second = pgstore.add_document(db, settings, JEJU.replace(b"2001", b"2003"), "jeju again.txt")
+    db = database.open_database(settings)
+    rows.import_corpus(db, settings)
+    first = rows.add_document(db, settings, JEJU, "jeju.txt")
+    second = rows.add_document(db, settings, JEJU.replace(b"2001", b"2003"), "jeju again.txt")
     assert (first.id, second.id) == ("jeju-peace-forum", "jeju-peace-forum-2")
     assert second.file == "jeju-peace-forum-2.txt"
     with pytest.raises(store.Duplicate):
-        pgstore.add_document(db, settings, JEJU, "copy.txt")
+        rows.add_document(db, settings, JEJU, "copy.txt")
     jobs.drain(db, settings, progress=False)
-    generation = pgstore.served_generation(db)
+    loader = rows.Loader(db, settings)
+    before = loader.load()
+    assert before.documents[second.id].title == "Jeju Peace Forum"
 
-    renamed = pgstore.rename_document(db, settings, second.id, "  Jeju   Forum, 2003  ")
+    renamed = rows.rename_document(db, settings, second.id, "  Jeju   Forum, 2003  ")
     assert (renamed.id, renamed.title, renamed.file) == (second.id, "Jeju Forum, 2003", second.file)
-    assert pgstore.served_generation(db) == generation  # served as it was until embedded
     with pytest.raises(store.NotFound):
-        pgstore.rename_document(db, settings, "no-such-document", "A title")
+        rows.rename_document(db, settings, "no-such-document", "A title")
     with pytest.raises(store.Unreadable):
-        pgstore.rename_document(db, settings, second.id, "   ")
-    assert jobs.drain(db, settings, progress=False) == 1
-    index = pgstore.load_index(db, settings)
-    doc = index.documents[second.id]
+        rows.rename_document(db, settings, second.id, "   ")
+    # Served under its new title before any job ran: its sentences' vectors are the same texts'.
+    served = loader.load()
+    assert served.version != before.version
+    doc = served.documents[second.id]
     assert doc.title == "Jeju Forum, 2003" and doc.sections[0].title == "Jeju Forum, 2003"
     assert doc.metadata["original_filename"] == "jeju again.txt"
-    assert {c.section for c in index.chunks if c.doc_id == second.id} >= {"Jeju Forum, 2003"}
-    assert index.documents[first.id].title == "Jeju Peace Forum"
+    assert {c.section for c in served.chunks if c.doc_id == second.id} >= {"Jeju Forum, 2003"}
+    assert served.documents[first.id].title == "Jeju Peace Forum"
+    assert jobs.drain(db, settings, progress=False) == 1  # the renamed lead section's chunks
+    assert rows.Loader(db, settings).load().documents[second.id].title == "Jeju Forum, 2003"
 
 
 JEJU = (b"Jeju Peace Forum\n\nThe Jeju Forum for Peace and Prosperity has met on Jeju Island since 2001. "
@@ -176,7 +185,7 @@ def test_every_query_is_parameterised() -> None:
     import inspect
     import re
 
-    for module in (database, pgstore, jobs):
+    for module in (database, pgstore, jobs, rows):
         source = inspect.getsource(module)
         pattern = r"\.(execute|executemany|copy)\(\s*(f[\"']|[\"'][^\"']*[\"']\s*%[^s])"
         for call in re.finditer(pattern, source):

@@ -1,4 +1,4 @@
-"""The document store (rag/ingest/store.py) and the background rebuilder (rag/index/rebuild.py), on real
+"""The document store (rag/ingest/store.py) and the background rebuilder (rag/serving/rebuild.py), on real
 files, real loads and real index builds over a private copy of the session's corpus and index."""
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ import pytest
 from core_support import copy_workspace
 
 from rag.config import Settings
-from rag.index.build import build_index, current_build_dir, load_index
-from rag.index.rebuild import Rebuilder
+from rag.index.build import build_index
+from rag.index.publish import current_build_dir
+from rag.index.publish import load_build as load_index
 from rag.ingest import store
 from rag.ingest.loading import load_document
 from rag.qa import ForumQA
+from rag.serving.rebuild import Rebuilder
 
 REPORT = "third-korea-russia-forum"
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -164,7 +166,7 @@ def test_the_rebuilder_coalesces_requests_and_swaps(workspace: Settings) -> None
     assert status.state == "idle" and status.queued == 0 and status.last_error is None
     assert 1 <= status.builds <= 2
     assert swaps[0] is True and "jeju-peace-forum" in qa.index.documents
-    assert status.build_id == qa.index.build_id
+    assert status.last_build_id == qa.index.version
 
 
 def test_a_failed_build_is_reported_and_the_old_index_keeps_serving(workspace: Settings) -> None:

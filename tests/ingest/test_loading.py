@@ -83,7 +83,6 @@ def test_metadata_from_sidecar(report: Document) -> None:
     assert report.metadata["event_dates"] == meta["event_dates"] == "September 27-28"
     assert report.metadata["place"] == meta["place"]
     assert Path(report.path) == REPORT_TXT
-    assert report.summary()["source"] == "Korea Foundation"
     # The event dates in the metadata agree with the report's own first paragraph.
     assert f"on {meta['event_dates']}" in report.text
 

@@ -2,7 +2,7 @@
 
 Tests here damage, rebuild and reload indexes, so each gets its own copy of the session index (built
 once by ``tests/conftest.py``) in a temporary folder. Servers run as subprocesses of the real CLI
-(``forumqa serve``) on 127.0.0.1 so their memory, signals and pid file are their own.
+(``forumqa serve``) on 127.0.0.1 so their memory and signals are their own.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ SERVER_START_TIMEOUT = 180.0  # loading the models on a busy 2-core machine
 
 
 def copy_index(source: Path, target: Path) -> None:
-    """Copy a built index folder without its lock and pid files."""
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns(".lock", "server.pid", ".CURRENT.*"))
+    """Copy a built index folder without its lock file."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(".lock", ".CURRENT.*"))
 
 
 def private_settings(tmp_path: Path, settings: Settings, **overrides: object) -> Settings:

@@ -24,8 +24,8 @@ from pg_support import EmbeddedPostgres, wait_for
 from pydantic import SecretStr
 
 from rag.config import Settings
-from rag.index import database, jobs, pgstore
 from rag.ingest import store
+from rag.store.postgres import database, jobs, rows
 
 from .support import FORUMQA, ServerProcess, clean_env
 
@@ -158,8 +158,8 @@ def test_a_worker_killed_mid_job_loses_nothing(upgraded: str, tmp_path: Path, se
     finishes the job, embedding only what A had not stored."""
     env = clean_env(FORUMQA_DATABASE_URL=upgraded, FORUMQA_DB_LEASE_SECONDS="3", **FAST)
     mine = settings.model_copy(update={"database_url": SecretStr(upgraded), "embedders": ["minilm"]})
-    db = pgstore.open_database(mine)
-    stored = pgstore.add_document(db, mine, long_document(1).encode(), "ledger.txt")
+    db = database.open_database(mine)
+    stored = rows.add_document(db, mine, long_document(1).encode(), "ledger.txt")
 
     def progress() -> tuple[str, str | None, int]:
         with db.connect(autocommit=True) as conn:
@@ -184,7 +184,8 @@ def test_a_worker_killed_mid_job_loses_nothing(upgraded: str, tmp_path: Path, se
     assert state == "queued" and owner_a is not None, "A finished before it could be killed"
 
     with db.connect(autocommit=True) as conn:
-        texts = len(set(jobs.job_texts(conn, stored.id)))
+        sentences, chunks = jobs.job_texts(conn, stored.id)
+        texts = len(set(sentences + chunks))
     assert 0 < partial < texts
     result = run_cli("worker", "--once", "--quiet", env=env, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -1,38 +1,25 @@
-"""Readers' feedback on answers (👍/👎 and a comment), kept as JSON lines in the index folder.
+"""Readers' feedback on answers (👍/👎 and a comment): the record, and the eval-set records it becomes.
 
-``index_dir/feedback.jsonl`` holds one JSON object per line. It lives beside the builds, not in one, so a
-rebuild never touches it. Several server processes (``forumqa serve --workers 2``) append to it at once:
-each record is written by one ``write()`` of the whole line, to a file opened with ``O_APPEND``, under an
-exclusive ``flock`` held by the writer, so lines never interleave; the line is fsynced before the writer
-answers. A line cut short by a crash (the last one, without its newline) is skipped when read, and the next
-append starts on a fresh line.
+The store keeps them (:meth:`rag.store.Store.add_feedback`): the file store as JSON lines in the index
+folder (:mod:`rag.feedback.jsonl`), the database store in a table. Nothing serves feedback back over
+HTTP: ``forumqa feedback export`` reads it where it is kept.
 
 A reader may change their mind: the page stores a rating as soon as 👍 or 👎 is pressed, then again when
-the other one is pressed or a comment is added. Each change is one more line for the same ``answer_id``;
-the file is never rewritten, and the newest line of an answer supersedes the older ones
-(:func:`latest`, what ``forumqa feedback export`` writes).
-
-Nothing here serves feedback back over HTTP: ``forumqa feedback export`` reads it on the server's machine.
+the other one is pressed or a comment is added. Each change is one more record for the same ``answer_id``;
+none is ever rewritten, and the newest record of an answer supersedes the older ones (:func:`latest`, what
+``forumqa feedback export`` writes).
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
-import logging
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from rag.text import letters
 from rag.types import Turn, Verdict
 
-log = logging.getLogger(__name__)
-
-FILE = "feedback.jsonl"
 Rating = Literal["up", "down"]
 
 
@@ -53,6 +40,14 @@ class Feedback:
     history: tuple[Turn, ...] = ()  # the earlier turns, so a follow-up question can be asked again
     time: str = ""  # ISO 8601, UTC, set when stored
     build_id: str | None = None  # the index build serving when the feedback arrived
+    user: str | None = None  # who rated (rag/accounts); None: no accounts, or anonymous
+    # The collections the rater could read then: all the question and answer can hold. None: every one.
+    collections: tuple[str, ...] | None = None
+
+    @staticmethod
+    def now() -> str:
+        """The time a record is stored at: ISO 8601, UTC, to the second."""
+        return now()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,7 +60,16 @@ class Feedback:
             "history": [{"role": t.role, "content": t.content} for t in self.history],
             "answer": self.answer,
             "comment": self.comment,
+            **({"user": self.user} if self.user is not None else {}),
+            **({"collections": list(self.collections)} if self.collections is not None else {}),
         }
+
+    def visible_to(self, readable: frozenset[str] | None) -> bool:
+        """Whether someone who may read ``readable`` (None: every collection) may see this record: only
+        when they may read all its rater could."""
+        if readable is None:
+            return True
+        return self.collections is not None and set(self.collections) <= readable
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Feedback:
@@ -79,54 +83,13 @@ class Feedback:
             history=tuple(Turn(t["role"], t["content"]) for t in raw.get("history", [])),
             time=str(raw.get("time", "")),
             build_id=raw.get("build_id"),
+            user=raw.get("user"),
+            collections=tuple(raw["collections"]) if isinstance(raw.get("collections"), list) else None,
         )
-
-
-def feedback_file(index_dir: Path) -> Path:
-    return index_dir / FILE
 
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def append(index_dir: Path, feedback: Feedback, max_bytes: int) -> None:
-    """Append ``feedback`` as one line; :class:`FeedbackFull` when the file would pass ``max_bytes``."""
-    line = json.dumps(feedback.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n"
-    data = line.encode("utf-8")
-    index_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(feedback_file(index_dir), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        # The lock, not O_APPEND alone, is what keeps lines whole: a write() to a regular file may be
-        # partial, and the loop below must not let another process's line in between its pieces.
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            data = b"\n" + data  # the last writer died mid-line: keep this record on a line of its own
-        if size + len(data) > max_bytes:
-            raise FeedbackFull(f"the feedback file is full ({size} bytes of {max_bytes})")
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def read(index_dir: Path) -> Iterator[Feedback]:
-    """Every stored feedback, oldest first; unreadable lines (a crash mid-write) are skipped and logged."""
-    path = feedback_file(index_dir)
-    if not path.exists():
-        return
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield Feedback.from_json(json.loads(line))
-            except (ValueError, KeyError, TypeError) as exc:
-                log.warning("%s:%d: skipped, not a feedback record (%s)", path, n, exc)
 
 
 def latest(records: Iterable[Feedback]) -> list[Feedback]:
@@ -168,4 +131,5 @@ def eval_records(records: Iterable[Feedback]) -> Iterator[dict[str, Any]]:
             "comment": fb.comment,
             "time": fb.time,
             "build_id": fb.build_id,
+            **({"user": fb.user} if fb.user is not None else {}),
         }
