@@ -14,6 +14,7 @@ from core_support import FORUMQA
 
 from rag.evaluation import load_questions
 from rag.feedback import jsonl as feedback
+from rag.feedback import records as feedback_records
 from rag.feedback.records import Feedback
 from rag.types import Turn
 
@@ -102,7 +103,7 @@ def test_export_keeps_the_newest_record_of_each_answer(tmp_path: Path) -> None:
     commented = replace(changed, comment="Only the first day.", time="2026-12-05T10:03:00+00:00")
     for record in (first, second, changed, commented):
         feedback.append(index, record, max_bytes=1 << 20)
-    assert feedback.latest(feedback.read(index)) == [second, commented]
+    assert feedback_records.latest(feedback.read(index)) == [second, commented]
     out = tmp_path / "latest.jsonl"
     result = forumqa("feedback", "export", "--index-dir", str(index), "--out", str(out))
     assert result.returncode == 0, result.stderr

@@ -25,6 +25,7 @@ from api.main import create_app
 from api.schemas import MAX_FEEDBACK_BODY_BYTES, MAX_FEEDBACK_COMMENT_CHARS
 from rag.config import Settings
 from rag.feedback import jsonl as feedback
+from rag.feedback import records as feedback_records
 from rag.qa import ForumQA
 
 QUESTION = "When did the Third Korea-Russia Forum take place?"
@@ -144,7 +145,7 @@ def test_a_changed_rating_or_an_added_comment_supersedes_the_earlier_record(
         (answered["answer_id"], "up", ""), (answered["answer_id"], "down", ""),
         (answered["answer_id"], "down", "It counts the Russians too."),
     ]
-    exported = [r for r in feedback.eval_records(feedback.read(workspace.index_dir))
+    exported = [r for r in feedback_records.eval_records(feedback.read(workspace.index_dir))
                 if r["answer_id"] == answered["answer_id"]]
     assert [(r["rating"], r["comment"]) for r in exported] == [("down", "It counts the Russians too.")]
 

@@ -20,6 +20,7 @@ from server_support import LiveServer
 from api.main import create_app
 from rag.config import Settings
 from rag.feedback import jsonl as feedback
+from rag.feedback import records as feedback_records
 from rag.qa import ForumQA
 
 pytestmark = pytest.mark.browser
@@ -127,7 +128,7 @@ def test_a_rating_is_stored_on_click_then_a_comment_amends_it(
     assert len(records) == before + 2
     assert {k: records[-1][k] for k in ("answer_id", "rating", "comment", "question")} == {
         "answer_id": answered["answer_id"], "rating": "down", "comment": text, "question": FOLLOW_UP}
-    latest = [r for r in feedback.eval_records(feedback.read(workspace.index_dir))
+    latest = [r for r in feedback_records.eval_records(feedback.read(workspace.index_dir))
               if r["answer_id"] == answered["answer_id"]]
     assert [(r["rating"], r["comment"]) for r in latest] == [("down", text)]
     assert page.evaluate("window.pwned") is None
@@ -168,7 +169,7 @@ def test_a_rating_comes_back_after_a_reload_and_can_be_changed(
     assert sent.value.post_data_json["rating"] == "down"
     records = stored(workspace)
     assert len(records) == before + 1 and records[-1]["rating"] == "down"
-    latest = [r for r in feedback.eval_records(feedback.read(workspace.index_dir))
+    latest = [r for r in feedback_records.eval_records(feedback.read(workspace.index_dir))
               if r["answer_id"] == answer_id]
     assert [r["rating"] for r in latest] == ["down"]
     assert kept_in_browser(page) == [{"rating": "down", "comment": "", "saved": True}]
