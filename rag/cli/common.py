@@ -4,7 +4,6 @@ how a failure is reported."""
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -62,11 +61,3 @@ def fail(message: str, status: int = 1) -> click.exceptions.Exit:
     """Say ``message`` on stderr (as ``forumqa: error: ...``) and end with ``status``."""
     click.echo(f"forumqa: error: {message}", err=True)
     return click.exceptions.Exit(status)
-
-
-def echo(text: str = "", *, err: bool = False) -> None:
-    click.echo(text, err=err)
-
-
-def stderr(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
