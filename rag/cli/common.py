@@ -4,7 +4,6 @@ how a failure is reported."""
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,10 +72,3 @@ def actor() -> str:
     except (KeyError, OSError):
         return "cli"
 
-
-def echo(text: str = "", *, err: bool = False) -> None:
-    click.echo(text, err=err)
-
-
-def stderr(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
