@@ -166,15 +166,12 @@ def add_document(db: Database, settings: Settings, data: bytes, filename: str,
 def remove_document(db: Database, doc_id: str) -> store.StoredDocument:
     """Delete a document (its chunks, sentences and jobs go with it) and bump the generation."""
     with db.connect("removing a document", write=True) as conn:
-        conn.execute("LOCK TABLE forumqa_documents IN SHARE ROW EXCLUSIVE MODE")
-        row = conn.execute(
+        title, kind, size, sort_key, original, meta, ready = _locked_row(
+            conn,
             "SELECT title, kind, length(data), sort_key, original_filename, metadata, ready "
             "FROM forumqa_documents WHERE id = %s",
-            (doc_id,),
-        ).fetchone()
-        if row is None:
-            raise store.NotFound(f"no document with id {doc_id!r} in the corpus")
-        title, kind, size, sort_key, original, meta, ready = row
+            doc_id,
+        )
         others = conn.execute(
             "SELECT count(*) FROM forumqa_documents WHERE ready AND id <> %s", (doc_id,)
         ).fetchone()[0]
@@ -186,10 +183,26 @@ def remove_document(db: Database, doc_id: str) -> store.StoredDocument:
         conn.execute("DELETE FROM forumqa_documents WHERE id = %s", (doc_id,))
         if ready:
             bump_generation(conn)
-    pages = meta.get("page_count") if isinstance(meta, dict) else None
     log.info("removed document %r", doc_id)
-    collection = meta.get("collection") if isinstance(meta, dict) else None
-    return store.StoredDocument(doc_id, decode_text(title), kind, int(size), sort_key, original,
+    return _stored(doc_id, decode_text(title), kind, int(size), sort_key, original, meta)
+
+
+def _locked_row(conn: Any, query: str, doc_id: str) -> tuple[Any, ...]:
+    """Document ``doc_id``'s row as ``query`` reads it, the documents locked against other writers (inside
+    the caller's transaction); NotFound when there is none."""
+    conn.execute("LOCK TABLE forumqa_documents IN SHARE ROW EXCLUSIVE MODE")
+    row = conn.execute(query, (doc_id,)).fetchone()
+    if row is None:
+        raise store.NotFound(f"no document with id {doc_id!r} in the corpus")
+    return tuple(row)
+
+
+def _stored(doc_id: str, title: str, kind: str, size: int, sort_key: str, original: str,
+            meta: object) -> store.StoredDocument:
+    """The document as the store reports it, its pages and collection read from its metadata."""
+    meta = meta if isinstance(meta, dict) else {}
+    pages, collection = meta.get("page_count"), meta.get("collection")
+    return store.StoredDocument(doc_id, title, kind, size, sort_key, original,
                                 pages if isinstance(pages, int) else None,
                                 collection if isinstance(collection, str) and collection else None)
 
@@ -206,15 +219,12 @@ def rename_document(db: Database, settings: Settings, doc_id: str, title: str) -
     except ValueError as exc:
         raise store.Unreadable(str(exc)) from None
     with db.connect("renaming a document", write=True) as conn:
-        conn.execute("LOCK TABLE forumqa_documents IN SHARE ROW EXCLUSIVE MODE")
-        row = conn.execute(
+        source, kind, data, sort_key, original, meta, ready = _locked_row(
+            conn,
             "SELECT source, kind, data, sort_key, original_filename, metadata, ready FROM forumqa_documents "
             "WHERE id = %s",
-            (doc_id,),
-        ).fetchone()
-        if row is None:
-            raise store.NotFound(f"no document with id {doc_id!r} in the corpus")
-        source, kind, data, sort_key, original, meta, ready = row
+            doc_id,
+        )
         meta = {**(meta if isinstance(meta, dict) else {}), "id": doc_id, "title": title, "source": source}
         document = store.load_stored(bytes(data), sort_key, meta)
         conn.execute("DELETE FROM forumqa_documents WHERE id = %s", (doc_id,))  # its rows go with it
@@ -223,11 +233,7 @@ def rename_document(db: Database, settings: Settings, doc_id: str, title: str) -
             conn.execute("UPDATE forumqa_documents SET ready = true WHERE id = %s", (doc_id,))
             bump_generation(conn, doc_id)  # replicas read it again under its new title
     log.info("renamed document %r to %r; embedding what changed", doc_id, title)
-    pages = meta.get("page_count")
-    collection = meta.get("collection")
-    return store.StoredDocument(doc_id, title, kind, len(data), sort_key, original,
-                                pages if isinstance(pages, int) else None,
-                                collection if isinstance(collection, str) and collection else None)
+    return _stored(doc_id, title, kind, len(data), sort_key, original, meta)
 
 
 def import_corpus(db: Database, settings: Settings, corpus_dir: Path | None = None,
