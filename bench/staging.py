@@ -29,8 +29,10 @@ import httpx
 from bench.articles import ADDED_ARTICLE, SQUAD_DIR, without
 from bench.common import ROOT, free_port, log
 
-ENGLISH = "Who wrote To Kill a Mockingbird?"
-ENGLISH_ANSWER = "Harper Lee"
+# A question both revisions answer right once the article is in ("Who wrote To Kill a Mockingbird?" is
+# answered with a critic who "wrote" about it since issue 24: README, Quality).
+ENGLISH = "When was To Kill a Mockingbird published?"
+ENGLISH_ANSWER = "1960"
 RUSSIAN = "В каком году родился Фредерик Шопен?"
 RUSSIAN_ANSWER = "1810"
 RUSSIAN_DOC = "frederic-chopin"
