@@ -237,6 +237,28 @@ def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
+def conditional_logit(x: np.ndarray, y: np.ndarray, sizes: np.ndarray, l2: float, maxiter: int) -> np.ndarray:
+    """Weights of a conditional logit over groups of rows (``sizes`` consecutive rows each, one group per
+    question): maximise each group's softmax probability mass on its right rows (``y``), L2-penalised,
+    from zero, no intercept (it cancels within a group). The ranker's and the short-answer finder's fit."""
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    group = np.repeat(np.arange(len(sizes)), sizes)
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        s = x @ w
+        s = s - np.maximum.reduceat(s, starts)[group]
+        e = np.exp(s)
+        p = e / np.add.reduceat(e, starts)[group]
+        pos = np.add.reduceat(p * y, starts)
+        # -log of the probability mass on the right rows; its gradient is E_p[x] - E_{p|right}[x].
+        nll = -float(np.log(pos).sum())
+        grad = x.T @ (p - y * p / pos[group])
+        return nll + 0.5 * l2 * float(w @ w), grad + l2 * w
+
+    result = minimize(loss, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": maxiter})
+    return np.asarray(result.x)
+
+
 def fit_ranker(data: Sequence[QuestionData], l2: float = RANKER_L2) -> LinearModel:
     """Conditional logit: maximise the softmax probability of the right sentences among each question's."""
     groups = [d for d in data if d.labels.any() and not d.labels.all()]
@@ -247,22 +269,8 @@ def fit_ranker(data: Sequence[QuestionData], l2: float = RANKER_L2) -> LinearMod
     x = (x_all - mean) / scale
     y = np.concatenate([d.labels for d in groups])
     sizes = np.array([len(d.labels) for d in groups])
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    group = np.repeat(np.arange(len(groups)), sizes)
-
-    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-        s = x @ w
-        s = s - np.maximum.reduceat(s, starts)[group]
-        e = np.exp(s)
-        p = e / np.add.reduceat(e, starts)[group]
-        pos = np.add.reduceat(p * y, starts)
-        # -log of the probability mass on the right sentences; its gradient is E_p[x] - E_{p|right}[x].
-        nll = -float(np.log(pos).sum())
-        grad = x.T @ (p - y * p / pos[group])
-        return nll + 0.5 * l2 * float(w @ w), grad + l2 * w
-
-    result = minimize(loss, np.zeros(x_all.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    return LinearModel(SENTENCE_FEATURES, mean, scale, np.asarray(result.x))
+    weights = conditional_logit(x, y, sizes, l2, maxiter=500)
+    return LinearModel(SENTENCE_FEATURES, mean, scale, weights)
 
 
 def fit_logistic(

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize
 
 from rag.answer.question import AnswerType
 from rag.answer.short_answer import (
@@ -57,7 +56,7 @@ from rag.answer.short_answer import (
 from rag.evaluation import short_answer_right
 from rag.ingest.chunking import split_sentences
 from rag.linear import LinearModel, feature_matrix
-from rag.train.reader import HELD_OUT_ARTICLES, TRAIN_ARTICLES, fit_logistic, prepare_squad
+from rag.train.reader import HELD_OUT_ARTICLES, TRAIN_ARTICLES, conditional_logit, fit_logistic, prepare_squad
 
 log = logging.getLogger(__name__)
 
@@ -179,21 +178,8 @@ def _fit_softmax(groups: Sequence[tuple[np.ndarray, np.ndarray]], l2: float) -> 
     x = np.concatenate([g[0] for g in groups])
     y = np.concatenate([g[1] for g in groups]).astype(np.float64)
     sizes = np.array([len(g[1]) for g in groups])
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    group = np.repeat(np.arange(len(groups)), sizes)
-
-    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-        s = x @ w
-        s = s - np.maximum.reduceat(s, starts)[group]
-        e = np.exp(s)
-        p = e / np.add.reduceat(e, starts)[group]
-        pos = np.add.reduceat(p * y, starts)
-        nll = -float(np.log(pos).sum())
-        grad = x.T @ (p - y * p / pos[group])
-        return nll + 0.5 * l2 * float(w @ w), grad + l2 * w
-
-    result = minimize(loss, np.zeros(n), jac=True, method="L-BFGS-B", options={"maxiter": 1000})
-    return LinearModel(FEATURES, np.zeros(n), np.ones(n), np.asarray(result.x))
+    weights = conditional_logit(x, y, sizes, l2, maxiter=1000)
+    return LinearModel(FEATURES, np.zeros(n), np.ones(n), weights)
 
 
 def _fit_rank(found: Sequence[Found]) -> dict[AnswerType, LinearModel]:
