@@ -52,6 +52,10 @@ def question_parts(question: str) -> list[str]:
     first, second = question[: match.start()].strip(), question[match.end() :].strip()
     if len(first.split()) < 2 or len(second.split()) < 2:
         return [question]
+    # After a question mark only another question is a part: "Who led it? Please answer briefly." or
+    # "...? Thanks, I am curious." asks one thing (a second reading would cost a second retrieval).
+    if not (second.endswith("?") or second.split()[0].lower().strip(",") in WH_WORDS):
+        return [question]
     return [first.rstrip("?") + "?", second]
 
 

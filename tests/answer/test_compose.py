@@ -111,10 +111,13 @@ def test_a_two_part_question_is_split(question: str, parts: list[str]) -> None:
 @pytest.mark.parametrize(
     "question",
     ["Who led the Russian delegation?", "Trade and investment?", "Who and why?",
-     "Which ports and shipping routes were discussed?", "What is it? Why?"],
+     "Which ports and shipping routes were discussed?", "What is it? Why?",
+     "Who led the delegation? Please answer briefly.", "When did it start? Cite the report.",
+     "Quick question: who opened the forum? I am curious."],
 )
 def test_a_one_part_question_stays_whole(question: str) -> None:
-    # No wh-word after "and", or a side of fewer than two words: splitting would lose the question.
+    # No wh-word after "and", a side of fewer than two words, or no question after the question mark (a
+    # polite or instructing sentence): splitting would lose the question, or read a request as one.
     assert question_parts(question) == [question]
 
 
