@@ -157,12 +157,10 @@ async def add_document(upload: ValidUpload, service: ServiceDep, principal: View
         stored = await run_in_threadpool(service.store.add, upload.data, upload.filename, upload.collection)
     except DocumentRefused as exc:
         raise refused(exc, principal) from None
-    await run_in_threadpool(_audit, service, principal, "document.add", stored.id,
+    build = await _recorded(service, principal, "document.add", stored.id,
                             f"{stored.title!r} into {stored.collection or 'default'} "
                             f"({stored.kind}, {stored.size} bytes)")
-    status = visible_status(service.changed(), service, principal)
-    return UploadResponse(document=StoredDocumentOut.model_validate(stored),
-                          build=BuildStatusOut.model_validate(status))
+    return UploadResponse(document=StoredDocumentOut.model_validate(stored), build=build)
 
 
 def _check_may_change(doc_id: str, qa: ForumQA, principal: Principal, verb: str) -> None:
@@ -176,6 +174,15 @@ def _check_may_change(doc_id: str, qa: ForumQA, principal: Principal, verb: str)
     if not principal.may_write_collection(collection_of(document)):
         raise ApiError(403, "forbidden", f"you may not {verb} documents of the collection "
                        f"{collection_of(document)!r}")
+
+
+async def _recorded(
+    service: Any, principal: Principal, action: str, target: str, detail: str
+) -> BuildStatusOut:
+    """After a change the store accepted: the audit record, then the build that will serve it, as the
+    asker may see it."""
+    await run_in_threadpool(_audit, service, principal, action, target, detail)
+    return BuildStatusOut.model_validate(visible_status(service.changed(), service, principal))
 
 
 def _audit(service: Any, principal: Principal, action: str, target: str, detail: str) -> None:
@@ -210,11 +217,9 @@ async def remove_document(doc_id: str, service: ServiceDep, qa: QA, principal: V
         removed = await run_in_threadpool(service.store.remove, doc_id)
     except DocumentRefused as exc:
         raise refused(exc, principal) from None
-    await run_in_threadpool(_audit, service, principal, "document.remove", removed.id,
+    build = await _recorded(service, principal, "document.remove", removed.id,
                             f"{removed.title!r} from {removed.collection or 'default'}")
-    status = visible_status(service.changed(), service, principal)
-    return RemoveResponse(removed=StoredDocumentOut.model_validate(removed),
-                          build=BuildStatusOut.model_validate(status))
+    return RemoveResponse(removed=StoredDocumentOut.model_validate(removed), build=build)
 
 
 @router.patch(
@@ -243,8 +248,6 @@ async def rename_document(
         renamed = await run_in_threadpool(service.store.rename, doc_id, body.title)
     except DocumentRefused as exc:
         raise refused(exc, principal) from None
-    await run_in_threadpool(_audit, service, principal, "document.rename", renamed.id,
+    build = await _recorded(service, principal, "document.rename", renamed.id,
                             f"to {renamed.title!r} in {renamed.collection or 'default'}")
-    status = visible_status(service.changed(), service, principal)
-    return RenameResponse(document=StoredDocumentOut.model_validate(renamed),
-                          build=BuildStatusOut.model_validate(status))
+    return RenameResponse(document=StoredDocumentOut.model_validate(renamed), build=build)

@@ -385,26 +385,36 @@ def remove(corpus_dir: Path, doc_id: str) -> StoredDocument:
         meta_path(path).unlink(missing_ok=True)
         trash.unlink(missing_ok=True)
         _fsync_dir(corpus_dir)
-    return _stored(doc_id, str(meta.get("title") or doc_id), kind, size, path.name, meta)
+    return stored_document(doc_id, str(meta.get("title") or doc_id), kind, size, path.name, meta)
 
 
-def _stored(doc_id: str, title: str, kind: str, size: int, file: str, meta: dict[str, Any]) -> StoredDocument:
-    """The document as the store reports it, its other facts read from its metadata."""
+def stored_document(doc_id: str, title: str, kind: str, size: int, file: str, meta: object,
+                    original_filename: str | None = None) -> StoredDocument:
+    """The document as a store reports it, its pages, collection and (unless given) original file name read
+    from its metadata; both stores report removals and renames through it."""
+    meta = meta if isinstance(meta, dict) else {}
     pages = meta.get("page_count")
     collection = meta.get("collection")
-    return StoredDocument(doc_id, title, kind, size, file, str(meta.get("original_filename", "")),
+    original = str(meta.get("original_filename", "")) if original_filename is None else original_filename
+    return StoredDocument(doc_id, title, kind, size, file, original,
                           pages if isinstance(pages, int) else None,
                           collection if isinstance(collection, str) and collection else None)
+
+
+def new_title(title: str) -> str:
+    """``title`` as a rename stores it (:func:`rag.ingest.naming.clean_new_title`); :class:`Unreadable`
+    when it is blank, overlong or holds control characters. Both stores' renames check it so."""
+    try:
+        return naming.clean_new_title(title)
+    except ValueError as exc:
+        raise Unreadable(str(exc)) from None
 
 
 def rename(corpus_dir: Path, doc_id: str, title: str) -> StoredDocument:
     """Give document ``doc_id`` the title ``title`` (its id stays): written to its ``.meta.json`` (made
     when it has none), which a rebuild reads. Raises :class:`NotFound`, or :class:`Unreadable` for a
-    blank or overlong title (:func:`rag.ingest.naming.clean_new_title`)."""
-    try:
-        title = naming.clean_new_title(title)
-    except ValueError as exc:
-        raise Unreadable(str(exc)) from None
+    blank or overlong title (:func:`new_title`)."""
+    title = new_title(title)
     with _corpus_lock(corpus_dir):
         path = corpus_ids(corpus_dir).get(doc_id)
         if path is None:
@@ -414,7 +424,7 @@ def rename(corpus_dir: Path, doc_id: str, title: str) -> StoredDocument:
         _fsync_dir(corpus_dir)
         size = path.stat().st_size
     kind = str(meta.get("kind") or SUFFIX_KIND.get(path.suffix.lower(), "txt"))
-    return _stored(doc_id, title, kind, size, path.name, meta)
+    return stored_document(doc_id, title, kind, size, path.name, meta)
 
 
 def sweep(corpus_dir: Path) -> list[str]:

@@ -37,7 +37,7 @@ from rag.index.search_index import (
     model_vectors,
 )
 from rag.index.stages import Stages
-from rag.ingest import naming, store
+from rag.ingest import store
 from rag.ingest.chunking import SPLITTER_VERSION, ChunkingParams, chunk_documents
 from rag.ingest.filetypes import detect_kind
 from rag.ingest.loading import load_corpus
@@ -184,7 +184,7 @@ def remove_document(db: Database, doc_id: str) -> store.StoredDocument:
         if ready:
             bump_generation(conn)
     log.info("removed document %r", doc_id)
-    return _stored(doc_id, decode_text(title), kind, int(size), sort_key, original, meta)
+    return store.stored_document(doc_id, decode_text(title), kind, int(size), sort_key, meta, original)
 
 
 def _locked_row(conn: Any, query: str, doc_id: str) -> tuple[Any, ...]:
@@ -197,16 +197,6 @@ def _locked_row(conn: Any, query: str, doc_id: str) -> tuple[Any, ...]:
     return tuple(row)
 
 
-def _stored(doc_id: str, title: str, kind: str, size: int, sort_key: str, original: str,
-            meta: object) -> store.StoredDocument:
-    """The document as the store reports it, its pages and collection read from its metadata."""
-    meta = meta if isinstance(meta, dict) else {}
-    pages, collection = meta.get("page_count"), meta.get("collection")
-    return store.StoredDocument(doc_id, title, kind, size, sort_key, original,
-                                pages if isinstance(pages, int) else None,
-                                collection if isinstance(collection, str) and collection else None)
-
-
 def rename_document(db: Database, settings: Settings, doc_id: str, title: str) -> store.StoredDocument:
     """Give document ``doc_id`` the title ``title`` (its id stays), as the file store does: the document
     is read again from its stored bytes under the new title (its lead section is named after it) and its
@@ -214,10 +204,7 @@ def rename_document(db: Database, settings: Settings, doc_id: str, title: str) -
     vectors, are unchanged; the chunks whose section name changed are derived from their sentences
     until its jobs, queued again, embed them (only texts without a vector). Raises NotFound, Unreadable
     (a blank or overlong title), :class:`DatabaseError`."""
-    try:
-        title = naming.clean_new_title(title)
-    except ValueError as exc:
-        raise store.Unreadable(str(exc)) from None
+    title = store.new_title(title)
     with db.connect("renaming a document", write=True) as conn:
         source, kind, data, sort_key, original, meta, ready = _locked_row(
             conn,
@@ -233,7 +220,7 @@ def rename_document(db: Database, settings: Settings, doc_id: str, title: str) -
             conn.execute("UPDATE forumqa_documents SET ready = true WHERE id = %s", (doc_id,))
             bump_generation(conn, doc_id)  # replicas read it again under its new title
     log.info("renamed document %r to %r; embedding what changed", doc_id, title)
-    return _stored(doc_id, title, kind, len(data), sort_key, original, meta)
+    return store.stored_document(doc_id, title, kind, len(data), sort_key, meta, original)
 
 
 def import_corpus(db: Database, settings: Settings, corpus_dir: Path | None = None,
